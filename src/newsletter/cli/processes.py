@@ -1,0 +1,92 @@
+"""`newsletter run | web | worker | beat`: the service's processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import typer
+import uvicorn
+
+from newsletter import migrate
+from newsletter.cli.common import cli_settings, console
+from newsletter.worker import QUEUES, create_celery
+
+
+def web(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Run the web server (public pages, API, admin)."""
+    from newsletter.web import create_app
+
+    settings = cli_settings()
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+
+
+def worker(
+    queues: str = typer.Option(",".join(QUEUES), help="Comma-separated queues to consume."),
+    concurrency: int = typer.Option(0, help="Worker processes (0: one per core)."),
+) -> None:
+    """Run a Celery worker."""
+    settings = cli_settings()
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--queues={queues}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    create_celery(settings).worker_main(argv)
+
+
+def beat() -> None:
+    """Run the Celery beat scheduler (weekly digest, feed polling, reconciler)."""
+    settings = cli_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    schedule = settings.var_dir / "celerybeat-schedule"
+    create_celery(settings).start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
+
+
+def run(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+) -> None:
+    """Run web, worker and beat together (one command for a small installation)."""
+    settings = cli_settings()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.database_url)
+    base = [sys.executable, "-m", "newsletter"]
+    children = [
+        subprocess.Popen([*base, "web", "--host", host, "--port", str(port)]),
+        subprocess.Popen([*base, "worker", "--concurrency", "2"]),
+        subprocess.Popen([*base, "beat"]),
+    ]
+    console.print(f"Bản tin is running at http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        code = next(child.returncode for child in children if child.poll() is not None) or 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    raise typer.Exit(code)

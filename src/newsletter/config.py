@@ -1,0 +1,150 @@
+"""Settings: every knob of the service, read from NEWSLETTER_* variables or a .env file.
+
+Settings are built by `load_settings()` (or `Settings(...)` in tests), never at import
+time, so each test and each process can hold its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - refused outside development
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+class ConfigError(ValueError):
+    """Raised when the settings cannot run the service; the message says what to fix."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the contract in DESIGN.md; see README.md "Configuration"."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSLETTER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Environment = Environment.PRODUCTION
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    redis_url: str = ""
+    smtp_url: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = DEFAULT_SECRET_KEY
+    mail_from: str = Field(
+        default="Bản tin Thành phố <bantin@example.gov.vn>",
+        validation_alias="NEWSLETTER_FROM",
+    )
+
+    # Branding of the portal; the defaults describe a fictional city office.
+    org_name: str = "Cổng Thông tin điện tử Thành phố Hoa Sen"
+    org_short_name: str = "Thành phố Hoa Sen"
+    org_address: str = "Số 1 Đường Trung Tâm, Phường Hòa Bình, Thành phố Hoa Sen"
+    org_phone: str = "(0200) 3 123 456"
+    org_email: str = "bantin@example.gov.vn"
+    org_website: str = "https://example.gov.vn"
+    org_logo_url: str = ""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    digest_schedule: str = "0 7 * * mon"
+    send_rate: float = Field(default=50.0, gt=0)
+    daily_cap: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=500, ge=1, le=5000)
+    visibility_timeout: int = Field(default=3600, ge=60)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    templates_dir: Path | None = None
+
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_key_file: Path | None = None
+    dkim_ed25519_key_file: Path | None = None
+    bounce_domain: str = ""
+
+    confirm_resend_hours: float = Field(default=6, ge=0)
+    confirm_token_days: float = Field(default=7, gt=0)
+    subscribe_rate_limit: int = Field(default=10, ge=1)
+    subscribe_rate_window_seconds: int = Field(default=600, ge=1)
+    feed_poll_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_check(self) -> Self:
+        var = self.var_dir
+        if not self.database_url:
+            self.database_url = f"sqlite:///{var / 'newsletter.db'}"
+        if not self.broker_url:
+            # Embedded broker: kombu's SQLAlchemy transport on a SQLite file, consumed
+            # by a real worker process. No server to install.
+            self.broker_url = f"sqla+sqlite:///{var / 'broker.db'}"
+        if not self.smtp_url:
+            self.smtp_url = f"maildir:{var / 'outbox'}"
+        if not self.redis_url and self.broker_url.startswith(("redis://", "rediss://")):
+            self.redis_url = self.broker_url
+        if self.env is Environment.PRODUCTION and (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ConfigError(
+                "NEWSLETTER_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_KEY_LENGTH} characters in production "
+                '(for example: python3 -c "import secrets; print(secrets.token_urlsafe(48))"), '
+                "or set NEWSLETTER_ENV=development for a local trial."
+            )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.DEVELOPMENT
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return not self.broker_url.startswith(("redis://", "rediss://", "amqp://"))
+
+    @property
+    def sender_address(self) -> str:
+        """The bare address of NEWSLETTER_FROM (what goes between the angle brackets)."""
+        value = self.mail_from
+        if "<" in value and value.endswith(">"):
+            return value[value.rindex("<") + 1 : -1].strip()
+        return value.strip()
+
+    @property
+    def sender_name(self) -> str:
+        value = self.mail_from
+        if "<" in value:
+            return value[: value.rindex("<")].strip().strip('"')
+        return ""
+
+    @property
+    def sending_domain(self) -> str:
+        return self.sender_address.rpartition("@")[2] or urlsplit(self.public_url).hostname or ""
+
+    def public_link(self, path: str) -> str:
+        """An absolute URL on the public site for `path` (which starts with '/')."""
+        return self.public_url.rstrip("/") + path
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (and .env), with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,68 @@
+"""Jinja2 environments for pages and e-mails: autoescape by file extension, branded.
+
+Templates ship inside the package (`newsletter/templates/`); any single file can be
+replaced by putting a file of the same relative path in NEWSLETTER_TEMPLATES_DIR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+from newsletter.config import Settings
+
+_ESCAPED_EXTENSIONS = (".html", ".htm", ".xml")
+
+
+def select_autoescape(template_name: str | None) -> bool:
+    """Escape .html/.xml templates; .txt templates (text mail, subjects) are not HTML."""
+    return template_name is not None and template_name.endswith(_ESCAPED_EXTENSIONS)
+
+
+def create_environment(settings: Settings) -> Environment:
+    loaders: list[Any] = []
+    if settings.templates_dir is not None:
+        loaders.append(FileSystemLoader(str(settings.templates_dir)))
+    loaders.append(PackageLoader("newsletter", "templates"))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape,  # noqa: S701 - escapes .html/.xml by extension
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    tz = ZoneInfo(settings.timezone)
+    env.filters["vn_date"] = partial(vietnamese_date, tz=tz)
+    env.filters["vn_datetime"] = partial(vietnamese_datetime, tz=tz)
+    env.globals["org"] = branding(settings)
+    env.globals["public_url"] = settings.public_url.rstrip("/")
+    return env
+
+
+def branding(settings: Settings) -> dict[str, str]:
+    return {
+        "name": settings.org_name,
+        "short_name": settings.org_short_name,
+        "address": settings.org_address,
+        "phone": settings.org_phone,
+        "email": settings.org_email,
+        "website": settings.org_website,
+        "logo_url": settings.org_logo_url,
+    }
+
+
+def vietnamese_date(value: dt.datetime | dt.date, tz: ZoneInfo, fmt: str = "long") -> str:
+    """`28 tháng 11, 2026`-style dates in the portal's time zone."""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(tz).date()
+    return format_date(value, format=fmt, locale="vi")
+
+
+def vietnamese_datetime(value: dt.datetime, tz: ZoneInfo, fmt: str = "HH:mm, dd/MM/yyyy") -> str:
+    return format_datetime(value.astimezone(tz), format=fmt, locale="vi", tzinfo=tz)

@@ -1,0 +1,216 @@
+"""Where built messages go: an SMTP relay or a Maildir outbox, chosen by NEWSLETTER_SMTP_URL.
+
+`smtp://user:pass@host:587?starttls=true`, `smtps://user:pass@host:465`, `maildir:PATH`.
+A transport is opened once per batch and reused, so a batch pays for one connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mailbox
+import smtplib
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+class DeliveryError(Exception):
+    """A message was not accepted. `permanent` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+class Transport(Protocol):
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MaildirTransport:
+    """Writes each message as a file in a Maildir (the default: `make run` leaves real .eml)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(str(path), create=True)
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        envelope = f"Return-Path: <{sender}>\r\nDelivered-To: {recipient}\r\n".encode()
+        try:
+            self._box.add(envelope + message)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write to outbox {self.path}: {exc}", permanent=False
+            ) from exc
+
+    def close(self) -> None:
+        self._box.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class SMTPConfig:
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    username: str | None
+    password: str | None
+    timeout: float = 30.0
+    verify_tls: bool = True
+
+
+def parse_smtp_url(url: str) -> SMTPConfig:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError(
+            f"unsupported SMTP URL scheme {parts.scheme!r}: use smtp://, smtps:// or maildir:"
+        )
+    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    implicit_tls = parts.scheme == "smtps"
+    return SMTPConfig(
+        host=parts.hostname or "localhost",
+        port=parts.port or (465 if implicit_tls else 25),
+        implicit_tls=implicit_tls,
+        starttls=query.get("starttls", "false") in ("1", "true", "yes"),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=float(query.get("timeout", "30")),
+        verify_tls=query.get("verify", "true") not in ("0", "false", "no"),
+    )
+
+
+class SMTPTransport:
+    """One SMTP connection, opened lazily, reused across messages and reopened on a drop."""
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+        self._conn: smtplib.SMTP | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.config.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.config
+        try:
+            conn: smtplib.SMTP
+            if cfg.implicit_tls:
+                conn = smtplib.SMTP_SSL(
+                    cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context()
+                )
+            else:
+                conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            conn.ehlo()
+            if cfg.starttls:
+                conn.starttls(context=self._tls_context())
+                conn.ehlo()
+            if cfg.username:
+                conn.login(cfg.username, cfg.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login refused: {exc.smtp_code}", permanent=False) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
+            ) from exc
+        return conn
+
+    @property
+    def supports_smtputf8(self) -> bool:
+        conn = self._conn or self._open()
+        return conn.has_extn("smtputf8")
+
+    def _open(self) -> smtplib.SMTP:
+        self._conn = self._connect()
+        return self._conn
+
+    def send(self, *, sender: str, recipient: str, message: bytes) -> None:
+        conn = self._conn or self._open()
+        try:
+            refused = conn.sendmail(sender, [recipient], message)
+        except smtplib.SMTPServerDisconnected:
+            # The relay closed an idle connection: reconnect once and try again.
+            self._conn = None
+            conn = self._open()
+            refused = self._send_once(conn, sender, recipient, message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reply = exc.recipients.get(recipient, (550, b"refused"))
+            raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise DeliveryError(
+                _reply(exc.smtp_code, exc.smtp_error),
+                permanent=exc.smtp_code >= 500,
+                code=exc.smtp_code,
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._conn = None
+            raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
+        if refused:
+            code, reply = refused[recipient]
+            raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code)
+
+    def _send_once(
+        self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes
+    ) -> dict[str, tuple[int, bytes]]:
+        try:
+            return conn.sendmail(sender, [recipient], message)
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                _reply(exc.smtp_code, exc.smtp_error),
+                permanent=exc.smtp_code >= 500,
+                code=exc.smtp_code,
+            ) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._conn = None
+            raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
+
+    def _reset(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return f"{code} {text}".strip()
+
+
+def open_transport(smtp_url: str) -> MaildirTransport | SMTPTransport:
+    if smtp_url.startswith("maildir:"):
+        return MaildirTransport(Path(smtp_url.removeprefix("maildir:")))
+    return SMTPTransport(parse_smtp_url(smtp_url))

@@ -1,0 +1,73 @@
+"""The `newsletter` command as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_SECRET
+
+GROUPS = [
+    "run", "web", "worker", "beat", "db", "categories", "feeds", "articles", "digest",
+    "bulletin", "campaigns", "subscribers", "admin", "bounces",
+]  # fmt: skip
+
+
+def newsletter(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    full_env.update({"NEWSLETTER_SECRET_KEY": TEST_SECRET, "COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_help_lists_every_command_group() -> None:
+    """`newsletter --help` names every command group of the contract."""
+    result = newsletter("--help")
+    assert result.returncode == 0
+    for group in GROUPS:
+        assert f" {group} " in result.stdout, group
+
+
+def test_unbuilt_command_fails_in_one_line(tmp_path: Path) -> None:
+    """A command that is not built yet says so and exits non-zero: never a fake success."""
+    result = newsletter("bounces", "process", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "not built yet" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_default_secret_is_refused_in_production(tmp_path: Path) -> None:
+    """Outside development, the default secret stops the command with a clear message."""
+    result = newsletter("db", "upgrade", env={"NEWSLETTER_SECRET_KEY": ""}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "NEWSLETTER_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_then_categories(db_backend: str, database_url: str, tmp_path: Path) -> None:
+    """`db upgrade` is repeatable on a migrated database; categories can be added and listed."""
+    env = {"NEWSLETTER_DATABASE_URL": database_url}
+    assert newsletter("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    added = newsletter("categories", "add", "thong-bao", "Thông báo", env=env, cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    duplicate = newsletter("categories", "add", "thong-bao", "Khác", env=env, cwd=tmp_path)
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stderr
+    listed = newsletter("categories", "list", "--json", env=env, cwd=tmp_path)
+    assert listed.stdout.strip() == '[{"slug": "thong-bao", "name": "Thông báo"}]'
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_db_upgrade_on_empty_sqlite_file(backend: str, tmp_path: Path) -> None:
+    """With defaults only (development), `db upgrade` creates var/newsletter.db."""
+    result = newsletter("db", "upgrade", env={"NEWSLETTER_ENV": "development"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "newsletter.db").stat().st_size > 0
