@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
+from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import health
+from newsletter.web import ops
+from newsletter.web.middleware import count_requests
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -31,5 +34,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
-    app.include_router(health.router)
+    app.state.metrics = AppMetrics(runtime)
+    app.middleware("http")(partial(count_requests, app.state.metrics))
+    app.include_router(ops.router)
     return app
