@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from newsletter.config import Settings
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import ops
+from newsletter.web import admin, ops
 from newsletter.web.middleware import count_requests
 
 
@@ -37,4 +37,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.metrics = AppMetrics(runtime)
     app.middleware("http")(partial(count_requests, app.state.metrics))
     app.include_router(ops.router)
+    app.include_router(admin.router)
     return app
