@@ -129,7 +129,8 @@ def test_cli_create_user_reads_stdin(database_url: str, tmp_path: Path) -> None:
     env.update(NEWSLETTER_DATABASE_URL=database_url, NEWSLETTER_SECRET_KEY=TEST_SECRET)
     result = subprocess.run(
         [sys.executable, "-m", "newsletter", "admin", "create-user", "truongphong"],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=60,
+        input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=tmp_path,
+        check=False, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     engine = create_db_engine(database_url)
