@@ -26,7 +26,7 @@ from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import AdminUser, AuditEvent
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
-from tests.support.live import live_server
+from tests.support.webserver import serve as live_server
 
 PASSWORD = "mật khẩu thật dài 2026"
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
