@@ -163,9 +163,7 @@ def request_subscription(
 def forget_confirmation_sent(session: Session, *, subscriber_id: int) -> None:
     """After a failed send: let the next request try again instead of waiting hours."""
     session.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber_id)
-        .values(confirmation_sent_at=None)
+        update(Subscriber).where(Subscriber.id == subscriber_id).values(confirmation_sent_at=None)
     )
 
 

@@ -10,16 +10,20 @@ from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import health
+from newsletter.web import health, public
+from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
+from newsletter.web.public_support import PublicState
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
+    public_state = PublicState.build(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        public_state.close()
         runtime.close()
 
     app = FastAPI(
@@ -32,4 +36,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.include_router(health.router)
+    app.state.public = public_state
+    app.include_router(public.router)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=PUBLIC_FORM_MAX_BYTES,
+        prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
+    )
     return app
