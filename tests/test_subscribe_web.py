@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
-from tests.support.live import Site, SiteFactory, site, site_factory  # noqa: F401
+from tests.support.live import Site, SiteFactory, site_factory_fixture, site_fixture  # noqa: F401
 from tests.support.smtp import ReceivedMail
 
 EMAIL = "an.nguyen@example.gov.vn"
@@ -34,7 +34,7 @@ def confirm_link(mail: ReceivedMail) -> str:
 
 
 def test_form_post_creates_pending_and_mails_confirmation(site: Site) -> None:
-    """A form POST stores a pending subscriber with its consent event and mails a Vietnamese confirmation."""
+    """A form POST stores a pending subscriber and consent event, and mails a confirmation."""
     with site.client() as client:
         response = client.post(
             "/subscribe",
@@ -58,14 +58,14 @@ def test_form_post_creates_pending_and_mails_confirmation(site: Site) -> None:
         assert event.ip == "127.0.0.1"
         assert event.user_agent == "TestBrowser/1.0"
         assert event.source_url == "https://portal.example.vn/"
-        assert event.form_text_version and event.form_text_version.startswith("sha256:")
-        assert event.detail and "bạn đồng ý" in event.detail
+        assert event.form_text_version
+        assert event.form_text_version.startswith("sha256:")
+        assert event.detail
+        assert "bạn đồng ý" in event.detail
 
 
 @pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
-def test_answer_is_identical_for_every_known_and_unknown_address(
-    site: Site, as_json: bool
-) -> None:
+def test_answer_is_identical_for_every_known_and_unknown_address(site: Site, as_json: bool) -> None:
     """New, pending, active and unsubscribed addresses get byte-identical status and body."""
     states = {
         "new@example.gov.vn": None,
@@ -93,7 +93,7 @@ def test_answer_is_identical_for_every_known_and_unknown_address(
 
 
 def test_confirmation_at_most_once_per_window_and_never_to_active(site: Site) -> None:
-    """Repeated requests mail one confirmation per CONFIRM_RESEND_HOURS; active subscribers get none."""
+    """One confirmation per CONFIRM_RESEND_HOURS per address; none to an active subscriber."""
     with site.client() as client:
         for _ in range(3):
             client.post("/subscribe", data={"email": EMAIL})
@@ -108,7 +108,8 @@ def test_confirmation_at_most_once_per_window_and_never_to_active(site: Site) ->
     received = site.smtp.wait_for(2)
     assert [m.rcpt_tos for m in received] == [[EMAIL], ["other@example.gov.vn"]]
     row = subscriber(site, EMAIL)
-    assert row is not None and row.status is SubscriberStatus.ACTIVE
+    assert row is not None
+    assert row.status is SubscriberStatus.ACTIVE
 
 
 def test_resend_after_window(site_factory: SiteFactory) -> None:
@@ -132,7 +133,7 @@ def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:
 
 
 def test_rate_limit_answers_429_in_vietnamese(site_factory: SiteFactory) -> None:
-    """Past SUBSCRIBE_RATE_LIMIT requests per IP, the form gets a Vietnamese 429 page and JSON a 429."""
+    """Past SUBSCRIBE_RATE_LIMIT requests per IP: a Vietnamese 429 page, and 429 JSON."""
     running = site_factory(subscribe_rate_limit=2)
     with running.client() as client:
         for i in range(2):
@@ -159,7 +160,7 @@ def test_rate_limit_answers_429_in_vietnamese(site_factory: SiteFactory) -> None
 def test_control_characters_and_encoded_words_are_refused(
     site: Site, field: str, value: str
 ) -> None:
-    """Control characters and =?...?= in any input are refused with a clear message, nothing sent."""
+    """Control characters and =?...?= in any input are refused with a clear message."""
     data = {"email": EMAIL, field: value}
     with site.client() as client:
         page = client.post("/subscribe", data=data)
@@ -186,7 +187,7 @@ def test_name_never_yields_an_extra_header(site: Site) -> None:
 
 
 def test_idn_address_is_mailed_to_its_a_label_form(site: Site) -> None:
-    """`an@ví-dụ.vn` is accepted, stored in Unicode and mailed as A-labels to a relay without SMTPUTF8."""
+    """`an@ví-dụ.vn` is stored in Unicode and mailed as A-labels to a relay without SMTPUTF8."""
     with site.client() as client:
         response = client.post("/subscribe", json={"email": "an@ví-dụ.vn"})
     assert response.status_code == 202
@@ -216,7 +217,7 @@ def test_invalid_address_and_unknown_category_are_explained(site: Site) -> None:
 
 
 def test_special_use_domain_refused_outside_development(site_factory: SiteFactory) -> None:
-    """`.test`/`.local` addresses are refused in production-like settings and allowed in development."""
+    """`.test`/`.local` addresses are refused outside development and `.test` allowed in it."""
     strict = site_factory()
     with strict.client() as client:
         assert client.post("/subscribe", json={"email": "a@x.local"}).status_code == 422
@@ -257,7 +258,7 @@ def test_oversized_body_is_refused(site: Site) -> None:
 
 
 def test_widget_and_pages_render_the_box(site: Site) -> None:
-    """GET /widget is the embeddable box with categories; / and /privacy are full Vietnamese pages."""
+    """GET /widget is the embeddable box; / and /privacy are full Vietnamese pages."""
     with site.client() as client:
         widget = client.get("/widget")
         index = client.get("/")
@@ -265,10 +266,13 @@ def test_widget_and_pages_render_the_box(site: Site) -> None:
     assert widget.status_code == 200
     assert "ĐĂNG KÝ NHẬN TIN" in widget.text
     assert "<html" not in widget.text
-    assert 'value="tin-tuc"' in widget.text and "Thông báo" in widget.text
+    assert 'value="tin-tuc"' in widget.text
+    assert "Thông báo" in widget.text
     assert 'name="website"' in widget.text
     assert 'action="https://bantin.example.gov.vn/subscribe"' in widget.text
     assert "/privacy" in widget.text
-    assert index.status_code == 200 and "ĐĂNG KÝ NHẬN TIN" in index.text
+    assert index.status_code == 200
+    assert "ĐĂNG KÝ NHẬN TIN" in index.text
     assert '<html lang="vi">' in index.text
-    assert privacy.status_code == 200 and "Chúng tôi lưu gì và vì sao" in privacy.text
+    assert privacy.status_code == 200
+    assert "Chúng tôi lưu gì và vì sao" in privacy.text

@@ -72,8 +72,8 @@ class Site:
 SiteFactory = Callable[..., Site]
 
 
-@pytest.fixture
-def site_factory(
+@pytest.fixture(name="site_factory")
+def site_factory_fixture(
     database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
 ) -> Iterator[SiteFactory]:
     """Start the app over real HTTP against a fresh database and the test SMTP server."""
@@ -98,8 +98,8 @@ def site_factory(
         server.stop()
 
 
-@pytest.fixture
-def site(site_factory: SiteFactory) -> Site:
+@pytest.fixture(name="site")
+def site_fixture(site_factory: SiteFactory) -> Site:
     """The public site with two categories."""
     running = site_factory()
     running.add_categories(("tin-tuc", "Tin tức"), ("thong-bao", "Thông báo"))
