@@ -21,8 +21,8 @@ from tests.support.smtp import SMTPServer, _free_port
 
 
 class LiveServer:
-    def __init__(self, app: FastAPI) -> None:
-        self.port = _free_port()
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or _free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
         )
@@ -79,16 +79,20 @@ def site_factory_fixture(
     """Start the app over real HTTP against a fresh database and the test SMTP server."""
     servers: list[LiveServer] = []
 
-    def make(**overrides: Any) -> Site:
+    def make(*, public_url_is_live: bool = False, **overrides: Any) -> Site:
+        port = _free_port()
         values: dict[str, Any] = {
             "database_url": database_url,
             "smtp_url": smtp_server.url,
             "subscribe_rate_limit": 1000,
         }
+        if public_url_is_live:
+            # Links and the widget's form action must point at this very server.
+            values["public_url"] = f"http://127.0.0.1:{port}"
         values.update(overrides)
         settings = settings_factory(**values)
         app = create_app(settings)
-        server = LiveServer(app)
+        server = LiveServer(app, port)
         server.start()
         servers.append(server)
         return Site(url=server.url, settings=settings, app=app, smtp=smtp_server)
