@@ -197,3 +197,18 @@ def test_export_then_erase(site: Site) -> None:
         [row] = session.scalars(select(Suppression)).all()
         assert row.email_hash == suppression_hash(EMAIL)
         assert row.reason == "erased"
+
+
+def test_unsubscribed_resident_resubscribes_from_preferences(site: Site) -> None:
+    """An unsubscribed resident's preferences link offers to subscribe again and reactivates."""
+    subscribe_and_link(site)
+    path = _preferences_path(site)
+    with site.client() as client:
+        client.post(_unsubscribe_path(site))
+        page = client.get(path)
+        assert "Đăng ký lại" in page.text
+        done = client.post(path, data={"action": "resubscribe"})
+    assert done.status_code == 200
+    assert "Bạn đã đăng ký lại" in done.text
+    assert only_subscriber(site).status is SubscriberStatus.ACTIVE
+    assert event_kinds(site)[-2:] == ["unsubscribed", "confirmed"]

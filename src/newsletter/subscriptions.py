@@ -223,6 +223,27 @@ def unsubscribe(
     return True
 
 
+def resubscribe(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> bool:
+    """Reactivate an unsubscribed subscriber from their own preferences link.
+
+    The link was mailed to the address, so following it proves the mailbox as a
+    confirmation would. Bounced and complained subscribers stay as they are.
+    """
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None or subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.updated_at = now
+    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    session.flush()
+    return True
+
+
 def update_preferences(
     session: Session,
     *,

@@ -23,6 +23,7 @@ from newsletter.subscriptions import (
     confirm_subscription,
     erase_subscriber,
     export_subscriber,
+    resubscribe,
     unsubscribe,
     update_preferences,
 )
@@ -180,6 +181,7 @@ def _preferences_context(runtime: Runtime, subscriber_id: int) -> dict[str, Any]
         chosen = [c.slug for c in subscriber.categories] or [c["slug"] for c in categories]
         return {
             "subscriber": {"email": subscriber.email},
+            "unsubscribed": subscriber.status is SubscriberStatus.UNSUBSCRIBED,
             "status_label": STATUS_LABELS[subscriber.status],
             "name": subscriber.name or "",
             "categories": categories,
@@ -246,6 +248,14 @@ async def preferences_post(request: Request, token: str) -> Response:
         )
         return state.message_page(
             "Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS
+        )
+    if action == "resubscribe":
+        done = await run_in_threadpool(
+            _resubscribe, runtime, subscriber_id, _consent(request, "preferences")
+        )
+        notice = "Bạn đã đăng ký lại. Bản tin sẽ được gửi đến bạn như trước." if done else None
+        return await _preferences_again(
+            state, runtime, subscriber_id, notice=notice, status_code=200
         )
     return await _save_preferences(state, request, runtime, subscriber_id, fields)
 
@@ -319,6 +329,11 @@ def _save(
             session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
         )
         return subscriber is not None
+
+
+def _resubscribe(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
+    with runtime.sessions.begin() as session:
+        return resubscribe(session, subscriber_id=subscriber_id, consent=consent)
 
 
 def _export(runtime: Runtime, subscriber_id: int) -> dict[str, Any] | None:
