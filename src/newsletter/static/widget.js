@@ -70,7 +70,7 @@
   }
 
   function loadInto(container) {
-    var url = (container.getAttribute("data-bantin-widget") || base) + "/widget";
+    var url = (container.getAttribute("data-bantin-widget") || base).replace(/\/+$/, "") + "/widget";
     window.fetch(url, { mode: "cors", credentials: "omit" })
       .then(function (response) { return response.text(); })
       .then(function (html) {
