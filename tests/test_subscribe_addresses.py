@@ -100,10 +100,14 @@ def test_unreachable_resolver_never_blocks() -> None:
 
 
 def test_suppression_hash_is_sha256_of_the_normalized_address() -> None:
-    """The suppression hash is the sha256 hex of the normalized address, whatever its spelling."""
+    """The suppression hash is the sha256 of the normalized, lowercased address, however spelt."""
     expected = hashlib.sha256("an@ví-dụ.vn".encode()).hexdigest()
     assert suppression_hash("an@ví-dụ.vn") == expected
-    assert suppression_hash(" an@XN--V-D-RMA6749A.VN") == expected
+    assert suppression_hash(" An@XN--V-D-RMA6749A.VN") == expected
+    assert (
+        suppression_hash("Binh@Example.gov.vn")
+        == hashlib.sha256(b"binh@example.gov.vn").hexdigest()
+    )
 
 
 def test_memory_limiter_counts_per_ip_and_window() -> None:

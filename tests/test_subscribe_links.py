@@ -13,7 +13,7 @@ from newsletter import tokens
 from newsletter.addresses import suppression_hash
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
 from newsletter.tokens import Purpose, make_token
-from tests.support.live import Site, site_factory_fixture, site_fixture  # noqa: F401
+from tests.support.public_site import Site, site_factory_fixture, site_fixture  # noqa: F401
 from tests.test_subscribe_web import EMAIL, confirm_link
 
 

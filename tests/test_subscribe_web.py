@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
-from tests.support.live import Site, SiteFactory, site_factory_fixture, site_fixture  # noqa: F401
+from tests.support.public_site import Site, SiteFactory, site_factory_fixture, site_fixture  # noqa: F401
 from tests.support.smtp import ReceivedMail
 
 EMAIL = "an.nguyen@example.gov.vn"

@@ -141,8 +141,13 @@ def normalize_lenient(email: str) -> str:
 
 
 def suppression_hash(email: str) -> str:
-    """sha256 hex of the normalized address: the only trace an erased address leaves."""
-    return hashlib.sha256(normalize_lenient(email).encode("utf-8")).hexdigest()
+    """sha256 hex of the normalized, lowercased address: all an erased address leaves.
+
+    Lowercased as a whole (local parts are case-sensitive in theory, never in practice)
+    so that a bounce report spelling the address differently still finds it; the A-label
+    and Unicode spellings of a domain hash alike.
+    """
+    return hashlib.sha256(normalize_lenient(email).lower().encode("utf-8")).hexdigest()
 
 
 def smtp_address(normalized: str) -> str:

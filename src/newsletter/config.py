@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_ed25519_key_file: Path | None = None
     bounce_domain: str = ""
+    bounce_maildir: Path | None = None
+    bounce_imap_url: str = ""
+    bounce_soft_threshold: float = Field(default=3.0, gt=0)
+    bounce_half_life_days: float = Field(default=14.0, gt=0)
 
     confirm_resend_hours: float = Field(default=6, ge=0)
     confirm_token_days: float = Field(default=7, gt=0)

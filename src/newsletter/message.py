@@ -37,7 +37,14 @@ def encode_header_words(value: str, *, prefix_length: int = 0) -> str:
     dropped by decoders, so a space there would be lost.
     """
     check_header_value(value)
-    if value.isascii() and not _ENCODED_WORD.search(value) and len(value) + prefix_length < 78:
+    plain = (
+        value.isascii()
+        and value == value.strip()
+        and "  " not in value
+        and not _ENCODED_WORD.search(value)
+        and len(value) + prefix_length < 78
+    )
+    if plain:
         return value
     words: list[str] = []
     chunk = b""

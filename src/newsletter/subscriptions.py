@@ -28,6 +28,7 @@ from newsletter.models import (
     Suppression,
     utcnow,
 )
+from newsletter.suppression import suppress
 
 # Suppression reasons. Only an erased address may subscribe again (its owner can prove
 # the mailbox by confirming); bounces and complaints keep an address silent for good.
@@ -90,12 +91,10 @@ def _clip(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
 
-def is_suppressed(session: Session, *, email: str, ignore_erased: bool = False) -> bool:
+def _kept_silent(session: Session, *, email: str) -> bool:
+    """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
     query = select(Suppression.reason).where(Suppression.email_hash == suppression_hash(email))
-    reasons = set(session.scalars(query))
-    if ignore_erased:
-        reasons.discard(SUPPRESSION_ERASED)
-    return bool(reasons)
+    return bool(set(session.scalars(query)) - {SUPPRESSION_ERASED})
 
 
 def request_subscription(
@@ -118,7 +117,7 @@ def request_subscription(
     """
     now = now or utcnow()
     categories = categories_by_slug(session, category_slugs)
-    if is_suppressed(session, email=email, ignore_erased=True):
+    if _kept_silent(session, email=email):
         return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
 
     subscriber = session.scalar(
@@ -336,7 +335,7 @@ def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return False
-    _suppress(session, email=subscriber.email, reason=SUPPRESSION_ERASED)
+    suppress(session, email=subscriber.email, reason=SUPPRESSION_ERASED)
     # Work already queued for this person must not go out: the ledger keeps the row for
     # the campaign's counts, without the person.
     session.execute(
@@ -363,13 +362,6 @@ def erase_address(session: Session, *, email: str) -> bool:
     email = normalize_lenient(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
     if subscriber is None:
-        _suppress(session, email=email, reason=SUPPRESSION_ERASED)
-        session.flush()
+        suppress(session, email=email, reason=SUPPRESSION_ERASED)
         return False
     return erase_subscriber(session, subscriber_id=subscriber.id)
-
-
-def _suppress(session: Session, *, email: str, reason: str) -> None:
-    digest = suppression_hash(email)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == digest)) is None:
-        session.add(Suppression(email_hash=digest, reason=reason))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
+from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import health, public
+from newsletter.web import ops, public
 from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
+from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
 
 
@@ -35,7 +38,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
-    app.include_router(health.router)
+    app.state.metrics = AppMetrics(runtime)
+    app.middleware("http")(partial(count_requests, app.state.metrics))
+    app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)
     app.add_middleware(
