@@ -14,9 +14,9 @@ from jinja2 import Environment
 
 from newsletter.addresses import smtp_address
 from newsletter.config import Settings
+from newsletter.links import confirm_url
 from newsletter.message import build_message, format_address, make_message_id
 from newsletter.render import create_environment
-from newsletter.tokens import Purpose, make_token
 from newsletter.transport import open_transport
 
 
@@ -40,9 +40,8 @@ def build_confirmation(
 ) -> ConfirmationMail:
     """The confirmation message for `email` (its stored, normalized form)."""
     env = env or create_environment(settings)
-    token = make_token(settings, Purpose.CONFIRM, subscriber_id)
     context = {
-        "confirm_url": settings.public_link(f"/confirm/{token}"),
+        "confirm_url": confirm_url(settings, subscriber_id),
         "valid_days": _days(settings.confirm_token_days),
     }
     subject = env.get_template("email/confirmation.subject.txt").render(context).strip()

@@ -67,8 +67,8 @@ class SubscribeForm:
     source: str | None
 
 
-def _box_context(state: PublicState, request: Request) -> dict[str, Any]:
-    with _runtime(request).sessions() as session:
+def _box_context(runtime: Runtime) -> dict[str, Any]:
+    with runtime.sessions() as session:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
     return {
         "categories": categories,
@@ -86,14 +86,14 @@ def _runtime(request: Request) -> Runtime:
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> Response:
     state = public_state(request)
-    return state.page("web/index.html", **_box_context(state, request))
+    return state.page("web/index.html", **_box_context(_runtime(request)))
 
 
 @router.get("/widget", response_class=HTMLResponse)
 def widget(request: Request) -> Response:
     """The footer box as an HTML fragment, for a portal to include (docs/widget.md)."""
     state = public_state(request)
-    response = state.page("web/widget.html", **_box_context(state, request))
+    response = state.page("web/widget.html", **_box_context(_runtime(request)))
     response.headers.update(state.cors_headers(request))
     return response
 
@@ -159,17 +159,12 @@ async def subscribe(request: Request) -> Response:
         fields = await read_fields(request)
     except BadBodyError as exc:
         log.info("subscribe: unreadable body: %s", exc)
-        return _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
+        return await _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
     if first(fields, "website").strip():
         # Honeypot filled: a bot. Same answer as everyone, nothing stored, nothing sent.
         return _accepted(state, as_json, headers)
     try:
         form = _parse_subscribe(fields, request)
-        address = parse_address(
-            form.email,
-            development=settings.env is Environment.DEVELOPMENT,
-            check_mx=settings.env is Environment.PRODUCTION,
-        )
         consent = Consent(
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
@@ -178,31 +173,36 @@ async def subscribe(request: Request) -> Response:
             source_url=form.source,
             via="json" if as_json else "form",
         )
-        outcome = await run_in_threadpool(
-            _store_request, _runtime(request), address.normalized, form, consent
-        )
+        # Off the event loop: the MX look-up may wait on DNS for up to two seconds.
+        email, outcome = await run_in_threadpool(_store_request, _runtime(request), form, consent)
     except InputError as exc:
-        return _refuse(state, request, exc.message, exc.field, fields)
+        return await _refuse(state, request, exc.message, exc.field, fields)
     except CategoryError:
         message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
-        return _refuse(state, request, message, "categories", fields)
+        return await _refuse(state, request, message, "categories", fields)
     response = _accepted(state, as_json, headers)
     if outcome.send_confirmation and outcome.subscriber_id is not None:
         # After the answer is sent: its timing then says nothing about the address.
         response.background = BackgroundTask(
-            _deliver_confirmation, _runtime(request), outcome.subscriber_id, address.normalized
+            _deliver_confirmation, _runtime(request), outcome.subscriber_id, email
         )
     return response
 
 
 def _store_request(
-    runtime: Runtime, email: str, form: SubscribeForm, consent: Consent
-) -> SubscribeOutcome:
+    runtime: Runtime, form: SubscribeForm, consent: Consent
+) -> tuple[str, SubscribeOutcome]:
+    """Validate the address and record the request: (normalized address, what to send)."""
     settings = runtime.settings
+    address = parse_address(
+        form.email,
+        development=settings.env is Environment.DEVELOPMENT,
+        check_mx=settings.env is Environment.PRODUCTION,
+    )
     with runtime.sessions.begin() as session:
-        return request_subscription(
+        return address.normalized, request_subscription(
             session,
-            email=email,
+            email=address.normalized,
             name=form.name,
             category_slugs=form.categories,
             consent=consent,
@@ -227,7 +227,7 @@ def _accepted(state: PublicState, as_json: bool, headers: dict[str, str]) -> Res
     return state.page("web/subscribe_done.html", message=SUBSCRIBE_MESSAGE)
 
 
-def _refuse(
+async def _refuse(
     state: PublicState,
     request: Request,
     message: str,
@@ -242,7 +242,7 @@ def _refuse(
             status_code=status_code,
             headers=state.cors_headers(request),
         )
-    context = _box_context(state, request)
+    context = await run_in_threadpool(_box_context, _runtime(request))
     context.update(
         error=message,
         error_field=field,

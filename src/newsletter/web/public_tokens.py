@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.addresses import InputError, check_text
 from newsletter.categories import CategoryError, list_categories
+from newsletter.links import preferences_url
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.subscriptions import (
@@ -27,7 +28,7 @@ from newsletter.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from newsletter.tokens import Purpose, TokenError, make_token, read_token
+from newsletter.tokens import Purpose, TokenError, read_token
 from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,
@@ -77,8 +78,7 @@ def _bad_link(state: PublicState, error: TokenError | None = None) -> Response:
 
 
 def _preferences_url(state: PublicState, subscriber_id: int) -> str:
-    token = make_token(state.settings, Purpose.PREFERENCES, subscriber_id)
-    return state.settings.public_link(f"/preferences/{token}")
+    return preferences_url(state.settings, subscriber_id)
 
 
 # --- confirm ---------------------------------------------------------------------------
