@@ -212,3 +212,22 @@ def test_unsubscribed_resident_resubscribes_from_preferences(site: Site) -> None
     assert "Bạn đã đăng ký lại" in done.text
     assert only_subscriber(site).status is SubscriberStatus.ACTIVE
     assert event_kinds(site)[-2:] == ["unsubscribed", "confirmed"]
+
+
+@pytest.mark.parametrize(
+    ("route", "purpose"),
+    [("unsubscribe", Purpose.PREFERENCES), ("preferences", Purpose.UNSUBSCRIBE)],
+)
+def test_links_refuse_tokens_made_for_another_purpose(
+    site: Site, route: str, purpose: Purpose
+) -> None:
+    """An unsubscribe link cannot open preferences and vice versa; nothing changes."""
+    subscribe_and_link(site)
+    token = make_token(site.settings, purpose, only_subscriber(site).id)
+    with site.client() as client:
+        shown = client.get(f"/{route}/{token}")
+        posted = client.post(f"/{route}/{token}", data={"action": "erase", "confirm_erase": "yes"})
+    assert shown.status_code == 400
+    assert posted.status_code == 400
+    assert "Liên kết không hợp lệ" in posted.text
+    assert only_subscriber(site).status is SubscriberStatus.PENDING
