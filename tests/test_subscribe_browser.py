@@ -138,3 +138,25 @@ def test_browser_without_javascript_posts_the_plain_form(
         assert page.url == site.url + "/subscribe"
         context.close()
     assert site.smtp.wait_for(1)[0].rcpt_tos == ["em@example.gov.vn"]
+
+
+def test_browser_loads_the_box_with_the_script_only(
+    site_factory: SiteFactory, browser: Browser
+) -> None:
+    """A portal that cannot include server-side gets the box from a placeholder and the script."""
+    portal_port = _free_port()
+    portal_origin = f"http://127.0.0.1:{portal_port}"
+    site = site_factory(allowed_origins=portal_origin, public_url_is_live=True)
+    snippet = (
+        f'<div data-bantin-widget="{site.url}/"></div>'
+        f'<script src="{site.url}/static/widget.js" defer></script>'
+    )
+    with _PortalServer(portal_port, PORTAL_PAGE.format(widget=snippet)):
+        page = browser.new_page()
+        page.goto(portal_origin + "/")
+        page.get_by_label("E-mail").fill("giang@example.gov.vn")
+        page.get_by_role("button", name="Đăng ký").click()
+        page.locator(".bantin-status").filter(has_text="Cảm ơn bạn!").wait_for(timeout=30_000)
+        assert page.url == portal_origin + "/"
+        page.close()
+    assert site.smtp.wait_for(1)[0].rcpt_tos == ["giang@example.gov.vn"]
