@@ -23,6 +23,9 @@ ACCEPT = (
 )
 
 
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
 class FeedError(Exception):
     """A feed could not be fetched or read; the message is what `feeds list` shows."""
 
@@ -109,14 +112,14 @@ def fetch_feed(
             remaining = max(deadline - time.monotonic(), 0.1)
             try:
                 with client.stream("GET", current, headers=headers, timeout=remaining) as response:
-                    if response.is_redirect:
+                    if response.status_code == httpx.codes.NOT_MODIFIED:
+                        return Fetched(current, None, None, etag, last_modified)
+                    if response.status_code in REDIRECTS:
                         location = response.headers.get("location")
                         if not location:
                             raise FeedError(f"HTTP {response.status_code} without a Location")
                         current = str(response.url.join(location))
                         continue
-                    if response.status_code == httpx.codes.NOT_MODIFIED:
-                        return Fetched(current, None, None, etag, last_modified)
                     if response.status_code != httpx.codes.OK:
                         raise FeedError(
                             f"HTTP {response.status_code} {response.reason_phrase} from {current}"

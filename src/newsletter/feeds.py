@@ -154,7 +154,10 @@ def poll_feed(runtime: Runtime, *, feed_id: int) -> FeedResult:
 def poll_all_feeds(runtime: Runtime) -> list[FeedResult]:
     """Poll every feed once, in id order; one feed's failure never stops the others."""
     with runtime.sessions.begin() as session:
-        feeds = list(session.execute(select(Feed.id, Feed.url).order_by(Feed.id)).tuples())
+        feeds = [
+            (row.id, row.url)
+            for row in session.execute(select(Feed.id, Feed.url).order_by(Feed.id))
+        ]
     results = []
     for feed_id, url in feeds:
         try:
