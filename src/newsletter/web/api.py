@@ -98,7 +98,7 @@ def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep
         except ArticleRejectedError as exc:
             problems.append({"index": index, "error": str(exc)})
     if problems:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problems)
+        raise HTTPException(422, detail=problems)
     return IngestOut(
         new=sum(r.outcome is Outcome.NEW for r in results),
         updated=sum(r.outcome is Outcome.UPDATED for r in results),
