@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from newsletter.apitokens import create_api_token

@@ -121,7 +121,7 @@ def test_plain_text_feed_content_is_escaped_not_run(session: Session) -> None:
     upsert(session, entry)
     stored = session.scalars(select(Article)).one()
     assert "<script" not in stored.summary
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; Tôm &amp; cá" == stored.summary
+    assert stored.summary == "&lt;script&gt;alert(1)&lt;/script&gt; Tôm &amp; cá"
     assert stored.title == "A & B <i>"
 
 
