@@ -4,6 +4,7 @@ memory, and never loses the articles already stored. Served by a real local HTTP
 from __future__ import annotations
 
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 
@@ -229,3 +230,46 @@ def test_utf16_labelled_utf8_is_read_correctly(
     body = rss(rss_item(1, title=TITLE), encoding="utf-8").encode(codec)
     titles = poll_titles(feed_server, runtime, body, Content_Type="application/xml; charset=utf-8")
     assert titles == [TITLE]
+
+
+def gzip_stream(body: bytes, repeat: int) -> Iterator[bytes]:
+    compressor = zlib.compressobj(wbits=zlib.MAX_WBITS | 16)
+    for _ in range(repeat):
+        yield compressor.compress(body)
+    yield compressor.flush()
+
+
+def test_gzip_bomb_is_stopped_at_the_cap(feed_server: FeedServer, runtime: Runtime) -> None:
+    """100 MB of zeros gzipped to ~100 KB is refused once the decoded size passes the cap."""
+
+    def bomb(handler: BaseHTTPRequestHandler, _server: FeedServer) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Encoding", "gzip")
+        handler.end_headers()
+        for piece in gzip_stream(b"\0" * 1024 * 1024, 100):
+            handler.wfile.write(piece)
+
+    feed = poll_after_good_content(feed_server, runtime, bomb)
+    assert "larger than the limit of 2097152 bytes" in (feed.last_error or "")
+
+
+def test_gzip_feed_is_decoded(feed_server: FeedServer, runtime: Runtime) -> None:
+    """An ordinary gzip-encoded feed is read like a plain one."""
+    body = b"".join(gzip_stream(rss(rss_item(1, title=TITLE)).encode(), 1))
+    assert poll_titles(feed_server, runtime, body, Content_Encoding="gzip") == [TITLE]
+    _path, headers = feed_server.requests[-1]
+    assert "gzip" in headers["accept-encoding"]
+
+
+def test_corrupt_gzip_is_a_stored_error(feed_server: FeedServer, runtime: Runtime) -> None:
+    """A body that claims gzip but is not ends as a clear error."""
+    feed = poll_after_good_content(feed_server, runtime, _corrupt_gzip)
+    assert "corrupt compressed body" in (feed.last_error or "")
+
+
+def _corrupt_gzip(handler: BaseHTTPRequestHandler, _server: FeedServer) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Encoding", "gzip")
+    handler.send_header("Content-Length", "20")
+    handler.end_headers()
+    handler.wfile.write(b"this is not gzip....")
