@@ -56,11 +56,11 @@ def import_(
         try:
             records: list[Record] = (
                 records_from_bytes(demo_feed_bytes(), kind="feed", timezone=timezone)
-                if demo
-                else read_records(file, timezone=timezone)  # type: ignore[arg-type]
+                if file is None
+                else read_records(file, timezone=timezone)
             )
         except ArticleImportError as exc:
-            fail(f"cannot import {file}: {exc}")
+            fail(f"cannot import {file or 'the demo feed'}: {exc}")
         with rt.sessions.begin() as session, Progress(console=console, transient=True) as bar:
             if demo:
                 ensure_demo_categories(session)

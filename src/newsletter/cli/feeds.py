@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import typer
@@ -30,8 +31,8 @@ def add(
         console.print(f"added feed {feed.id}: {feed.url}", highlight=False)
 
 
-def _when(value: object) -> str:
-    return value.isoformat(timespec="seconds") if value is not None else ""  # type: ignore[attr-defined]
+def _when(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value is not None else None
 
 
 @app.command("list")
@@ -44,8 +45,8 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
                 "url": f.url,
                 "title": f.title,
                 "category": f.category.slug if f.category else None,
-                "last_polled_at": _when(f.last_polled_at) or None,
-                "last_success_at": _when(f.last_success_at) or None,
+                "last_polled_at": _when(f.last_polled_at),
+                "last_success_at": _when(f.last_success_at),
                 "last_error": f.last_error,
             }
             for f in list_feeds(session)
