@@ -16,6 +16,7 @@ from newsletter.articles import (
     CategoryIndex,
     Outcome,
     article_from_mapping,
+    plain_text,
     sanitize_html,
     upsert_article,
 )
@@ -209,3 +210,14 @@ def test_image_must_be_http(session: Session) -> None:
         ),
     )
     assert session.scalars(select(Article.image_url)).one() is None
+
+
+def test_html_entities_in_feeds_are_understood() -> None:
+    """`&nbsp;`/`&eacute;` (HTML, not XML, entities) do not make a feed malformed."""
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>Caf&eacute;&nbsp;s&aacute;ch &amp; tr&agrave;</title>"
+        "<link>https://example.gov.vn/c</link></item></channel></rss>"
+    ).encode()
+    entry = parse_feed(feed).entries[0]
+    assert plain_text(entry.title) == "Café sách & trà"

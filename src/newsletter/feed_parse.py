@@ -14,6 +14,7 @@ import re
 import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from html.entities import name2codepoint
 from typing import Any
 
 import defusedxml  # type: ignore[import-untyped]
@@ -79,6 +80,26 @@ def decode_feed(body: bytes, content_type: str | None = None) -> tuple[str, str]
         f"cannot decode the feed as any of {', '.join(tried)}; "
         "the publisher must declare its real encoding"
     )
+
+
+_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
+
+
+def _numeric_entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    codepoint = name2codepoint.get(name)
+    if name in _XML_ENTITIES or codepoint is None:
+        return match.group(0)
+    return f"&#{codepoint};"
+
+
+def html_entities_to_numeric(text: str) -> str:
+    """`&nbsp;`-style HTML entities as character references, which XML knows without a DTD.
+
+    Many CMSs put them in feeds; without this, such a feed is "malformed" and refused.
+    """
+    return _NAMED_ENTITY.sub(_numeric_entity, text)
 
 
 def refuse_hostile_xml(document: bytes) -> None:
@@ -165,10 +186,11 @@ def parse_feed(
     """Articles of an RSS 0.9x/1.0/2.0 or Atom document; FeedError when it cannot be read."""
     text, encoding = decode_feed(body, content_type)
     # Re-encoded as UTF-8 with a matching declaration, so no later parser re-guesses.
-    document = b'<?xml version="1.0" encoding="utf-8"?>' + _DECLARATION_TEXT.sub(
-        "", text.lstrip("\ufeff"), count=1
+    body_text = _DECLARATION_TEXT.sub("", text.lstrip("\ufeff"), count=1)
+    document = b'<?xml version="1.0" encoding="utf-8"?>' + html_entities_to_numeric(
+        body_text
     ).encode("utf-8")
-    del text
+    del text, body_text
     refuse_hostile_xml(document)
     headers = {"content-type": "application/xml; charset=utf-8"}
     if base_url:
