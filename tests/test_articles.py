@@ -215,9 +215,9 @@ def test_image_must_be_http(session: Session) -> None:
 def test_html_entities_in_feeds_are_understood() -> None:
     """`&nbsp;`/`&eacute;` (HTML, not XML, entities) do not make a feed malformed."""
     feed = (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
-        "<title>Caf&eacute;&nbsp;s&aacute;ch &amp; tr&agrave;</title>"
-        "<link>https://example.gov.vn/c</link></item></channel></rss>"
-    ).encode()
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        b"<title>Caf&eacute;&nbsp;s&aacute;ch &amp; tr&agrave;</title>"
+        b"<link>https://example.gov.vn/c</link></item></channel></rss>"
+    )
     entry = parse_feed(feed).entries[0]
     assert plain_text(entry.title) == "Café sách & trà"
