@@ -158,3 +158,22 @@ def test_openapi_documents_the_bearer_scheme(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/v1/articles" in schema["paths"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_list_returns_newest_first_and_filters_by_date(
+    client: httpx.Client, runtime: Runtime, token: str
+) -> None:
+    """GET /api/v1/articles lists what was pushed, newest first, and honours `since`."""
+    auth = {"Authorization": f"Bearer {token}"}
+    older = {"url": "https://example.gov.vn/tin/1", "title": "Cũ", "published_at": "2026-11-01"}
+    pushed = client.post("/api/v1/articles", json=[ARTICLE, older], headers=auth)
+    assert pushed.status_code == 200, pushed.text
+
+    listed = client.get("/api/v1/articles", headers=auth).json()
+    assert [a["title"] for a in listed] == ["Thông báo lịch cắt nước", "Cũ"]
+    assert listed[0]["category"] == "thong-bao"
+    recent = client.get(
+        "/api/v1/articles", params={"since": "2026-11-20T00:00:00Z"}, headers=auth
+    ).json()
+    assert [a["guid"] for a in recent] == ["cms-42"]
+    assert client.get("/api/v1/articles").status_code == 401

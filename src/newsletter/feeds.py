@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,7 @@ from newsletter.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 1000
+POLL_WORKERS = 4
 
 PollStatus = Literal["ok", "not_modified", "error"]
 
@@ -151,25 +153,33 @@ def poll_feed(runtime: Runtime, *, feed_id: int) -> FeedResult:
     )
 
 
-def poll_all_feeds(runtime: Runtime) -> list[FeedResult]:
-    """Poll every feed once, in id order; one feed's failure never stops the others."""
+def _poll_guarded(runtime: Runtime, feed_id: int, url: str) -> FeedResult:
+    try:
+        return poll_feed(runtime, feed_id=feed_id)
+    except Exception as exc:
+        # A bug or a database hiccup on one feed must not starve the rest; the
+        # failure is recorded on the feed (shown by `feeds list`), not just logged.
+        log.exception("unexpected error while polling feed %s", feed_id)
+        message = f"internal error while polling: {type(exc).__name__}: {exc}"
+        try:
+            _record_error(runtime, feed_id, message, utcnow())
+        except Exception:
+            log.exception("cannot record the error of feed %s", feed_id)
+        return FeedResult(feed_id, url, "error", error=message)
+
+
+def poll_all_feeds(runtime: Runtime, *, workers: int = POLL_WORKERS) -> list[FeedResult]:
+    """Poll every feed once; results in feed id order; one failure never stops the others.
+
+    Feeds are fetched `workers` at a time, so a few stalling servers (each bounded by
+    NEWSLETTER_FEED_TIMEOUT_SECONDS) cannot push a round past the polling interval.
+    """
     with runtime.sessions.begin() as session:
         feeds = [
             (row.id, row.url)
             for row in session.execute(select(Feed.id, Feed.url).order_by(Feed.id))
         ]
-    results = []
-    for feed_id, url in feeds:
-        try:
-            results.append(poll_feed(runtime, feed_id=feed_id))
-        except Exception as exc:
-            # A bug or a database hiccup on one feed must not starve the rest; the
-            # failure is recorded on the feed (shown by `feeds list`), not just logged.
-            log.exception("unexpected error while polling feed %s", feed_id)
-            message = f"internal error while polling: {type(exc).__name__}: {exc}"
-            try:
-                _record_error(runtime, feed_id, message, utcnow())
-            except Exception:
-                log.exception("cannot record the error of feed %s", feed_id)
-            results.append(FeedResult(feed_id, url, "error", error=message))
-    return results
+    if not feeds:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(feeds)))) as pool:
+        return list(pool.map(lambda feed: _poll_guarded(runtime, *feed), feeds))

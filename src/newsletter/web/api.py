@@ -6,8 +6,10 @@ import datetime as dt
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from newsletter.articles import (
     ArticleInput,
@@ -17,6 +19,7 @@ from newsletter.articles import (
     UpsertResult,
     upsert_article,
 )
+from newsletter.models import Article
 from newsletter.web.api_auth import require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
 
@@ -105,3 +108,45 @@ def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep
         unchanged=sum(r.outcome is Outcome.UNCHANGED for r in results),
         articles=[ArticleOut(id=r.article_id, guid=r.guid, outcome=r.outcome) for r in results],
     )
+
+
+class ArticleView(BaseModel):
+    id: int
+    guid: str
+    url: str
+    title: str
+    summary: str
+    image_url: str | None
+    author: str | None
+    category: str | None = Field(description="Category slug")
+    published_at: dt.datetime
+
+
+@router.get("/articles", tags=["articles"], response_model=list[ArticleView])
+def list_articles(
+    session: SessionDep,
+    since: Annotated[
+        dt.datetime | None, Query(description="Only articles published at or after this")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ArticleView]:
+    """The newest stored articles (what the next digest draws from), newest first."""
+    query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
+    if since is not None:
+        if since.tzinfo is None:
+            raise HTTPException(422, detail="since needs a UTC offset, e.g. 2026-11-20T00:00:00Z")
+        query = query.where(Article.published_at >= since)
+    return [
+        ArticleView(
+            id=a.id,
+            guid=a.guid,
+            url=a.url,
+            title=a.title,
+            summary=a.summary,
+            image_url=a.image_url,
+            author=a.author,
+            category=a.category.slug if a.category else None,
+            published_at=a.published_at,
+        )
+        for a in session.scalars(query.options(joinedload(Article.category)))
+    ]
