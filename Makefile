@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 ## run: web + worker + beat on SQLite, the embedded broker and the Maildir outbox (./var/)
 run: $(STAMP)
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter db upgrade
+	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter articles import --demo
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter run
 
 ## browser-deps: Debian's chromium for the browser test (quick when already installed)
