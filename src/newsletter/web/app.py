@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import health
+from newsletter.web import archive, health
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -32,4 +32,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.include_router(health.router)
+    app.include_router(archive.router)
     return app
