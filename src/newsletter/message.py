@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from email.utils import formatdate
-from typing import Any, Literal
+from typing import Literal
 
 from newsletter.dkim import (
     DkimSigner,
@@ -273,21 +273,43 @@ class MessageTemplate:
     relaxed body form can be computed chunk by chunk too.
     """
 
-    def __init__(self, *, slots: dict[str, str], signer: DkimSigner | None = None, **message: Any):
+    def __init__(
+        self,
+        *,
+        slots: dict[str, str],
+        signer: DkimSigner | None = None,
+        from_header: str,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        message_id: str,
+        date: str,
+        headers: Sequence[tuple[str, str]] = (),
+        boundary: str | None = None,
+    ) -> None:
         for marker in slots.values():
             if not marker.isalnum() or not marker.isascii():
                 raise ValueError(f"slot marker {marker!r} must be ASCII letters and digits")
         self._markers = {name: marker.encode("ascii") for name, marker in slots.items()}
         markers = list(self._markers.values())
         skeleton = message_skeleton(
-            boundary=message.pop("boundary", None) or new_boundary(), **message
+            from_header=from_header,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=date,
+            headers=headers,
+            boundary=boundary or new_boundary(),
         )
         first = skeleton[0]
         assert isinstance(first, bytes)
         head, _, body_start = first.partition(b"\r\n\r\n")
-        self._head = _merge(_chunk_raw(head + b"\r\n", markers))
-        body: list[Chunk] = [b"\r\n"]  # the blank line ending the header block
-        body += _chunk_raw(body_start, markers)
+        # The header block ends with its blank line; the body is all that follows.
+        self._head = _merge(_chunk_raw(head + b"\r\n\r\n", markers))
+        body = _chunk_raw(body_start, markers)
         for piece in skeleton[1:]:
             body += (
                 _chunk_raw(piece, markers)
@@ -310,7 +332,7 @@ class MessageTemplate:
         markers = list(self._markers.values())
         self._canonical_head = _Slotted(canonical, _markers_in(canonical, markers), encode=False)
         # The body hash state after the leading static chunks; the rest is hashed per message.
-        body = self._body[1:]  # the hash covers what follows the blank line
+        body = self._body
         self._body_prefix = hashlib.sha256()
         index = 0
         while index < len(body) and isinstance(body[index], bytes):
@@ -356,7 +378,7 @@ class MessageTemplate:
                     digest.update(relaxed_lines(chunk.fill(filled)))
             body_hash = digest.digest()
         else:
-            body_hash = hashlib.sha256(relaxed_body(b"".join(body_parts[1:]))).digest()
+            body_hash = hashlib.sha256(relaxed_body(b"".join(body_parts))).digest()
         signature = self._signer.signature_headers(
             self._canonical_head.fill(filled),
             body_hash,
