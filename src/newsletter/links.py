@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import zlib
 
 from newsletter.config import Settings
 from newsletter.tokens import Purpose
@@ -42,8 +43,11 @@ class LinkMinter:
         self.preferences_base = settings.public_link("/preferences/")
 
     def token(self, purpose: Purpose, subject_id: int) -> str:
-        # The JSON of an int is its decimal digits; too short for zlib to shrink it.
-        payload = _b64(str(int(subject_id)).encode("ascii"))
+        # The JSON of an int is its decimal digits; itsdangerous zlib-compresses a payload
+        # when that saves two bytes or more (e.g. 10**12), marking it with a leading ".".
+        data = str(int(subject_id)).encode("ascii")
+        compressed = zlib.compress(data)
+        payload = b"." + _b64(compressed) if len(compressed) < len(data) - 1 else _b64(data)
         signature = _b64(hmac.digest(self._keys[purpose], payload, "sha1"))
         return (payload + b"." + signature).decode("ascii")
 
