@@ -90,16 +90,19 @@ def test_digest_headers_and_parts(session: Session, settings_factory: Any) -> No
         assert f"https://bantin.example.gov.vn/archive/{campaign.id}" in body
         assert f"https://bantin.example.gov.vn/unsubscribe/{token}" in body
         assert preferences in body
-        assert "Số 1 Đường Trung Tâm" in body and "(0200) 3 123 456" in body
+        assert "Số 1 Đường Trung Tâm" in body
+        assert "(0200) 3 123 456" in body
         # Only the chosen category: odd articles are news, even ones notices.
-        assert "Bài số 1:" in body and "Bài số 5:" in body
+        assert "Bài số 1:" in body
+        assert "Bài số 5:" in body
         assert "Bài số 2:" not in body
     assert "Xem trên trình duyệt" in html
     assert "Hủy đăng ký nhận tin" in html
     assert "Bạn nhận được thư này vì đã đăng ký" in text
     assert "27 tháng 11, 2026" in text, "dates in Vietnamese, in the portal's time zone"
     assert 'style="' in html, "CSS is inlined"
-    assert "Tin tức – Sự kiện" in html and "Mục lục" in html
+    assert "Tin tức – Sự kiện" in html
+    assert "Mục lục" in html
 
 
 def test_every_category_and_unknown_sets(session: Session, settings_factory: Any) -> None:
@@ -160,7 +163,8 @@ def test_bulletin_headers_and_sanitised_body(session: Session, settings_factory:
     assert out.data.split(b"\r\n\r\n", 1)[0].isascii()
     msg = parse(out.data)
     assert msg["Subject"] == TONE_MARKS
-    assert msg["Precedence"] is None and msg["Auto-Submitted"] is None
+    assert msg["Precedence"] is None
+    assert msg["Auto-Submitted"] is None
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = parts(out.data)
     assert "<strong>Nước lên</strong>" in html
@@ -203,9 +207,11 @@ def test_injection_through_article_titles(session: Session, settings_factory: An
     msg = parse(out.data)
     assert msg["Bcc"] is None
     text, html = parts(out.data)
-    assert "<script>" not in html and "<b>đậm</b>" not in html
+    assert "<script>" not in html
+    assert "<b>đậm</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;đậm&lt;/b&gt;" in html
-    assert "javascript:" not in html and "javascript:" not in text
+    assert "javascript:" not in html
+    assert "javascript:" not in text
     assert "* Tin Bcc: victim@example.com <script>" in text, "the title stays on one line"
 
 
@@ -234,8 +240,10 @@ def test_long_digest_is_cut_to_fit_under_the_cap(session: Session, settings_fact
     assert len(out.data) < MAX_MESSAGE_BYTES
     text, html = parts(out.data)
     shown = re.search(r"chỉ hiện (\d+) bài mới nhất trong tổng số 300 bài", text)
-    assert shown is not None and 10 < int(shown.group(1)) < 300
-    assert "Xem tất cả" in html and f"/archive/{campaign.id}" in html
+    assert shown is not None
+    assert 10 < int(shown.group(1)) < 300
+    assert "Xem tất cả" in html
+    assert f"/archive/{campaign.id}" in html
     assert "Bài số 0:" in html, "the newest article is kept"
     assert "Bài số 299:" not in html, "the oldest article is left out"
 
@@ -259,7 +267,8 @@ def test_unsaved_digest_composes_with_archive_index_link(
     news, _ = add_categories(session)
     add_article(session, n=1, category=news, hours_ago=2)
     campaign = plan_digest(session, settings=settings, now=NOW)
-    assert campaign is not None and campaign.id is None
+    assert campaign is not None
+    assert campaign.id is None
     composer = composer_for_campaign(session, settings, campaign)
     _, html = parts(composer.compose(Recipient(0, 1, "an@example.vn", frozenset())).data)
     assert 'href="https://bantin.example.gov.vn/archive"' in html
