@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 
 from newsletter.campaigns import build_digest, create_bulletin
 from newsletter.models import CampaignStatus

@@ -22,8 +22,8 @@ def populate(database_url: str) -> None:
     engine = create_db_engine(database_url)
     with Session(engine) as session, session.begin():
         news, notices = add_categories(session)
-        hours = dt.datetime.now(dt.UTC) - dt.datetime(2026, 11, 28, 0, 30, tzinfo=dt.UTC)
-        offset = hours.total_seconds() / 3600  # articles from the last hours, wherever "now" is
+        # The command digests the real "now": place the articles hours before it.
+        offset = (dt.datetime.now(dt.UTC) - NOW).total_seconds() / 3600
         add_article(session, n=1, category=news, hours_ago=offset + 2)
         add_article(session, n=2, category=notices, hours_ago=offset + 3)
         session.add(
