@@ -272,3 +272,35 @@ def test_unsaved_digest_composes_with_archive_index_link(
     composer = composer_for_campaign(session, settings, campaign)
     _, html = parts(composer.compose(Recipient(0, 1, "an@example.vn", frozenset())).data)
     assert 'href="https://bantin.example.gov.vn/archive"' in html
+
+
+def test_segment_without_articles_says_so(session: Session, settings_factory: Any) -> None:
+    """A subscriber whose categories had no article this week is flagged and told so if sent."""
+    settings = settings_factory()
+    campaign, news_id, _ = digest_with_articles(session, settings)
+    composer = composer_for(session, settings, campaign.id)
+    assert isinstance(composer, CampaignComposer)
+    assert composer.has_content(frozenset({news_id}))
+    assert not composer.has_content(frozenset({999}))
+    text, html = parts(composer.compose(Recipient(1, 1, "an@example.vn", frozenset({999}))).data)
+    assert "chưa có bài mới trong các chuyên mục bạn chọn" in text
+    assert "chưa có bài mới trong các chuyên mục bạn chọn" in html
+    assert "MỤC LỤC" not in text
+
+
+def test_templates_dir_overrides_one_file(
+    session: Session, settings_factory: Any, tmp_path: Any
+) -> None:
+    """A file in NEWSLETTER_TEMPLATES_DIR replaces that one template; the others stay."""
+    (tmp_path / "tpl" / "email").mkdir(parents=True)
+    (tmp_path / "tpl" / "email" / "digest.subject.txt").write_text(
+        "Tin tuần của {{ org.short_name }} ({{ date_to }})\n", encoding="utf-8"
+    )
+    settings = settings_factory(templates_dir=tmp_path / "tpl")
+    campaign, _, _ = digest_with_articles(session, settings)
+    out = composer_for(session, settings, campaign.id).compose(
+        Recipient(1, 1, "an@example.vn", frozenset())
+    )
+    assert parse(out.data)["Subject"] == "Tin tuần của Thành phố Hoa Sen (28/11/2026)"
+    text, _ = parts(out.data)
+    assert "MỤC LỤC" in text

@@ -124,6 +124,10 @@ class CampaignComposer:
         path = "/archive" if self.campaign_id is None else f"/archive/{self.campaign_id}"
         return self.settings.public_link(path)
 
+    def has_content(self, category_ids: frozenset[int]) -> bool:
+        """False when a digest has no article in these categories: the sender may skip it."""
+        return self.digest is None or bool(self.digest.selected(category_ids))
+
     def segment_key(self, category_ids: frozenset[int]) -> frozenset[int]:
         # A bulletin says the same to everyone it targets: one segment.
         return category_ids if self.kind is CampaignKind.DIGEST else frozenset()
