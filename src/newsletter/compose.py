@@ -37,7 +37,12 @@ from newsletter.models import Campaign, CampaignKind
 from newsletter.outgoing import Composer, OutgoingMessage, Recipient
 from newsletter.sanitize import clean_html
 
-__all__ = ["ascii_address", "composer_for"]
+__all__ = [
+    "CampaignComposer",
+    "ascii_address",
+    "composer_for",
+    "composer_for_campaign",
+]
 
 # Gmail clips a message past ~102 KB; stay under 100,000 bytes with room for the
 # per-recipient values and two DKIM signatures.
