@@ -5,7 +5,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -40,3 +43,15 @@ class WebServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
         self._socket.close()
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[httpx.Client]:
+    """Serve `app` over HTTP; yields a client whose base URL reaches it."""
+    server = WebServer(app)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield client
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from newsletter.config import Settings
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import api, ops, public
+from newsletter.web import api, archive, ops, public
 from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
 from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
@@ -49,4 +49,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
     )
     app.include_router(api.router)
+    app.include_router(archive.router)
     return app
