@@ -135,6 +135,7 @@ class DatabaseFactory:
         if self.backend == "sqlite":
             path = self.workdir / f"{name}.db"
             shutil.copyfile(self.template, path)
+            self.created.append(name)  # else every SQLite URL names the same file
             return f"sqlite:///{path}"
         admin = _pg_admin_engine()
         with admin.connect() as conn:

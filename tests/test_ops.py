@@ -15,7 +15,7 @@ from newsletter.logs import JSONFormatter, ReadableFormatter, mask_email
 from newsletter.models import Campaign, CampaignKind, Subscriber, SubscriberStatus
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET
-from tests.support.live import live_server
+from tests.support.webserver import serve as live_server
 
 
 def test_readyz_ok_on_embedded_defaults(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# One hash for every writer and reader of the table (bounces, erase, delivery): the
+# address normalized by email-validator (IDN domains in Unicode), then lowercased.
+from newsletter.addresses import suppression_hash
 from newsletter.models import Suppression
 
-
-def suppression_hash(email: str) -> str:
-    """sha256 of the address, lowercased: enough to refuse it, useless to mail it."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+__all__ = ["is_suppressed", "suppress", "suppression_hash"]
 
 
 def is_suppressed(session: Session, email: str) -> bool:
