@@ -7,8 +7,9 @@ import sys
 import typer
 
 from newsletter.admin_users import AdminUserError, create_admin_user
+from newsletter.apitokens import create_api_token
 from newsletter.audit import record_audit
-from newsletter.cli.common import cli_runtime, console, fail, not_built
+from newsletter.cli.common import cli_runtime, console, err_console, fail
 
 app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
 
@@ -34,10 +35,15 @@ def create_user(name: str = typer.Argument(..., help="Login name of the new admi
     console.print(f"created admin user {name}", highlight=False)
 
 
-@app.command(
-    "create-token",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def create_token() -> None:
-    """Create an API token NAME and print it once."""
-    not_built("admin create-token", issue=7)
+@app.command("create-token")
+def create_token(
+    name: str = typer.Argument(..., help="What the token is for, e.g. 'cms'."),
+) -> None:
+    """Create an API token NAME and print it once (only its hash is stored)."""
+    if not name.strip() or len(name) > 200:
+        fail("the token name must be 1-200 characters")
+    with cli_runtime() as rt, rt.sessions.begin() as session:
+        token = create_api_token(session, name=name.strip())
+        record_audit(session, actor="cli", action="api_token_created", target=name.strip())
+    print(token)
+    err_console.print("store it now: it is not shown again", highlight=False)
