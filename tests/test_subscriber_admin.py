@@ -135,7 +135,7 @@ def run_cli(
 def test_cli_import_pending_sends_confirmations(
     database_url: str, tmp_path: Path, smtp_server: SMTPServer
 ) -> None:
-    """`subscribers import FILE` mails each new pending resident a confirmation; stats and export agree."""
+    """`subscribers import FILE` mails each new pending resident; stats and export agree."""
     env = {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SMTP_URL": smtp_server.url}
     assert run_cli("categories", "add", "tin-tuc", "Tin tức", env=env, cwd=tmp_path).returncode == 0
     assert (
