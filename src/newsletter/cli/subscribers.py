@@ -13,12 +13,12 @@ from rich.table import Table
 
 from newsletter.addresses import suppression_hash
 from newsletter.audit import record_audit
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, console, err_console, fail
 from newsletter.confirmation import send_confirmation
 from newsletter.dashboard import subscriber_overview
 from newsletter.models import AuditEvent
 from newsletter.subscriber_admin import export_csv, import_subscribers, read_csv, subscriber_stats
-from newsletter.subscriptions import erase_address
+from newsletter.subscriptions import erase_address, forget_confirmation_sent
 from newsletter.transport import DeliveryError
 
 app = typer.Typer(help="Subscribers.", no_args_is_help=True)
@@ -65,8 +65,12 @@ def import_(
             for subscriber_id, email in result.to_confirm:
                 try:
                     send_confirmation(settings, subscriber_id=subscriber_id, email=email)
-                except DeliveryError:
+                except DeliveryError as exc:
                     failed_mail += 1
+                    err_console.print(f"confirmation not sent: {exc}", highlight=False)
+                    # Still pending; clearing the mark lets the next request mail again.
+                    with rt.sessions.begin() as session:
+                        forget_confirmation_sent(session, subscriber_id=subscriber_id)
                 progress.advance(task)
     summary = result.as_dict() | {"confirmations_failed": failed_mail}
     if as_json:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from newsletter.admin_users import LoginThrottledError, authenticate
 from newsletter.audit import recent_audit, record_audit
 from newsletter.dashboard import feeds_overview, recent_campaigns, subscriber_overview
-from newsletter.render import create_environment
 from newsletter.web.admin_auth import (
     AdminDep,
     check_csrf,
@@ -25,24 +24,10 @@ from newsletter.web.admin_auth import (
     set_login_csrf,
     start_session,
 )
+from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import SessionDep, SettingsDep
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def page(
-    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
-) -> HTMLResponse:
-    env = request.app.state.templates if hasattr(request.app.state, "templates") else None
-    if env is None:
-        env = create_environment(request.app.state.settings)
-        request.app.state.templates = env
-    html = env.get_template(f"web/admin/{name}").render(request=request, **context)
-    return HTMLResponse(html, status_code=status_code)
 
 
 def login_page(

@@ -14,7 +14,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from newsletter.config import Settings
 from newsletter.models import AdminUser
-from newsletter.web.deps import SessionDep, SettingsDep
+from newsletter.web.deps import RuntimeDep
 
 SESSION_COOKIE = "nl_admin"
 LOGIN_CSRF_COOKIE = "nl_login_csrf"
@@ -67,15 +67,20 @@ def read_session(request: Request, settings: Settings) -> tuple[int, str] | None
     return data["uid"], str(data.get("csrf", ""))
 
 
-def current_admin(request: Request, settings: SettingsDep, session: SessionDep) -> AdminContext:
-    """The logged-in admin, or 401 (never a redirect loop, never a 500)."""
-    found = read_session(request, settings)
+def current_admin(request: Request, runtime: RuntimeDep) -> AdminContext:
+    """The logged-in admin, or 401 (never a redirect loop, never a 500).
+
+    Looked up in a short transaction of its own, so the route's session (and, on SQLite,
+    the write lock) is not held open by the check.
+    """
+    found = read_session(request, runtime.settings)
     if found is None:
         raise HTTPException(status_code=401, detail="login required")
-    user = session.get(AdminUser, found[0])
-    if user is None:
-        raise HTTPException(status_code=401, detail="login required")
-    return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
+    with runtime.sessions.begin() as session:
+        user = session.get(AdminUser, found[0])
+        if user is None:
+            raise HTTPException(status_code=401, detail="login required")
+        return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
 
 
 AdminDep = Annotated[AdminContext, Depends(current_admin)]
