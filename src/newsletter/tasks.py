@@ -1,0 +1,180 @@
+"""Celery tasks: thin wrappers over delivery.py, sending.py and schedule.py.
+
+Registered on an app by `register_tasks(app, settings)` (called by worker.create_celery),
+so a test builds its own app with its own settings. Every task is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from newsletter import delivery
+from newsletter.config import Settings
+from newsletter.models import CampaignKind
+from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
+from newsletter.runtime import Runtime, build_runtime
+from newsletter.schedule import create_digest
+from newsletter.sending import RetryLaterError, send_batch
+
+log = logging.getLogger(__name__)
+
+URGENT_QUEUE = "urgent"
+BULK_QUEUE = "bulk"
+DEFAULT_QUEUE = "default"
+
+SEND_BATCH = "newsletter.send_batch"
+RECONCILE = "newsletter.reconcile"
+BUILD_DIGEST = "newsletter.build_and_start_digest"
+POLL_FEEDS = "newsletter.poll_feeds"
+SEND_CONFIRMATION = "newsletter.send_confirmation"
+
+# Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes, far
+# inside the broker's visibility timeout (an ETA longer than it would be delivered twice).
+RETRY_BACKOFF_MAX = 300
+
+
+def queue_for(kind: CampaignKind) -> str:
+    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
+    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
+
+
+class ProcessState:
+    """The runtime and send budget of one worker process, built after the fork."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pid = 0
+        self._runtime: Runtime | None = None
+        self._budget: RedisBudget | FileBudget | None = None
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+            self._pid = os.getpid()
+            self._runtime = None
+            self._budget = None
+
+    @property
+    def runtime(self) -> Runtime:
+        self._check_pid()
+        if self._runtime is None:
+            self._runtime = build_runtime(self.settings)
+        return self._runtime
+
+    @property
+    def budget(self) -> RedisBudget | FileBudget:
+        self._check_pid()
+        if self._budget is None:
+            self._budget = open_budget(self.settings)
+        return self._budget
+
+
+def enqueue(app: Celery, works: list[delivery.Work]) -> int:
+    """Send one batch task per range; call only after the ledger's commit returned."""
+    count = 0
+    for work in works:
+        for first_id, last_id in work.ranges:
+            app.send_task(
+                SEND_BATCH, args=[work.campaign_id, first_id, last_id], queue=queue_for(work.kind)
+            )
+            count += 1
+    return count
+
+
+def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delivery.Work:
+    """Start a draft campaign and enqueue its batches (commit first, then enqueue)."""
+    with runtime.sessions.begin() as session:
+        work = delivery.start_campaign(
+            session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
+        )
+    enqueue(app, [work])
+    return work
+
+
+def build_and_start_digest(app: Celery, runtime: Runtime) -> int | None:
+    """This period's digest, built and started; None when there is nothing to send."""
+    with runtime.sessions.begin() as session:
+        campaign = create_digest(session, settings=runtime.settings)
+        campaign_id = campaign.id if campaign is not None else None
+    if campaign_id is None:
+        return None
+    start_and_enqueue(app, runtime, campaign_id)
+    return campaign_id
+
+
+def reconcile_and_enqueue(app: Celery, runtime: Runtime) -> int:
+    with runtime.sessions.begin() as session:
+        works = delivery.reconcile(session, batch_size=runtime.settings.batch_size)
+    return enqueue(app, works)
+
+
+def _late_function(module: str, name: str) -> Callable[..., Any] | None:
+    """A function of a module other issues build, or None while it does not exist."""
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+    return found if callable(found) else None
+
+
+def register_tasks(app: Celery, settings: Settings) -> None:
+    state = ProcessState(settings)
+
+    @app.task(
+        name=SEND_BATCH,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(RetryLaterError,),
+        retry_backoff=2,
+        retry_backoff_max=RETRY_BACKOFF_MAX,
+        retry_jitter=True,
+        max_retries=delivery.MAX_ATTEMPTS,
+    )
+    def send_batch_task(campaign_id: int, first_id: int, last_id: int) -> dict[str, Any]:
+        outcome = send_batch(
+            state.runtime,
+            state.budget,
+            campaign_id=campaign_id,
+            first_id=first_id,
+            last_id=last_id,
+        )
+        return {"sent": outcome.sent, "failed": outcome.failed, "skipped": outcome.skipped}
+
+    @app.task(name=RECONCILE, queue=DEFAULT_QUEUE)
+    def reconcile_task() -> int:
+        return reconcile_and_enqueue(app, state.runtime)
+
+    @app.task(name=BUILD_DIGEST, queue=DEFAULT_QUEUE)
+    def build_digest_task() -> int | None:
+        return build_and_start_digest(app, state.runtime)
+
+    @app.task(name=POLL_FEEDS, queue=DEFAULT_QUEUE)
+    def poll_feeds_task() -> None:
+        # Written by the ingestion issue; looked up here so the worker starts without it.
+        poll_all_feeds = _late_function("newsletter.feeds", "poll_all_feeds")
+        if poll_all_feeds is None:
+            log.warning("feed polling is not built yet (newsletter.feeds.poll_all_feeds)")
+            return
+        poll_all_feeds(state.runtime)
+
+    @app.task(
+        name=SEND_CONFIRMATION,
+        queue=URGENT_QUEUE,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(RetryLaterError,),
+        retry_backoff=2,
+        retry_backoff_max=RETRY_BACKOFF_MAX,
+        max_retries=delivery.MAX_ATTEMPTS,
+    )
+    def send_confirmation_task(subscriber_id: int) -> None:
+        # Written by the subscription issue; looked up here so the worker starts without it.
+        send_confirmation = _late_function("newsletter.subscriptions", "send_confirmation")
+        if send_confirmation is None:
+            raise RuntimeError("newsletter.subscriptions.send_confirmation is not built yet")
+        send_confirmation(state.runtime, subscriber_id=subscriber_id)
