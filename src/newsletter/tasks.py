@@ -6,6 +6,7 @@ so a test builds its own app with its own settings. Every task is safe to run tw
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import logging
 import os
@@ -107,9 +108,18 @@ def build_and_start_digest(app: Celery, runtime: Runtime) -> int | None:
     return campaign_id
 
 
-def reconcile_and_enqueue(app: Celery, runtime: Runtime) -> int:
+def reconcile_and_enqueue(
+    app: Celery,
+    runtime: Runtime,
+    *,
+    lease: dt.timedelta = delivery.LEASE,
+    stall: dt.timedelta = delivery.STALL,
+) -> int:
+    """Run the reconciler and enqueue what it found; returns how many batches."""
     with runtime.sessions.begin() as session:
-        works = delivery.reconcile(session, batch_size=runtime.settings.batch_size)
+        works = delivery.reconcile(
+            session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
+        )
     return enqueue(app, works)
 
 
