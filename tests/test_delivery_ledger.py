@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import select, update
 
-from newsletter import delivery
+from newsletter import campaign_control, delivery
 from newsletter.config import Settings
 from newsletter.models import (
     Campaign,
@@ -181,22 +181,22 @@ def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMT
     smtp_server.refuse("dan00005@example.vn", "550 5.1.1 no such user")
     with runtime.sessions.begin() as s:
         work = delivery.start_campaign(s, campaign_id=campaign_id)
-        delivery.pause(s, campaign_id=campaign_id)
+        campaign_control.pause(s, campaign_id=campaign_id)
     send_all(runtime, work)
     with runtime.sessions.begin() as s:
         assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 6}
-        with pytest.raises(delivery.CampaignStateError):
-            delivery.pause(s, campaign_id=campaign_id)
-        resumed = delivery.resume(s, campaign_id=campaign_id)
+        with pytest.raises(campaign_control.CampaignStateError):
+            campaign_control.pause(s, campaign_id=campaign_id)
+        resumed = campaign_control.resume(s, campaign_id=campaign_id)
     send_all(runtime, resumed)
     smtp_server.handler.rcpt_replies.clear()
     with runtime.sessions.begin() as s:
         assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 5, DeliveryStatus.FAILED: 1}
-        retry = delivery.retry_failed(s, campaign_id=campaign_id)
+        retry = campaign_control.retry_failed(s, campaign_id=campaign_id)
     send_all(runtime, retry)
     with runtime.sessions.begin() as s:
         assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 6}
         delivery.start_campaign(s, campaign_id=other)
-        assert delivery.cancel(s, campaign_id=other) == 6
+        assert campaign_control.cancel(s, campaign_id=other) == 6
         assert s.get(Campaign, other).status is CampaignStatus.CANCELLED  # type: ignore[union-attr]
     assert len(smtp_server.wait_for(6)) == 6
