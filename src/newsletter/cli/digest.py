@@ -15,7 +15,19 @@ def preview() -> None:
     not_built("digest preview", issue=5)
 
 
-@app.command("send", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def send() -> None:
+@app.command("send")
+def send(
+    now: bool = typer.Option(False, "--now", help="Build and start it now (required)."),
+) -> None:
     """Build and start this period's digest (--now)."""
-    not_built("digest send", issue=5)
+    from newsletter.cli.common import cli_runtime, console, fail
+    from newsletter.dispatch import send_digest_now
+
+    if not now:
+        fail("say --now to build and start this period's digest now (beat does it on schedule)")
+    with cli_runtime() as rt:
+        campaign_id = send_digest_now(rt)
+    if campaign_id is None:
+        console.print("no digest: no new article since the last one, or this period's is made")
+        return
+    console.print(f"digest #{campaign_id} started")
