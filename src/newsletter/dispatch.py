@@ -6,11 +6,18 @@ workers (tasks.py).
 
 from __future__ import annotations
 
+from celery import Celery
+
 from newsletter.compose import composer_for
 from newsletter.delivery import Work
 from newsletter.outgoing import Recipient
 from newsletter.runtime import Runtime
-from newsletter.tasks import build_and_start_digest, start_and_enqueue
+from newsletter.tasks import (
+    SEND_CONFIRMATION,
+    URGENT_QUEUE,
+    build_and_start_digest,
+    start_and_enqueue,
+)
 from newsletter.transport import open_transport
 from newsletter.worker import create_celery
 
@@ -51,3 +58,8 @@ def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
     finally:
         transport.close()
     return message.message_id
+
+
+def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
+    """Queue a subscriber's confirmation mail on the urgent queue (after the commit)."""
+    app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
