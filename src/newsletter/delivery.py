@@ -363,6 +363,17 @@ def reconcile(
         .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - lease)
         .values(status=DeliveryStatus.QUEUED, claimed_at=None, updated_at=now)
     )
+    # Rows of a cancelled campaign that a dead worker held go where the rest went.
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.QUEUED,
+            Delivery.campaign_id.in_(
+                select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
+            ),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled", updated_at=now)
+    )
     work: list[Work] = []
     sending = session.scalars(
         select(Campaign).where(Campaign.status == CampaignStatus.SENDING).with_for_update()

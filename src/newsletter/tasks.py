@@ -35,9 +35,13 @@ BUILD_DIGEST = "newsletter.build_and_start_digest"
 POLL_FEEDS = "newsletter.poll_feeds"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
 
-# Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes, far
-# inside the broker's visibility timeout (an ETA longer than it would be delivered twice).
+# Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes and
+# at half the broker's visibility timeout (an ETA longer than it is delivered twice).
 RETRY_BACKOFF_MAX = 300
+
+
+def retry_backoff_max(settings: Settings) -> int:
+    return min(RETRY_BACKOFF_MAX, settings.visibility_timeout // 2)
 
 
 def queue_for(kind: CampaignKind) -> str:
@@ -132,6 +136,15 @@ def _late_function(module: str, name: str) -> Callable[..., Any] | None:
     return found if callable(found) else None
 
 
+# Where each task goes when its sender names no queue (send_batch always names one).
+TASK_ROUTES = {
+    RECONCILE: {"queue": DEFAULT_QUEUE},
+    BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
+    POLL_FEEDS: {"queue": DEFAULT_QUEUE},
+    SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
+}
+
+
 def register_tasks(app: Celery, settings: Settings) -> None:
     state = ProcessState(settings)
 
@@ -141,7 +154,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         reject_on_worker_lost=True,
         autoretry_for=(RetryLaterError,),
         retry_backoff=2,
-        retry_backoff_max=RETRY_BACKOFF_MAX,
+        retry_backoff_max=retry_backoff_max(settings),
         retry_jitter=True,
         max_retries=delivery.MAX_ATTEMPTS,
     )
@@ -155,15 +168,15 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         )
         return {"sent": outcome.sent, "failed": outcome.failed, "skipped": outcome.skipped}
 
-    @app.task(name=RECONCILE, queue=DEFAULT_QUEUE)
+    @app.task(name=RECONCILE)
     def reconcile_task() -> int:
         return reconcile_and_enqueue(app, state.runtime)
 
-    @app.task(name=BUILD_DIGEST, queue=DEFAULT_QUEUE)
+    @app.task(name=BUILD_DIGEST)
     def build_digest_task() -> int | None:
         return build_and_start_digest(app, state.runtime)
 
-    @app.task(name=POLL_FEEDS, queue=DEFAULT_QUEUE)
+    @app.task(name=POLL_FEEDS)
     def poll_feeds_task() -> None:
         # Written by the ingestion issue; looked up here so the worker starts without it.
         poll_all_feeds = _late_function("newsletter.feeds", "poll_all_feeds")
@@ -174,12 +187,11 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(
         name=SEND_CONFIRMATION,
-        queue=URGENT_QUEUE,
         acks_late=True,
         reject_on_worker_lost=True,
         autoretry_for=(RetryLaterError,),
         retry_backoff=2,
-        retry_backoff_max=RETRY_BACKOFF_MAX,
+        retry_backoff_max=retry_backoff_max(settings),
         max_retries=delivery.MAX_ATTEMPTS,
     )
     def send_confirmation_task(subscriber_id: int) -> None:

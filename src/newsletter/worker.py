@@ -20,6 +20,7 @@ from newsletter.tasks import (
     DEFAULT_QUEUE,
     POLL_FEEDS,
     RECONCILE,
+    TASK_ROUTES,
     URGENT_QUEUE,
     register_tasks,
 )
@@ -77,6 +78,7 @@ def create_celery(settings: Settings) -> Celery:
         task_queues=[Queue(name, routing_key=name) for name in QUEUES],
         task_default_queue=DEFAULT_QUEUE,
         task_default_routing_key=DEFAULT_QUEUE,
+        task_routes=TASK_ROUTES,
         # Send tasks are idempotent (the ledger claims rows), so a task whose worker died
         # is redelivered rather than lost; one task at a time per process keeps a long
         # digest batch from holding a bulletin's task hostage in a prefetch buffer.
@@ -98,6 +100,6 @@ def create_celery(settings: Settings) -> Celery:
 
 
 def _register_tasks(app: Celery) -> None:
-    @app.task(name="newsletter.ping", queue=DEFAULT_QUEUE)
+    @app.task(name="newsletter.ping")
     def ping() -> str:
         return "pong"
