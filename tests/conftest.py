@@ -130,6 +130,7 @@ class DatabaseFactory:
         if self.backend == "sqlite":
             path = self.workdir / f"{name}.db"
             shutil.copyfile(self.template, path)
+            self.created.append(name)  # counted, so the next name differs (nothing to drop)
             return f"sqlite:///{path}"
         admin = _pg_admin_engine()
         with admin.connect() as conn:
@@ -142,6 +143,7 @@ class DatabaseFactory:
         """A database with no schema at all (for migration tests)."""
         name = f"{self.prefix}_e{len(self.created)}"
         if self.backend == "sqlite":
+            self.created.append(name)
             return f"sqlite:///{self.workdir / name}.db"
         admin = _pg_admin_engine()
         with admin.connect() as conn:
