@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 
+import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
-from newsletter.tasks import SEND_BATCH, retry_backoff_max
+from newsletter.models import SubscriberStatus
+from newsletter.runtime import build_runtime
+from newsletter.sending import RetryLaterError
+from newsletter.tasks import SEND_BATCH, retry_backoff_max, send_confirmation
+from newsletter.transport import DeliveryError
 from newsletter.worker import broker_transport_options, create_celery
+from tests.support.ledger import add_subscribers
 
 
 def test_send_tasks_ack_late_and_retry_inside_the_visibility_timeout(
@@ -55,3 +63,39 @@ def test_beat_runs_the_digest_on_the_configured_cron_in_the_local_timezone(
         assert schedule["poll-feeds"]["task"] == "newsletter.poll_feeds"
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_confirmation_task_wraps_the_subscription_mailer(
+    database_url: str, settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a pending subscriber is mailed; a temporary refusal asks for a retry.
+
+    `newsletter.confirmation` belongs to the subscription issue; a stand-in with its
+    signature takes its place until it is merged.
+    """
+    calls: list[tuple[int, str]] = []
+    refuse = {"now": False}
+
+    def mailer(settings: Settings, *, subscriber_id: int, email: str) -> None:
+        if refuse["now"]:
+            raise DeliveryError("451 try later", permanent=False, code=451)
+        calls.append((subscriber_id, email))
+
+    stand_in = types.ModuleType("newsletter.confirmation")
+    stand_in.send_confirmation = mailer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "newsletter.confirmation", stand_in)
+    runtime = build_runtime(settings_factory(database_url=database_url))
+    try:
+        with runtime.sessions.begin() as s:
+            [pending] = add_subscribers(s, 1, status=SubscriberStatus.PENDING)
+            [active] = add_subscribers(s, 1, prefix="da", status=SubscriberStatus.ACTIVE)
+        assert send_confirmation(runtime, subscriber_id=pending) is True
+        assert send_confirmation(runtime, subscriber_id=active) is False
+        assert send_confirmation(runtime, subscriber_id=10**6) is False
+        refuse["now"] = True
+        with pytest.raises(RetryLaterError):
+            send_confirmation(runtime, subscriber_id=pending)
+    finally:
+        runtime.close()
+    assert calls == [(pending, "dan00000@example.vn")]

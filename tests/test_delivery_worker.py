@@ -153,9 +153,6 @@ def test_sigkill_mid_campaign_loses_nothing_and_duplicates_at_most_one(
     engine.start(campaign_id)
     wait_until(lambda: sent_count(engine, campaign_id) >= 100, timeout=60, what="100 sent")
     worker.kill()
-    with engine.runtime.sessions() as s:
-        stuck = ledger(s, campaign_id)[DeliveryStatus.SENDING]
-    assert stuck > 0  # the kill left claimed rows behind
     # The reconciler as beat would run it once the lease ran out (the dead worker's
     # lease is expired by hand here instead of waiting ten minutes).
     assert reconcile_and_enqueue(

@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session
 from newsletter.config import Settings
 from newsletter.models import Article, Campaign, CampaignKind, CampaignStatus, Category, utcnow
 
+# The first digest covers the week before it (later ones start where the last ended).
+FIRST_WINDOW = dt.timedelta(days=7)
+
 
 class ScheduleError(ValueError):
     """NEWSLETTER_DIGEST_SCHEDULE is not a cron expression this service can use."""
@@ -67,9 +70,10 @@ def create_digest(
 ) -> Campaign | None:
     """This period's digest as a draft campaign, or None (no new article, or already made).
 
-    The window runs from the end of the previous digest (every article up to now for the
-    first digest) to now; its target categories are those of its articles, or everyone
-    when one article has no category.
+    The window runs from the end of the previous digest (seven days back for the first)
+    to now, half-open like the composer reads it; the article ids are frozen in `meta`
+    so a resumed send and the archive show the same articles. Its target categories are
+    those of its articles, or everyone when one article has no category.
     """
     now = now or utcnow()
     period = period_key(current_slot(settings, now))
@@ -77,26 +81,21 @@ def create_digest(
         select(Campaign.id).where(Campaign.kind == CampaignKind.DIGEST, Campaign.period == period)
     ):
         return None
-    start = session.scalar(
-        select(func.max(Campaign.window_end)).where(Campaign.kind == CampaignKind.DIGEST)
+    previous_end = session.scalar(
+        select(func.max(Campaign.window_end)).where(
+            Campaign.kind == CampaignKind.DIGEST, Campaign.status != CampaignStatus.CANCELLED
+        )
     )
-    window = [Article.published_at <= now]
-    if start is not None:
-        window.append(Article.published_at > start)
+    start = previous_end if previous_end and previous_end <= now else now - FIRST_WINDOW
     articles = session.execute(
-        select(Article.title, Article.url, Article.category_id)
-        .where(*window)
-        .order_by(Article.published_at.desc())
+        select(Article.id, Article.title, Article.url, Article.category_id)
+        .where(Article.published_at >= start, Article.published_at < now)
+        .order_by(Article.published_at.desc(), Article.id.desc())
     ).all()
     if not articles:
         return None
-    first_day = _vn_date(start, settings) if start else None
-    title = f"Bản tin {settings.org_short_name}"
-    subject = (
-        f"{title}: {first_day} – {_vn_date(now, settings)}"
-        if first_day
-        else f"{title} đến ngày {_vn_date(now, settings)}"
-    )
+    dates = f"{_vn_date(start, settings)} – {_vn_date(now, settings)}"
+    subject = f"Bản tin {settings.org_short_name}: {dates}"
     lines = [subject, ""] + [f"- {a.title}\n  {a.url}" for a in articles]
     campaign = Campaign(
         kind=CampaignKind.DIGEST,
@@ -107,6 +106,7 @@ def create_digest(
         window_end=now,
         status=CampaignStatus.DRAFT,
         created_by="schedule",
+        meta={"article_ids": [a.id for a in articles]},
     )
     if all(a.category_id is not None for a in articles):
         ids = {a.category_id for a in articles}

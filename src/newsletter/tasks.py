@@ -17,11 +17,18 @@ from celery import Celery
 
 from newsletter import delivery
 from newsletter.config import Settings
-from newsletter.models import CampaignKind
+from newsletter.models import (
+    CampaignKind,
+    CampaignStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
 from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.schedule import create_digest
 from newsletter.sending import RetryLaterError, send_batch
+from newsletter.transport import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +108,21 @@ def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delive
     return work
 
 
-def build_and_start_digest(app: Celery, runtime: Runtime) -> int | None:
-    """This period's digest, built and started; None when there is nothing to send."""
+def build_and_start_digest(
+    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
+) -> int | None:
+    """This period's digest, built and started; None when there is nothing (new) to send.
+
+    The composition issue's `campaigns.build_digest` builds it when present (one period
+    scheme for every caller); until then `schedule.create_digest` does.
+    """
+    now = now or utcnow()
+    build = _late_function("newsletter.campaigns", "build_digest") or create_digest
     with runtime.sessions.begin() as session:
-        campaign = create_digest(session, settings=runtime.settings)
-        campaign_id = campaign.id if campaign is not None else None
-    if campaign_id is None:
-        return None
+        campaign = build(session, settings=runtime.settings, now=now)
+        if campaign is None or campaign.status is not CampaignStatus.DRAFT:
+            return None  # nothing new, or this period's digest is already under way
+        campaign_id: int = campaign.id
     start_and_enqueue(app, runtime, campaign_id)
     return campaign_id
 
@@ -194,9 +209,30 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         retry_backoff_max=retry_backoff_max(settings),
         max_retries=delivery.MAX_ATTEMPTS,
     )
-    def send_confirmation_task(subscriber_id: int) -> None:
-        # Written by the subscription issue; looked up here so the worker starts without it.
-        send_confirmation = _late_function("newsletter.subscriptions", "send_confirmation")
-        if send_confirmation is None:
-            raise RuntimeError("newsletter.subscriptions.send_confirmation is not built yet")
-        send_confirmation(state.runtime, subscriber_id=subscriber_id)
+    def send_confirmation_task(subscriber_id: int) -> bool:
+        return send_confirmation(state.runtime, subscriber_id=subscriber_id)
+
+
+def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
+    """Mail a pending subscriber's confirmation; False when there is no one to confirm.
+
+    The address is read at run time, so an erasure between the request and the task
+    wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
+    """
+    # Written by the subscription issue; looked up here so the worker starts without it.
+    mail_confirmation = _late_function("newsletter.confirmation", "send_confirmation")
+    if mail_confirmation is None:
+        raise RuntimeError("newsletter.confirmation.send_confirmation is not built yet")
+    with runtime.sessions() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+            return False
+        email = subscriber.email
+    try:
+        mail_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
+    except DeliveryError as exc:
+        if exc.permanent:
+            log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
+            return False
+        raise RetryLaterError(f"confirmation to subscriber {subscriber_id}: {exc}") from exc
+    return True
