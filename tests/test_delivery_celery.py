@@ -99,3 +99,15 @@ def test_confirmation_task_wraps_the_subscription_mailer(
     finally:
         runtime.close()
     assert calls == [(pending, "dan00000@example.vn")]
+
+
+def test_each_app_keeps_its_own_tasks(settings_factory: Callable[..., Settings]) -> None:
+    """Two apps built in one process (tests, CLI) do not share tasks bound to other settings."""
+    first = create_celery(settings_factory(send_rate=1))
+    second = create_celery(settings_factory(send_rate=2))
+    try:
+        assert first.tasks[SEND_BATCH] is not second.tasks[SEND_BATCH]
+        assert second.tasks[SEND_BATCH].app is second
+    finally:
+        first.close()
+        second.close()

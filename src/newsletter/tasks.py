@@ -163,8 +163,11 @@ TASK_ROUTES = {
 def register_tasks(app: Celery, settings: Settings) -> None:
     state = ProcessState(settings)
 
+    # shared=False: the task belongs to this app only. A shared task would be copied
+    # into every app created later in the process, with this app's settings.
     @app.task(
         name=SEND_BATCH,
+        shared=False,
         acks_late=True,
         reject_on_worker_lost=True,
         autoretry_for=(RetryLaterError,),
@@ -183,15 +186,15 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         )
         return {"sent": outcome.sent, "failed": outcome.failed, "skipped": outcome.skipped}
 
-    @app.task(name=RECONCILE)
+    @app.task(name=RECONCILE, shared=False)
     def reconcile_task() -> int:
         return reconcile_and_enqueue(app, state.runtime)
 
-    @app.task(name=BUILD_DIGEST)
+    @app.task(name=BUILD_DIGEST, shared=False)
     def build_digest_task() -> int | None:
         return build_and_start_digest(app, state.runtime)
 
-    @app.task(name=POLL_FEEDS)
+    @app.task(name=POLL_FEEDS, shared=False)
     def poll_feeds_task() -> None:
         # Written by the ingestion issue; looked up here so the worker starts without it.
         poll_all_feeds = _late_function("newsletter.feeds", "poll_all_feeds")
@@ -202,6 +205,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(
         name=SEND_CONFIRMATION,
+        shared=False,
         acks_late=True,
         reject_on_worker_lost=True,
         autoretry_for=(RetryLaterError,),

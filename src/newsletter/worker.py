@@ -73,6 +73,9 @@ def create_celery(settings: Settings) -> Celery:
     transport_options = broker_transport_options(settings)
     app.conf.update(
         broker_transport_options=transport_options,
+        # Unused while results are off, but a result backend on Redis would read its own
+        # copy of the visibility timeout: keep the two equal.
+        result_backend_transport_options=transport_options,
         result_backend=None,
         task_ignore_result=True,
         task_queues=[Queue(name, routing_key=name) for name in QUEUES],
@@ -100,6 +103,6 @@ def create_celery(settings: Settings) -> Celery:
 
 
 def _register_tasks(app: Celery) -> None:
-    @app.task(name="newsletter.ping")
+    @app.task(name="newsletter.ping", shared=False)
     def ping() -> str:
         return "pong"
