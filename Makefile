@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,17 @@ $(STAMP): pyproject.toml
 ## run: web + worker + beat on SQLite, the embedded broker and the Maildir outbox (./var/)
 run: $(STAMP)
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter db upgrade
+	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter articles import --demo
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter run
 
+## browser-deps: Debian's chromium for the browser test (quick when already installed)
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; }
+
 ## test: the whole suite against SQLite and the local PostgreSQL and Redis
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff (check + format check) and mypy

@@ -113,6 +113,7 @@ class DatabaseFactory:
         self.workdir = workdir
         self.prefix = f"nlt_{uuid.uuid4().hex[:10]}"
         self.created: list[str] = []
+        self._counter = 0
         if backend == "sqlite":
             self.template = str(workdir / "template.db")
             migrate.upgrade(f"sqlite:///{self.template}")
@@ -125,12 +126,16 @@ class DatabaseFactory:
             self.created.append(self.template)
             migrate.upgrade(_pg_url_for(self.template))
 
+    def _next_name(self, tag: str) -> str:
+        self._counter += 1
+        return f"{self.prefix}_{tag}{self._counter}"
+
     def new_url(self) -> str:
-        name = f"{self.prefix}_{len(self.created)}"
+        name = self._next_name("d")
         if self.backend == "sqlite":
             path = self.workdir / f"{name}.db"
             shutil.copyfile(self.template, path)
-            self.created.append(name)  # counted, so the next name differs (nothing to drop)
+            self.created.append(name)  # else every SQLite URL names the same file
             return f"sqlite:///{path}"
         admin = _pg_admin_engine()
         with admin.connect() as conn:
@@ -141,9 +146,8 @@ class DatabaseFactory:
 
     def empty_url(self) -> str:
         """A database with no schema at all (for migration tests)."""
-        name = f"{self.prefix}_e{len(self.created)}"
+        name = self._next_name("e")
         if self.backend == "sqlite":
-            self.created.append(name)
             return f"sqlite:///{self.workdir / name}.db"
         admin = _pg_admin_engine()
         with admin.connect() as conn:

@@ -38,7 +38,7 @@ def test_help_lists_every_command_group() -> None:
 
 def test_unbuilt_command_fails_in_one_line(tmp_path: Path) -> None:
     """A command that is not built yet says so and exits non-zero: never a fake success."""
-    result = newsletter("bounces", "process", cwd=tmp_path)
+    result = newsletter("admin", "create-token", "ci", cwd=tmp_path)
     assert result.returncode != 0
     assert "not built yet" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

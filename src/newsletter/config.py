@@ -78,12 +78,23 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_ed25519_key_file: Path | None = None
     bounce_domain: str = ""
+    bounce_maildir: Path | None = None
+    bounce_imap_url: str = ""
+    bounce_soft_threshold: float = Field(default=3.0, gt=0)
+    bounce_half_life_days: float = Field(default=14.0, gt=0)
 
     confirm_resend_hours: float = Field(default=6, ge=0)
     confirm_token_days: float = Field(default=7, gt=0)
     subscribe_rate_limit: int = Field(default=10, ge=1)
     subscribe_rate_window_seconds: int = Field(default=600, ge=1)
     feed_poll_minutes: int = Field(default=15, ge=1)
+    # Feed polling bounds: a hostile or broken feed server costs at most this much.
+    feed_timeout_seconds: float = Field(default=20.0, gt=0)
+    feed_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    feed_max_redirects: int = Field(default=5, ge=0, le=20)
+    # Off by default so a feed URL cannot reach the intranet (SSRF); tests and
+    # single-machine setups whose CMS sits on a private address turn it on.
+    feed_allow_private: bool = False
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -1,15 +1,69 @@
-"""`newsletter articles ...`: not built yet (issue 4)."""
+"""`newsletter articles ...`: import articles from files (and the packaged demo feed)."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from newsletter.cli.common import not_built
+import typer
+from rich.progress import Progress
+
+from newsletter.article_import import (
+    ArticleImportError,
+    Record,
+    import_records,
+    read_records,
+    records_from_bytes,
+)
+from newsletter.articles import IngestSummary
+from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.demo import demo_feed_bytes, ensure_demo_categories
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)
 
 
-@app.command("import", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def import_() -> None:
-    """Import articles from a JSON, CSV or RSS/Atom FILE."""
-    not_built("articles import", issue=4)
+def _report(summary: IngestSummary, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+        return
+    console.print(
+        f"new: {summary.new}, updated: {summary.updated}, unchanged: {summary.unchanged}, "
+        f"rejected: {len(summary.rejected)}",
+        highlight=False,
+    )
+    for where, reason in summary.rejected:
+        console.print(f"  rejected {where}: {reason}", highlight=False)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="A .json, .csv or RSS/Atom (.xml) file.", dir_okay=False),
+    ] = None,
+    demo: bool = typer.Option(
+        False, "--demo", help="Import the packaged demo feed (and its categories) instead."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Import articles from a JSON, CSV or RSS/Atom FILE; re-importing updates, never duplicates."""
+    if (file is None) == (not demo):
+        fail("give either a FILE or --demo")
+    with cli_runtime() as rt:
+        timezone = ZoneInfo(rt.settings.timezone)
+        try:
+            records: list[Record] = (
+                records_from_bytes(demo_feed_bytes(), kind="feed", timezone=timezone)
+                if file is None
+                else read_records(file, timezone=timezone)
+            )
+        except ArticleImportError as exc:
+            fail(f"cannot import {file or 'the demo feed'}: {exc}")
+        with rt.sessions.begin() as session, Progress(console=console, transient=True) as bar:
+            if demo:
+                ensure_demo_categories(session)
+            task = bar.add_task("importing", total=len(records))
+            summary = import_records(session, records=records, progress=lambda: bar.advance(task))
+    _report(summary, as_json=as_json)

@@ -1,18 +1,76 @@
-"""`newsletter digest ...`: not built yet (issue 5)."""
+"""`newsletter digest preview | send`: the weekly digest."""
 
 from __future__ import annotations
 
-import typer
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
 
-from newsletter.cli.common import not_built
+import typer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from newsletter.campaigns import digest_for_period, digest_period, plan_digest
+from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.compose import composer_for_campaign
+from newsletter.models import Subscriber
+from newsletter.outgoing import Recipient
 
 app = typer.Typer(help="The weekly digest.", no_args_is_help=True)
 
 
-@app.command("preview", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def preview() -> None:
-    """Write the digest ADDR would get now (--email ADDR [--out FILE.eml])."""
-    not_built("digest preview", issue=5)
+def _find_subscriber(session: Session, email: str) -> Subscriber | None:
+    wanted = email.strip()
+    found = session.scalar(select(Subscriber).where(Subscriber.email == wanted))
+    if found is None:
+        # Stored addresses are normalized (domain lower-cased); accept any case here.
+        found = session.scalar(
+            select(Subscriber).where(func.lower(Subscriber.email) == wanted.lower())
+        )
+    return found
+
+
+@app.command("preview")
+def preview(
+    email: Annotated[str, typer.Option("--email", help="The subscriber's address.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the message here (.eml) instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the digest ADDR would get now: this period's digest, or the one it would build."""
+    with cli_runtime() as runtime, runtime.sessions() as session:
+        settings = runtime.settings
+        subscriber = _find_subscriber(session, email)
+        if subscriber is None:
+            fail(f"no subscriber with the address {email!r}")
+        now = dt.datetime.now(dt.UTC)
+        campaign = digest_for_period(session, digest_period(settings, now))
+        if campaign is None:
+            # Built in memory only: previewing never creates the period's campaign.
+            campaign = plan_digest(session, settings=settings, now=now)
+        if campaign is None:
+            fail("no new articles since the last digest: there is nothing to preview")
+        composer = composer_for_campaign(session, settings, campaign)
+        recipient = Recipient(
+            delivery_id=0,
+            subscriber_id=subscriber.id,
+            email=subscriber.email,
+            category_ids=frozenset(c.id for c in subscriber.categories),
+        )
+        message = composer.compose(recipient)
+        stored = f"campaign {campaign.id}" if campaign.id else "not stored: built in memory"
+    # The receiving server records the envelope sender as Return-Path; so does the preview.
+    data = f"Return-Path: <{message.envelope_from}>\r\n".encode("ascii") + message.data
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    out.write_bytes(data)
+    console.print(
+        f"wrote the digest for {message.recipient} to {out} ({len(data):,} bytes; {stored})",
+        highlight=False,
+    )
 
 
 @app.command("send")
@@ -20,7 +78,6 @@ def send(
     now: bool = typer.Option(False, "--now", help="Build and start it now (required)."),
 ) -> None:
     """Build and start this period's digest (--now)."""
-    from newsletter.cli.common import cli_runtime, console, fail
     from newsletter.dispatch import send_digest_now
 
     if not now:

@@ -12,8 +12,28 @@ import typer
 import uvicorn
 
 from newsletter import migrate
-from newsletter.cli.common import cli_settings, console
+from newsletter.cli.common import cli_settings, console, fail
+from newsletter.config import Settings
+from newsletter.db import create_db_engine
+from newsletter.health import check_broker, check_database
+from newsletter.logs import configure_logging
 from newsletter.worker import QUEUES, create_celery
+
+
+def require_dependencies(settings: Settings) -> None:
+    """Refuse to start, with one clear line, when the database or the broker is down.
+
+    Once running, a worker rides out outages by itself: the broker connection retries
+    and the database pool pings before use.
+    """
+    engine = create_db_engine(settings.database_url)
+    try:
+        checks = [check_database(engine), check_broker(settings)]
+    finally:
+        engine.dispose()
+    down = [f"{c.name} {c.detail}" for c in checks if not c.ok]
+    if down:
+        fail("cannot start: " + "; ".join(down), code=4)
 
 
 def web(
@@ -24,7 +44,8 @@ def web(
     from newsletter.web import create_app
 
     settings = cli_settings()
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    configure_logging(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
 
 
 def worker(
@@ -33,6 +54,8 @@ def worker(
 ) -> None:
     """Run a Celery worker."""
     settings = cli_settings()
+    require_dependencies(settings)
+    configure_logging(settings)
     argv = [
         "worker",
         "--loglevel=INFO",
@@ -50,6 +73,8 @@ def worker(
 def beat() -> None:
     """Run the Celery beat scheduler (weekly digest, feed polling, reconciler)."""
     settings = cli_settings()
+    require_dependencies(settings)
+    configure_logging(settings)
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     schedule = settings.var_dir / "celerybeat-schedule"
     create_celery(settings).start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])

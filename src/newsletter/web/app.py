@@ -4,22 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
+from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import health
+from newsletter.web import api, archive, ops, public
+from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
+from newsletter.web.middleware import count_requests
+from newsletter.web.public_support import PublicState
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
+    public_state = PublicState.build(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        public_state.close()
         runtime.close()
 
     app = FastAPI(
@@ -31,5 +38,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
-    app.include_router(health.router)
+    app.state.metrics = AppMetrics(runtime)
+    app.middleware("http")(partial(count_requests, app.state.metrics))
+    app.include_router(ops.router)
+    app.state.public = public_state
+    app.include_router(public.router)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=PUBLIC_FORM_MAX_BYTES,
+        prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
+    )
+    app.include_router(api.router)
+    app.include_router(archive.router)
     return app

@@ -1,0 +1,38 @@
+"""API tokens: bearer secrets for the CMS and scripts, stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.models import ApiToken, utcnow
+
+TOKEN_BYTES = 32
+
+
+def hash_api_token(token: str) -> str:
+    """The stored form of a token: SHA-256 hex (tokens are random, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_api_token(session: Session, *, name: str) -> str:
+    """Create a token named `name` and return it; only its hash is kept, so show it once."""
+    name = name.strip()
+    if not name:
+        raise ValueError("an API token needs a non-empty name")
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(ApiToken(name=name, token_hash=hash_api_token(token)))
+    session.flush()
+    return token
+
+
+def find_api_token(session: Session, *, token: str) -> ApiToken | None:
+    """The active (not revoked) token row for `token`, stamped as used now; else None."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_api_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    row.last_used_at = utcnow()
+    return row

@@ -1,0 +1,70 @@
+"""The Vietnamese confirmation mail of the double opt-in: built, then sent.
+
+`send_confirmation` is a plain function: the web layer calls it after its transaction
+commits, and a Celery task on the urgent queue can wrap it unchanged. The subscriber's
+name is never used here: a stranger can type any name next to a victim's address, and
+it must not reach the victim's mailbox, let alone a header or a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment
+
+from newsletter.addresses import smtp_address
+from newsletter.config import Settings
+from newsletter.links import confirm_url
+from newsletter.message import build_message, format_address, make_message_id
+from newsletter.render import create_environment
+from newsletter.transport import open_transport
+
+
+@dataclass(frozen=True)
+class ConfirmationMail:
+    sender: str  # envelope sender
+    recipient: str  # ASCII form of the address (A-label domain)
+    message: bytes
+
+
+def _days(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def build_confirmation(
+    settings: Settings,
+    *,
+    subscriber_id: int,
+    email: str,
+    env: Environment | None = None,
+) -> ConfirmationMail:
+    """The confirmation message for `email` (its stored, normalized form)."""
+    env = env or create_environment(settings)
+    context = {
+        "confirm_url": confirm_url(settings, subscriber_id),
+        "valid_days": _days(settings.confirm_token_days),
+    }
+    subject = env.get_template("email/confirmation.subject.txt").render(context).strip()
+    text = env.get_template("email/confirmation.txt").render(context) + "\n"
+    html = env.get_template("email/confirmation.html").render(context)
+    recipient = smtp_address(email)
+    message = build_message(
+        from_header=format_address(settings.sender_address, settings.sender_name),
+        to=recipient,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id=make_message_id(settings.sending_domain),
+        headers=[("Auto-Submitted", "auto-generated")],
+    )
+    return ConfirmationMail(sender=settings.sender_address, recipient=recipient, message=message)
+
+
+def send_confirmation(settings: Settings, *, subscriber_id: int, email: str) -> None:
+    """Build and send one confirmation through NEWSLETTER_SMTP_URL; DeliveryError on refusal."""
+    mail = build_confirmation(settings, subscriber_id=subscriber_id, email=email)
+    transport = open_transport(settings.smtp_url)
+    try:
+        transport.send(sender=mail.sender, recipient=mail.recipient, message=mail.message)
+    finally:
+        transport.close()

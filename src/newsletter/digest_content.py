@@ -1,0 +1,178 @@
+"""What a digest shows: its articles, grouped by category, for one category set.
+
+Loaded once per composer; every segment (set of chosen categories) is then cut from
+memory. Article text comes from feeds and the CMS, so it is cleaned here to one-line
+plain text and only http(s) links survive; the templates escape the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import nh3
+from babel.dates import format_date
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.config import Settings
+from newsletter.models import Article, Campaign, Category
+
+SUMMARY_CHARS = 300
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Block-level tags become spaces so "<p>a</p><p>b</p>" reads "a b", not "ab".
+_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|hr)\b[^>]*>", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    id: int
+    title: str
+    url: str | None
+    summary: str
+    image_url: str | None
+    published_at: dt.datetime
+    category_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    anchor: str
+    items: list[DigestItem]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionCategory:
+    id: int
+    slug: str
+    name: str
+    position: int
+
+
+def one_line(text: str) -> str:
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def plain_text(fragment: str, limit: int = SUMMARY_CHARS) -> str:
+    """An HTML or text fragment as one line of plain text, cut at a word boundary."""
+    text = one_line(html.unescape(nh3.clean(_BLOCK_TAG.sub(" ", fragment), tags=set())))
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` when it is an absolute http(s) URL without spaces or controls, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if not re.fullmatch(r"https?://[^\s\x00-\x1f\x7f<>\"']+", url, flags=re.IGNORECASE):
+        return None
+    return url
+
+
+def item_from_article(article: Article) -> DigestItem:
+    return DigestItem(
+        id=article.id,
+        # Titles are plain text (the templates escape them); "<" may be meant literally.
+        title=one_line(article.title) or "(không tiêu đề)",
+        url=safe_url(article.url),
+        summary=plain_text(article.summary or ""),
+        image_url=safe_url(article.image_url),
+        published_at=article.published_at,
+        category_id=article.category_id,
+    )
+
+
+def date_range(settings: Settings, start: dt.datetime, end: dt.datetime) -> tuple[str, str]:
+    """The window as Vietnamese dates in NEWSLETTER_TIMEZONE, e.g. ('21/11/2026', '28/11/2026')."""
+    tz = ZoneInfo(settings.timezone)
+    return (
+        format_date(start.astimezone(tz).date(), "dd/MM/yyyy", locale="vi"),
+        format_date(end.astimezone(tz).date(), "dd/MM/yyyy", locale="vi"),
+    )
+
+
+class DigestContent:
+    """A digest's articles and categories, held in memory for rendering per segment."""
+
+    def __init__(
+        self,
+        *,
+        items: list[DigestItem],
+        categories: list[SectionCategory],
+        window_start: dt.datetime,
+        window_end: dt.datetime,
+    ) -> None:
+        self.items = sorted(items, key=lambda i: (i.published_at, i.id), reverse=True)
+        self.categories = sorted(categories, key=lambda c: (c.position, c.id))
+        self.window_start = window_start
+        self.window_end = window_end
+
+    @classmethod
+    def load(cls, session: Session, campaign: Campaign) -> DigestContent:
+        """The content of a digest campaign: its frozen article list, or its window."""
+        if campaign.window_start is None or campaign.window_end is None:
+            raise ValueError(f"campaign {campaign.id} is not a digest with a window")
+        ids = (campaign.meta or {}).get("article_ids")
+        query = select(Article)
+        if ids is not None:
+            query = query.where(Article.id.in_([int(i) for i in ids]))
+        else:
+            query = query.where(
+                Article.published_at >= campaign.window_start,
+                Article.published_at < campaign.window_end,
+            )
+        articles = session.scalars(query).all()
+        categories = [
+            SectionCategory(c.id, c.slug, c.name, c.position)
+            for c in session.scalars(select(Category))
+        ]
+        return cls(
+            items=[item_from_article(a) for a in articles],
+            categories=categories,
+            window_start=campaign.window_start,
+            window_end=campaign.window_end,
+        )
+
+    def selected(self, category_ids: frozenset[int]) -> list[DigestItem]:
+        """The items for a subscriber of `category_ids` (empty: every category), newest first."""
+        if not category_ids:
+            return list(self.items)
+        return [i for i in self.items if i.category_id in category_ids]
+
+    def sections(self, items: list[DigestItem]) -> list[Section]:
+        by_category: dict[int | None, list[DigestItem]] = {}
+        for item in items:
+            by_category.setdefault(item.category_id, []).append(item)
+        sections = [
+            Section(c.name, f"cm-{c.slug}", by_category[c.id])
+            for c in self.categories
+            if c.id in by_category
+        ]
+        known = {c.id for c in self.categories}
+        others = [i for cid, group in by_category.items() if cid not in known for i in group]
+        if others:
+            sections.append(Section("Tin khác", "cm-tin-khac", others))
+        return sections
+
+    def context(
+        self, settings: Settings, category_ids: frozenset[int], *, limit: int | None
+    ) -> dict[str, Any]:
+        """Template context for one segment, showing at most `limit` newest articles."""
+        items = self.selected(category_ids)
+        shown = items if limit is None else items[:limit]
+        date_from, date_to = date_range(settings, self.window_start, self.window_end)
+        return {
+            "sections": self.sections(shown),
+            "shown_count": len(shown),
+            "total_count": len(items),
+            "date_from": date_from,
+            "date_to": date_to,
+        }

@@ -1,0 +1,182 @@
+"""Fetching a feed over HTTP with hard bounds: time, size, redirects and destination.
+
+A feed URL is typed by an admin but its server is not ours: it may never answer,
+answer forever, send 50 MB, redirect in circles or point into the intranet. Each of
+those ends here as a FeedError whose message is stored on the feed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from newsletter.config import Settings
+
+USER_AGENT = "BanTin-Newsletter/0.1 (feed reader)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
+)
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class FeedError(Exception):
+    """A feed could not be fetched or read; the message is what `feeds list` shows."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A 200 answer (`body` set) or a 304 (`body` None), with the validators to keep."""
+
+    url: str
+    body: bytes | None
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+def check_destination(url: str, *, allow_private: bool) -> None:
+    """Refuse non-http(s) URLs and, unless allowed, hosts on loopback/private networks."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FeedError(f"invalid feed URL {url!r}: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise FeedError(f"invalid feed URL {url!r}: only absolute http(s) URLs can be polled")
+    if allow_private:
+        return
+    host = parts.hostname
+    try:
+        infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FeedError(f"cannot resolve host {host!r}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global:
+            raise FeedError(
+                f"feed host {host!r} resolves to {address}, a loopback/private/reserved "
+                "address; refused (set NEWSLETTER_FEED_ALLOW_PRIVATE=true to allow it)"
+            )
+
+
+def _decompressor(response: httpx.Response) -> Any:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise FeedError(f"unsupported Content-Encoding {encoding!r} (we ask for gzip or deflate)")
+
+
+def _read_capped(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes:
+    """The decoded body, refused as soon as it passes `max_bytes` or the deadline.
+
+    We decompress ourselves, never more than the bytes still allowed per step, so a
+    small gzip bomb costs no more memory than a plain body at the cap.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FeedError(
+            f"feed is {int(declared)} bytes, more than the limit of {max_bytes} "
+            "(NEWSLETTER_FEED_MAX_BYTES)"
+        )
+    try:
+        return _read_decoded(response, max_bytes=max_bytes, deadline=deadline)
+    except zlib.error as exc:
+        raise FeedError(f"corrupt compressed body: {exc}") from None
+
+
+def _read_decoded(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes:
+    decompressor = _decompressor(response)
+    chunks: list[bytes] = []
+    size = 0
+    for raw in response.iter_raw():
+        pending = raw
+        while pending:
+            if decompressor is None:
+                piece, pending = pending, b""
+            else:
+                piece = decompressor.decompress(pending, max_bytes - size + 1)
+                pending = decompressor.unconsumed_tail
+            size += len(piece)
+            if size > max_bytes:
+                raise FeedError(
+                    f"feed is larger than the limit of {max_bytes} bytes "
+                    "(NEWSLETTER_FEED_MAX_BYTES); download aborted"
+                )
+            chunks.append(piece)
+        if time.monotonic() > deadline:
+            raise FeedError("feed server is too slow: download not finished in time; aborted")
+    if decompressor is not None:
+        chunks.append(decompressor.flush())
+        if size + len(chunks[-1]) > max_bytes:
+            raise FeedError(f"feed is larger than the limit of {max_bytes} bytes")
+    return b"".join(chunks)
+
+
+def fetch_feed(
+    settings: Settings, *, url: str, etag: str | None = None, last_modified: str | None = None
+) -> Fetched:
+    """GET `url` conditionally (ETag / Last-Modified) within the configured bounds."""
+    timeout = settings.feed_timeout_seconds
+    deadline = time.monotonic() + timeout
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    current = url
+    # trust_env=False: a proxy from the environment would bypass the destination check.
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for _hop in range(settings.feed_max_redirects + 1):
+            check_destination(current, allow_private=settings.feed_allow_private)
+            remaining = max(deadline - time.monotonic(), 0.1)
+            try:
+                with client.stream("GET", current, headers=headers, timeout=remaining) as response:
+                    if response.status_code == httpx.codes.NOT_MODIFIED:
+                        return Fetched(current, None, None, etag, last_modified)
+                    if response.status_code in REDIRECTS:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise FeedError(f"HTTP {response.status_code} without a Location")
+                        current = str(response.url.join(location))
+                        continue
+                    if response.status_code != httpx.codes.OK:
+                        raise FeedError(
+                            f"HTTP {response.status_code} {response.reason_phrase} from {current}"
+                        )
+                    body = _read_capped(
+                        response, max_bytes=settings.feed_max_bytes, deadline=deadline
+                    )
+                    return Fetched(
+                        url=current,
+                        body=body,
+                        content_type=response.headers.get("content-type"),
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                    )
+            except httpx.TimeoutException:
+                raise FeedError(
+                    f"feed server did not answer within {timeout:g} s "
+                    "(NEWSLETTER_FEED_TIMEOUT_SECONDS)"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise FeedError(f"cannot fetch {current}: {type(exc).__name__}: {exc}") from None
+    raise FeedError(
+        f"more than {settings.feed_max_redirects} redirects (NEWSLETTER_FEED_MAX_REDIRECTS)"
+    )

@@ -1,0 +1,76 @@
+"""Logging: JSON lines in production, readable lines in development; addresses masked.
+
+Send-path code passes `extra={"campaign_id": ..., "delivery_id": ...}`; both formatters
+print those fields, so every line about a send can be traced to its ledger row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+
+from newsletter.config import Settings
+
+CONTEXT_FIELDS = ("campaign_id", "delivery_id", "feed_id", "task_id", "queue")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]{1,64})@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+
+
+def mask_email(address: str) -> str:
+    """`an.nguyen@example.vn` → `a***@example.vn`: enough to recognise, not to harvest."""
+    local, _, domain = address.rpartition("@")
+    if not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def mask_emails_in(text: str) -> str:
+    return _EMAIL.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", text)
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": mask_emails_in(record.getMessage()),
+        }
+        for name in CONTEXT_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = mask_emails_in(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class ReadableFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = " ".join(
+            f"{name}={getattr(record, name)}"
+            for name in CONTEXT_FIELDS
+            if getattr(record, name, None) is not None
+        )
+        return mask_emails_in(f"{line} [{context}]" if context else line)
+
+
+def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
+    """Install one handler on the root logger (idempotent: a second call replaces it)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ReadableFormatter() if settings.is_development else JSONFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if getattr(existing, "_newsletter", False):
+            root.removeHandler(existing)
+    handler._newsletter = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,367 @@
+"""The subscription lifecycle: subscribe, confirm, preferences, unsubscribe, export, erase.
+
+No web code here. Every function takes a `session` and keyword-only arguments; the
+caller owns the transaction and sends any mail only after it commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from newsletter.addresses import normalize_lenient, suppression_hash
+from newsletter.categories import categories_by_slug
+from newsletter.models import (
+    Campaign,
+    ConsentEvent,
+    ConsentKind,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    utcnow,
+)
+from newsletter.suppression import suppress
+
+# Suppression reasons. Only an erased address may subscribe again (its owner can prove
+# the mailbox by confirming); bounces and complaints keep an address silent for good.
+SUPPRESSION_ERASED = "erased"
+
+# Statuses that a new request may move back to `pending` with a fresh confirmation.
+_REOPENABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Where and how a resident acted: the proof kept with every consent event."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    form_text_version: str | None = None
+    consent_text: str | None = None
+    source_url: str | None = None
+    via: str | None = None  # "form", "json", "one-click", "page", "preferences", "cli"...
+
+
+@dataclass(frozen=True)
+class SubscribeOutcome:
+    """What the caller must do after committing: mail a confirmation or nothing."""
+
+    subscriber_id: int | None
+    send_confirmation: bool
+
+
+def _record(
+    session: Session,
+    subscriber: Subscriber,
+    kind: ConsentKind,
+    consent: Consent,
+    *,
+    now: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> ConsentEvent:
+    detail: dict[str, Any] = {}
+    if consent.via:
+        detail["via"] = consent.via
+    if consent.consent_text:
+        detail["consent_text"] = consent.consent_text
+    detail.update(extra or {})
+    event = ConsentEvent(
+        subscriber_id=subscriber.id,
+        kind=kind,
+        occurred_at=now,
+        ip=_clip(consent.ip, 64),
+        user_agent=_clip(consent.user_agent, 500),
+        form_text_version=_clip(consent.form_text_version, 64),
+        source_url=_clip(consent.source_url, 2000),
+        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    )
+    session.add(event)
+    return event
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
+
+
+def _kept_silent(session: Session, *, email: str) -> bool:
+    """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
+    query = select(Suppression.reason).where(Suppression.email_hash == suppression_hash(email))
+    return bool(set(session.scalars(query)) - {SUPPRESSION_ERASED})
+
+
+def request_subscription(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    category_slugs: list[str],
+    consent: Consent,
+    resend_after: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> SubscribeOutcome:
+    """Record a subscribe request for the normalized `email`; say whether to mail it.
+
+    New, pending and unsubscribed addresses become `pending` with a consent event; an
+    active subscriber is left exactly as it is (a stranger may be typing its address);
+    bounced, complained and suppressed addresses get nothing. A confirmation is due at
+    most once per `resend_after` per address, so the form cannot mail-bomb anyone.
+    Raises CategoryError for an unknown category slug.
+    """
+    now = now or utcnow()
+    categories = categories_by_slug(session, category_slugs)
+    if _kept_silent(session, email=email):
+        return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email == email).with_for_update()
+    )
+    if subscriber is None:
+        subscriber = Subscriber(email=email, status=SubscriberStatus.PENDING, created_at=now)
+        try:
+            # Two simultaneous first requests for one address: the loser re-reads the row.
+            with session.begin_nested():
+                session.add(subscriber)
+                session.flush()
+        except IntegrityError:
+            subscriber = session.scalars(
+                select(Subscriber).where(Subscriber.email == email).with_for_update()
+            ).one()
+
+    if subscriber.status not in _REOPENABLE:
+        return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
+
+    subscriber.status = SubscriberStatus.PENDING
+    subscriber.name = name or None
+    subscriber.categories = categories
+    subscriber.source = _clip(consent.source_url, 500)
+    subscriber.updated_at = now
+    _record(
+        session,
+        subscriber,
+        ConsentKind.SUBSCRIBE_REQUESTED,
+        consent,
+        now=now,
+        extra={"categories": [c.slug for c in categories]},
+    )
+    last = subscriber.confirmation_sent_at
+    due = last is None or now - last >= resend_after
+    if due:
+        subscriber.confirmation_sent_at = now
+    session.flush()
+    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=due)
+
+
+def forget_confirmation_sent(session: Session, *, subscriber_id: int) -> None:
+    """After a failed send: let the next request try again instead of waiting hours."""
+    session.execute(
+        update(Subscriber).where(Subscriber.id == subscriber_id).values(confirmation_sent_at=None)
+    )
+
+
+def confirm_subscription(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> Subscriber | None:
+    """Make a pending subscriber active; an active one stays as it is.
+
+    None when the subscriber is gone (erased) or no longer waiting for confirmation
+    (unsubscribed, bounced): an old confirmation link must not undo a later choice.
+    """
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return None
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return subscriber
+    if subscriber.status is not SubscriberStatus.PENDING:
+        return None
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.updated_at = now
+    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    # An address its owner once erased is mailable again only now that they proved it.
+    session.execute(
+        delete(Suppression).where(
+            Suppression.email_hash == suppression_hash(subscriber.email),
+            Suppression.reason == SUPPRESSION_ERASED,
+        )
+    )
+    session.flush()
+    return subscriber
+
+
+def unsubscribe(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> bool:
+    """Stop all mail to the subscriber. Repeating is harmless; False when it is gone."""
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return False
+    if subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
+        previous = subscriber.status.value
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        subscriber.unsubscribed_at = now
+        subscriber.updated_at = now
+        _record(
+            session,
+            subscriber,
+            ConsentKind.UNSUBSCRIBED,
+            consent,
+            now=now,
+            extra={"previous_status": previous},
+        )
+        session.flush()
+    return True
+
+
+def resubscribe(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> bool:
+    """Reactivate an unsubscribed subscriber from their own preferences link.
+
+    The link was mailed to the address, so following it proves the mailbox as a
+    confirmation would. Bounced and complained subscribers stay as they are.
+    """
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None or subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.updated_at = now
+    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    session.flush()
+    return True
+
+
+def update_preferences(
+    session: Session,
+    *,
+    subscriber_id: int,
+    name: str | None,
+    category_slugs: list[str],
+    consent: Consent,
+    now: dt.datetime | None = None,
+) -> Subscriber | None:
+    """Change the name and the chosen categories (no slugs = every category)."""
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return None
+    categories = categories_by_slug(session, category_slugs)
+    subscriber.name = name or None
+    subscriber.categories = categories
+    subscriber.updated_at = now
+    _record(
+        session,
+        subscriber,
+        ConsentKind.PREFERENCES_CHANGED,
+        consent,
+        now=now,
+        extra={"categories": [c.slug for c in categories]},
+    )
+    session.flush()
+    return subscriber
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any] | None:
+    """Everything stored about one subscriber, as JSON-ready data (None when gone)."""
+    s = session.get(Subscriber, subscriber_id)
+    if s is None:
+        return None
+    deliveries = session.execute(
+        select(Delivery, Campaign.kind, Campaign.subject)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.subscriber_id == s.id)
+        .order_by(Delivery.id)
+    ).all()
+    return {
+        "email": s.email,
+        "name": s.name,
+        "status": s.status.value,
+        "locale": s.locale,
+        "source": s.source,
+        "bounce_score": s.bounce_score,
+        "bounce_score_at": _iso(s.bounce_score_at),
+        "created_at": _iso(s.created_at),
+        "updated_at": _iso(s.updated_at),
+        "confirmed_at": _iso(s.confirmed_at),
+        "unsubscribed_at": _iso(s.unsubscribed_at),
+        "confirmation_sent_at": _iso(s.confirmation_sent_at),
+        "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        "consent_events": [
+            {
+                "kind": e.kind.value,
+                "occurred_at": _iso(e.occurred_at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "form_text_version": e.form_text_version,
+                "source_url": e.source_url,
+                "detail": json.loads(e.detail) if e.detail else None,
+            }
+            for e in s.consent_events
+        ],
+        "deliveries": [
+            {
+                "campaign_id": d.campaign_id,
+                "campaign_kind": kind.value,
+                "campaign_subject": subject,
+                "status": d.status.value,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "message_id": d.message_id,
+                "sent_at": _iso(d.sent_at),
+            }
+            for d, kind, subject in deliveries
+        ],
+    }
+
+
+def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
+    """Remove every personal datum of a subscriber; only a hashed suppression stays."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return False
+    suppress(session, email=subscriber.email, reason=SUPPRESSION_ERASED)
+    # Work already queued for this person must not go out: the ledger keeps the row for
+    # the campaign's counts, without the person.
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.FAILED]),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_error="subscriber erased")
+    )
+    session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(
+        subscriber_id=None
+    ))  # fmt: skip
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    subscriber.categories = []
+    session.flush()
+    session.delete(subscriber)
+    session.flush()
+    return True
+
+
+def erase_address(session: Session, *, email: str) -> bool:
+    """Erase by address (CLI, admins). The suppression is written even when no row exists."""
+    email = normalize_lenient(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        suppress(session, email=email, reason=SUPPRESSION_ERASED)
+        return False
+    return erase_subscriber(session, subscriber_id=subscriber.id)

@@ -1,0 +1,152 @@
+"""The `/api/v1` router: every route needs `Authorization: Bearer TOKEN` (see api_auth)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from newsletter.articles import (
+    ArticleInput,
+    ArticleRejectedError,
+    CategoryIndex,
+    Outcome,
+    UpsertResult,
+    upsert_article,
+)
+from newsletter.models import Article
+from newsletter.web.api_auth import require_api_token
+from newsletter.web.deps import SessionDep, SettingsDep
+
+MAX_BATCH = 1000
+
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_token)])
+
+
+class ArticleIn(BaseModel):
+    """One article as the CMS publishes it. `summary` is HTML; it is reduced to a safe subset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    guid: str | None = Field(None, max_length=2000, description="Stable id; else the URL is")
+    url: str = Field(max_length=2000, description="Absolute http(s) URL of the article")
+    title: str = Field(min_length=1, max_length=2000)
+    summary: str = Field("", max_length=100_000)
+    image_url: str | None = Field(None, max_length=2000)
+    author: str | None = Field(None, max_length=300)
+    category: str | None = Field(None, description="Category slug or name")
+    categories: list[str] = Field(default_factory=list, max_length=20)
+    published_at: dt.datetime | None = Field(
+        None, description="Without an offset: NEWSLETTER_TIMEZONE; absent: the time received"
+    )
+
+    def to_input(self, timezone: ZoneInfo) -> ArticleInput:
+        published = self.published_at
+        if published is not None and published.tzinfo is None:
+            published = published.replace(tzinfo=timezone)
+        labels = ([self.category] if self.category else []) + self.categories
+        return ArticleInput(
+            guid=self.guid,
+            url=self.url,
+            title=self.title,
+            summary=self.summary,
+            image_url=self.image_url,
+            author=self.author,
+            categories=tuple(labels),
+            published_at=published.astimezone(dt.UTC) if published else None,
+        )
+
+
+class ArticleOut(BaseModel):
+    id: int
+    guid: str
+    outcome: Outcome
+
+
+class IngestOut(BaseModel):
+    new: int
+    updated: int
+    unchanged: int
+    articles: list[ArticleOut]
+
+
+ArticlesBody = Annotated[
+    ArticleIn | Annotated[list[ArticleIn], Field(min_length=1, max_length=MAX_BATCH)],
+    Body(),
+]
+
+
+@router.post("/articles", tags=["articles"], response_model=IngestOut)
+def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep) -> IngestOut:
+    """Store one article or a list; a re-push (same guid, else URL) updates, never duplicates.
+
+    All or nothing: when any item is rejected the answer is 422 naming each bad item
+    by its index, and nothing is stored.
+    """
+    items = body if isinstance(body, list) else [body]
+    timezone = ZoneInfo(settings.timezone)
+    categories = CategoryIndex.load(session)
+    results: list[UpsertResult] = []
+    problems: list[dict[str, object]] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(
+                upsert_article(session, article=item.to_input(timezone), categories=categories)
+            )
+        except ArticleRejectedError as exc:
+            problems.append({"index": index, "error": str(exc)})
+    if problems:
+        raise HTTPException(422, detail=problems)
+    return IngestOut(
+        new=sum(r.outcome is Outcome.NEW for r in results),
+        updated=sum(r.outcome is Outcome.UPDATED for r in results),
+        unchanged=sum(r.outcome is Outcome.UNCHANGED for r in results),
+        articles=[ArticleOut(id=r.article_id, guid=r.guid, outcome=r.outcome) for r in results],
+    )
+
+
+class ArticleView(BaseModel):
+    id: int
+    guid: str
+    url: str
+    title: str
+    summary: str
+    image_url: str | None
+    author: str | None
+    category: str | None = Field(description="Category slug")
+    published_at: dt.datetime
+
+
+@router.get("/articles", tags=["articles"], response_model=list[ArticleView])
+def list_articles(
+    session: SessionDep,
+    since: Annotated[
+        dt.datetime | None, Query(description="Only articles published at or after this")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ArticleView]:
+    """The newest stored articles (what the next digest draws from), newest first."""
+    query = select(Article).order_by(Article.published_at.desc(), Article.id.desc()).limit(limit)
+    if since is not None:
+        if since.tzinfo is None:
+            raise HTTPException(422, detail="since needs a UTC offset, e.g. 2026-11-20T00:00:00Z")
+        query = query.where(Article.published_at >= since)
+    return [
+        ArticleView(
+            id=a.id,
+            guid=a.guid,
+            url=a.url,
+            title=a.title,
+            summary=a.summary,
+            image_url=a.image_url,
+            author=a.author,
+            category=a.category.slug if a.category else None,
+            published_at=a.published_at,
+        )
+        for a in session.scalars(query.options(joinedload(Article.category)))
+    ]

@@ -1,0 +1,46 @@
+"""Operations endpoints: /healthz (alive), /readyz (dependencies), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from newsletter.health import check_broker, check_database, check_smtp
+from newsletter.metrics import AppMetrics
+from newsletter.runtime import Runtime
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: database, broker and SMTP reachable; names what is not."""
+    runtime: Runtime = request.app.state.runtime
+    checks = await asyncio.gather(
+        asyncio.to_thread(check_database, runtime.engine),
+        asyncio.to_thread(check_broker, runtime.settings),
+        asyncio.to_thread(check_smtp, runtime.settings),
+    )
+    failing = [c.name for c in checks if not c.ok]
+    body = {
+        "status": "ok" if not failing else "unavailable",
+        "failing": failing,
+        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+    }
+    return JSONResponse(body, status_code=200 if not failing else 503)
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    app_metrics: AppMetrics = request.app.state.metrics
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

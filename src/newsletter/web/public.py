@@ -1,0 +1,256 @@
+"""The residents' pages: subscribe box, confirm, unsubscribe (RFC 8058), preferences, privacy.
+
+Handlers parse the request, call the data functions in `newsletter.subscriptions` inside
+one transaction, and mail only after it commits. Every answer a resident reads is
+Vietnamese. POST /subscribe answers the same for every address, known or not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.addresses import InputError, check_text, parse_address
+from newsletter.categories import CategoryError, list_categories
+from newsletter.config import Environment
+from newsletter.confirmation import send_confirmation
+from newsletter.runtime import Runtime
+from newsletter.subscriptions import (
+    Consent,
+    SubscribeOutcome,
+    forget_confirmation_sent,
+    request_subscription,
+)
+from newsletter.transport import DeliveryError
+from newsletter.web.public_support import (
+    BadBodyError,
+    PublicState,
+    client_ip,
+    first,
+    json_answer,
+    public_state,
+    read_fields,
+    wants_json,
+)
+from newsletter.web.public_tokens import router as token_router
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["public"], include_in_schema=False)
+router.include_router(token_router)
+
+# The one answer to every accepted request, whatever we knew about the address.
+SUBSCRIBE_MESSAGE = (
+    "Cảm ơn bạn! Nếu địa chỉ này chưa được xác nhận, chúng tôi đã gửi một thư xác nhận đến "
+    "hộp thư của bạn. Vui lòng mở thư và bấm liên kết trong thư để hoàn tất đăng ký. "
+    "Nếu không thấy thư, hãy kiểm tra thư mục Thư rác (Spam)."
+)
+RATE_LIMITED_MESSAGE = (
+    "Bạn đã gửi quá nhiều yêu cầu trong thời gian ngắn. Vui lòng thử lại sau ít phút."
+)
+BAD_REQUEST_MESSAGE = "Không đọc được dữ liệu gửi lên. Vui lòng tải lại trang và thử lại."
+MAX_NAME_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class SubscribeForm:
+    email: str
+    name: str | None
+    categories: list[str]
+    source: str | None
+
+
+def _box_context(runtime: Runtime) -> dict[str, Any]:
+    with runtime.sessions() as session:
+        categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
+    return {
+        "categories": categories,
+        "values": {"email": "", "name": "", "categories": []},
+        "error": None,
+        "error_field": None,
+    }
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> Response:
+    state = public_state(request)
+    return state.page("web/index.html", **_box_context(_runtime(request)))
+
+
+@router.get("/widget", response_class=HTMLResponse)
+def widget(request: Request) -> Response:
+    """The footer box as an HTML fragment, for a portal to include (docs/widget.md)."""
+    state = public_state(request)
+    response = state.page("web/widget.html", **_box_context(_runtime(request)))
+    response.headers.update(state.cors_headers(request))
+    return response
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request) -> Response:
+    return public_state(request).page("web/privacy.html")
+
+
+@router.options("/subscribe")
+def subscribe_preflight(request: Request) -> Response:
+    """CORS preflight for the JSON path: allowed only for NEWSLETTER_ALLOWED_ORIGINS."""
+    state = public_state(request)
+    headers = state.cors_headers(request)
+    if "Access-Control-Allow-Origin" in headers:
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST",
+                "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "600",
+            }
+        )
+    return Response(status_code=204, headers=headers)
+
+
+def _parse_subscribe(fields: dict[str, list[str]], request: Request) -> SubscribeForm:
+    name = check_text(first(fields, "name").strip(), field="name", label="Họ và tên")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(
+            f"Họ và tên dài quá {MAX_NAME_LENGTH} ký tự. Vui lòng rút gọn.", field="name"
+        )
+    categories = [
+        check_text(slug.strip(), field="categories", label="Chuyên mục")
+        for slug in fields.get("categories", [])
+        if slug.strip()
+    ]
+    source = first(fields, "source").strip() or request.headers.get("referer", "")
+    source = check_text(source[:2000], field="source", label="Trang nguồn") or ""
+    return SubscribeForm(
+        email=first(fields, "email"), name=name or None, categories=categories, source=source
+    )
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    state = public_state(request)
+    settings = state.settings
+    as_json = wants_json(request)
+    headers = state.cors_headers(request) if as_json else {}
+    if not await run_in_threadpool(state.limiter.hit, client_ip(request)):
+        headers["Retry-After"] = str(settings.subscribe_rate_window_seconds)
+        if as_json:
+            return json_answer(
+                {"status": "error", "message": RATE_LIMITED_MESSAGE},
+                status_code=429,
+                headers=headers,
+            )
+        return state.message_page(
+            "Vui lòng thử lại sau", RATE_LIMITED_MESSAGE, status_code=429, is_error=True,
+            headers=headers,
+        )  # fmt: skip
+    try:
+        fields = await read_fields(request)
+    except BadBodyError as exc:
+        log.info("subscribe: unreadable body: %s", exc)
+        return await _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
+    if first(fields, "website").strip():
+        # Honeypot filled: a bot. Same answer as everyone, nothing stored, nothing sent.
+        return _accepted(state, as_json, headers)
+    try:
+        form = _parse_subscribe(fields, request)
+        consent = Consent(
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            form_text_version=state.consent_version,
+            consent_text=state.consent_text,
+            source_url=form.source,
+            via="json" if as_json else "form",
+        )
+        # Off the event loop: the MX look-up may wait on DNS for up to two seconds.
+        email, outcome = await run_in_threadpool(_store_request, _runtime(request), form, consent)
+    except InputError as exc:
+        return await _refuse(state, request, exc.message, exc.field, fields)
+    except CategoryError:
+        message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
+        return await _refuse(state, request, message, "categories", fields)
+    response = _accepted(state, as_json, headers)
+    if outcome.send_confirmation and outcome.subscriber_id is not None:
+        # After the answer is sent: its timing then says nothing about the address.
+        response.background = BackgroundTask(
+            _deliver_confirmation, _runtime(request), outcome.subscriber_id, email
+        )
+    return response
+
+
+def _store_request(
+    runtime: Runtime, form: SubscribeForm, consent: Consent
+) -> tuple[str, SubscribeOutcome]:
+    """Validate the address and record the request: (normalized address, what to send)."""
+    settings = runtime.settings
+    address = parse_address(
+        form.email,
+        development=settings.env is Environment.DEVELOPMENT,
+        check_mx=settings.env is Environment.PRODUCTION,
+    )
+    with runtime.sessions.begin() as session:
+        return address.normalized, request_subscription(
+            session,
+            email=address.normalized,
+            name=form.name,
+            category_slugs=form.categories,
+            consent=consent,
+            resend_after=dt.timedelta(hours=settings.confirm_resend_hours),
+        )
+
+
+def _deliver_confirmation(runtime: Runtime, subscriber_id: int, email: str) -> None:
+    try:
+        send_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
+    except DeliveryError as exc:
+        log.warning("confirmation to subscriber %s not sent: %s", subscriber_id, exc)
+        with runtime.sessions.begin() as session:
+            forget_confirmation_sent(session, subscriber_id=subscriber_id)
+
+
+def _accepted(state: PublicState, as_json: bool, headers: dict[str, str]) -> Response:
+    if as_json:
+        return json_answer(
+            {"status": "ok", "message": SUBSCRIBE_MESSAGE}, status_code=202, headers=headers
+        )
+    return state.page("web/subscribe_done.html", message=SUBSCRIBE_MESSAGE)
+
+
+async def _refuse(
+    state: PublicState,
+    request: Request,
+    message: str,
+    field: str | None,
+    fields: dict[str, list[str]],
+    *,
+    status_code: int = 422,
+) -> Response:
+    if wants_json(request):
+        return json_answer(
+            {"status": "error", "message": message, "field": field},
+            status_code=status_code,
+            headers=state.cors_headers(request),
+        )
+    context = await run_in_threadpool(_box_context, _runtime(request))
+    context.update(
+        error=message,
+        error_field=field,
+        # Echoed into value="" attributes only, escaped by the template.
+        values={
+            "email": first(fields, "email")[:320],
+            "name": first(fields, "name")[:MAX_NAME_LENGTH],
+            "categories": fields.get("categories", []),
+        },
+    )
+    return state.page("web/index.html", status_code=status_code, **context)

@@ -1,0 +1,153 @@
+"""What the public pages share: templates, the IP limiter, body parsing, CORS, answers."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment
+from starlette.datastructures import UploadFile
+
+from newsletter.config import Settings
+from newsletter.ratelimit_ip import IPLimiter, create_ip_limiter
+from newsletter.render import create_environment
+
+# Pages that carry a token in their URL: never cached, never leaked through Referer.
+TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+MAX_FIELD_VALUES = 100
+
+
+@dataclass
+class PublicState:
+    """Built once per app by `build`; closed by the app's lifespan."""
+
+    settings: Settings
+    env: Environment
+    limiter: IPLimiter
+    consent_text: str = ""
+    consent_version: str = ""
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(cls, settings: Settings) -> PublicState:
+        env = create_environment(settings)
+        # The consent sentence is a template (portals may reword it); its plain text is
+        # stored with every consent event and its hash names the version.
+        rendered = env.get_template("web/_consent.html").render()
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", rendered)).split())
+        version = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return cls(
+            settings=settings,
+            env=env,
+            limiter=create_ip_limiter(settings),
+            consent_text=text,
+            consent_version=version,
+            allowed_origins=frozenset(o.rstrip("/") for o in settings.allowed_origins),
+        )
+
+    def close(self) -> None:
+        self.limiter.close()
+
+    def page(
+        self,
+        template: str,
+        *,
+        status_code: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        body = self.env.get_template(template).render(**context)
+        return HTMLResponse(body, status_code=status_code, headers=headers)
+
+    def message_page(
+        self,
+        heading: str,
+        message: str,
+        *,
+        status_code: int = 200,
+        is_error: bool = False,
+        offer_subscribe: bool = False,
+        preferences_url: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
+        return self.page(
+            "web/message.html",
+            status_code=status_code,
+            headers=headers,
+            heading=heading,
+            message=message,
+            is_error=is_error,
+            offer_subscribe=offer_subscribe,
+            preferences_url=preferences_url,
+        )
+
+    def cors_headers(self, request: Request) -> dict[str, str]:
+        """CORS headers for an allowed Origin; none (the browser then blocks) otherwise."""
+        origin = request.headers.get("origin", "").rstrip("/")
+        if origin and origin in self.allowed_origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {"Vary": "Origin"}
+
+
+def public_state(request: Request) -> PublicState:
+    state: PublicState = request.app.state.public
+    return state
+
+
+def client_ip(request: Request) -> str:
+    # Behind a reverse proxy, run uvicorn with --proxy-headers/--forwarded-allow-ips so
+    # that this is the resident's address, not the proxy's (see docs/widget.md).
+    return request.client.host if request.client else "unknown"
+
+
+def wants_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "application/json"
+
+
+class BadBodyError(ValueError):
+    """The request body could not be read as a form or a JSON object."""
+
+
+async def read_fields(request: Request) -> dict[str, list[str]]:
+    """Form (urlencoded or multipart) or JSON object fields as lists of strings."""
+    fields: dict[str, list[str]] = {}
+    if wants_json(request):
+        try:
+            data = await request.json()
+        except ValueError as exc:
+            raise BadBodyError("invalid JSON") from exc
+        if not isinstance(data, dict):
+            raise BadBodyError("JSON body must be an object")
+        for key, value in data.items():
+            values = value if isinstance(value, list) else [value]
+            if value is None:
+                values = []
+            if not all(isinstance(v, str) for v in values):
+                raise BadBodyError(f"field {key!r} must be a string or a list of strings")
+            fields[str(key)] = [str(v) for v in values]
+    else:
+        async with request.form(max_files=0, max_fields=MAX_FIELD_VALUES) as form:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    raise BadBodyError("file uploads are not accepted")
+                fields.setdefault(key, []).append(value)
+    if sum(len(v) for v in fields.values()) > MAX_FIELD_VALUES:
+        raise BadBodyError("too many fields")
+    return fields
+
+
+def first(fields: dict[str, list[str]], name: str) -> str:
+    values = fields.get(name) or [""]
+    return values[0]
+
+
+def json_answer(
+    payload: dict[str, Any], *, status_code: int, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(payload, status_code=status_code, headers=headers)

@@ -1,0 +1,346 @@
+"""Pages reached through a signed link in a mail: confirm, unsubscribe, preferences.
+
+GET never changes anything (mail scanners follow links); only POST acts. The token is
+the only credential: no cookie, no Origin check, no CSRF token, as RFC 8058 requires
+for one-click unsubscribe.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.addresses import InputError, check_text
+from newsletter.categories import CategoryError, list_categories
+from newsletter.links import preferences_url
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.runtime import Runtime
+from newsletter.subscriptions import (
+    Consent,
+    confirm_subscription,
+    erase_subscriber,
+    export_subscriber,
+    resubscribe,
+    unsubscribe,
+    update_preferences,
+)
+from newsletter.tokens import Purpose, TokenError, read_token
+from newsletter.web.public_support import (
+    TOKEN_PAGE_HEADERS,
+    BadBodyError,
+    PublicState,
+    client_ip,
+    first,
+    public_state,
+    read_fields,
+)
+
+router = APIRouter()
+
+STATUS_LABELS = {
+    SubscriberStatus.PENDING: "Đang chờ bạn xác nhận qua e-mail",
+    SubscriberStatus.ACTIVE: "Đang nhận bản tin",
+    SubscriberStatus.UNSUBSCRIBED: "Đã hủy đăng ký – không nhận thư",
+    SubscriberStatus.BOUNCED: "Tạm ngừng gửi vì thư bị trả lại",
+    SubscriberStatus.COMPLAINED: "Đã ngừng gửi vì thư bị báo là thư rác",
+}
+UNSUBSCRIBED_MESSAGE = (
+    "Bạn đã hủy đăng ký. Bạn sẽ không nhận thêm thư nào từ bản tin. "
+    "Nếu đổi ý, bạn có thể đăng ký lại bất cứ lúc nào."
+)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _consent(request: Request, via: str) -> Consent:
+    return Consent(ip=client_ip(request), user_agent=request.headers.get("user-agent"), via=via)
+
+
+def _bad_link(state: PublicState, error: TokenError | None = None) -> Response:
+    if error is not None and error.expired:
+        message = "Liên kết xác nhận đã hết hạn. Vui lòng đăng ký lại để nhận liên kết mới."
+    else:
+        message = (
+            "Liên kết không hợp lệ hoặc không còn hiệu lực. Hãy kiểm tra rằng bạn đã mở đúng "
+            "và đủ liên kết trong thư, hoặc đăng ký lại."
+        )
+    return state.message_page(
+        "Liên kết không hợp lệ", message, status_code=400, is_error=True, offer_subscribe=True,
+        headers=TOKEN_PAGE_HEADERS,
+    )  # fmt: skip
+
+
+def _preferences_url(state: PublicState, subscriber_id: int) -> str:
+    return preferences_url(state.settings, subscriber_id)
+
+
+# --- confirm ---------------------------------------------------------------------------
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> Response:
+    state = public_state(request)
+    try:
+        read_token(state.settings, Purpose.CONFIRM, token)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    return state.page("web/confirm.html", headers=TOKEN_PAGE_HEADERS)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+async def confirm(request: Request, token: str) -> Response:
+    state = public_state(request)
+    try:
+        subscriber_id = read_token(state.settings, Purpose.CONFIRM, token)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    consent = _consent(request, "page")
+    confirmed = await run_in_threadpool(_confirm, _runtime(request), subscriber_id, consent)
+    if not confirmed:
+        return _bad_link(state)
+    return state.message_page(
+        "Đăng ký thành công",
+        "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail. "
+        "Mỗi thư đều có liên kết để đổi chuyên mục hoặc hủy đăng ký.",
+        preferences_url=_preferences_url(state, subscriber_id),
+        headers=TOKEN_PAGE_HEADERS,
+    )
+
+
+def _confirm(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
+    with runtime.sessions.begin() as session:
+        subscriber = confirm_subscription(session, subscriber_id=subscriber_id, consent=consent)
+        return subscriber is not None
+
+
+# --- unsubscribe -----------------------------------------------------------------------
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str) -> Response:
+    state = public_state(request)
+    try:
+        subscriber_id = read_token(state.settings, Purpose.UNSUBSCRIBE, token)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    return state.page(
+        "web/unsubscribe.html",
+        headers=TOKEN_PAGE_HEADERS,
+        preferences_url=_preferences_url(state, subscriber_id),
+    )
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe_post(request: Request, token: str) -> Response:
+    """The page's button, and RFC 8058 one-click: `List-Unsubscribe=One-Click`, answered 200."""
+    state = public_state(request)
+    try:
+        subscriber_id = read_token(state.settings, Purpose.UNSUBSCRIBE, token)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    try:
+        fields = await read_fields(request)
+    except BadBodyError:
+        fields = {}
+    one_click = first(fields, "List-Unsubscribe") == "One-Click"
+    consent = _consent(request, "one-click" if one_click else "page")
+    await run_in_threadpool(_unsubscribe, _runtime(request), subscriber_id, consent)
+    # An erased subscriber gets the same page: nothing will be sent to them either way.
+    return state.message_page("Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS)
+
+
+def _unsubscribe(runtime: Runtime, subscriber_id: int, consent: Consent) -> None:
+    with runtime.sessions.begin() as session:
+        unsubscribe(session, subscriber_id=subscriber_id, consent=consent)
+
+
+# --- preferences -----------------------------------------------------------------------
+
+
+def _not_found(state: PublicState) -> Response:
+    return state.message_page(
+        "Không tìm thấy đăng ký",
+        "Không còn đăng ký nào gắn với liên kết này (có thể dữ liệu đã được xóa).",
+        status_code=404, is_error=True, offer_subscribe=True, headers=TOKEN_PAGE_HEADERS,
+    )  # fmt: skip
+
+
+def _preferences_context(runtime: Runtime, subscriber_id: int) -> dict[str, Any] | None:
+    with runtime.sessions() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return None
+        categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
+        chosen = [c.slug for c in subscriber.categories] or [c["slug"] for c in categories]
+        return {
+            "subscriber": {"email": subscriber.email},
+            "unsubscribed": subscriber.status is SubscriberStatus.UNSUBSCRIBED,
+            "status_label": STATUS_LABELS[subscriber.status],
+            "name": subscriber.name or "",
+            "categories": categories,
+            "chosen": chosen,
+            "notice": None,
+            "error": None,
+        }
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+async def preferences_page(request: Request, token: str) -> Response:
+    state = public_state(request)
+    try:
+        subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    context = await run_in_threadpool(_preferences_context, _runtime(request), subscriber_id)
+    if context is None:
+        return _not_found(state)
+    return state.page("web/preferences.html", headers=TOKEN_PAGE_HEADERS, **context)
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+async def preferences_post(request: Request, token: str) -> Response:
+    state = public_state(request)
+    runtime = _runtime(request)
+    try:
+        subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
+        fields = await read_fields(request)
+    except TokenError as exc:
+        return _bad_link(state, exc)
+    except BadBodyError:
+        fields = {}
+    action = first(fields, "action")
+    if action == "export":
+        data = await run_in_threadpool(_export, runtime, subscriber_id)
+        if data is None:
+            return _not_found(state)
+        return Response(
+            json.dumps(data, ensure_ascii=False, indent=2),
+            media_type="application/json; charset=utf-8",
+            headers={
+                **TOKEN_PAGE_HEADERS,
+                "Content-Disposition": 'attachment; filename="du-lieu-ban-tin.json"',
+            },
+        )
+    if action == "erase":
+        if first(fields, "confirm_erase") != "yes":
+            return await _preferences_again(
+                state, runtime, subscriber_id,
+                error="Vui lòng đánh dấu ô «Tôi hiểu rằng việc xóa không thể hoàn tác» để xóa.",
+            )  # fmt: skip
+        if not await run_in_threadpool(_erase, runtime, subscriber_id):
+            return _not_found(state)
+        return state.message_page(
+            "Đã xóa dữ liệu",
+            "Mọi dữ liệu của bạn đã được xóa. Chúng tôi chỉ giữ một mã băm một chiều của địa chỉ "
+            "để không gửi thư nào đến địa chỉ này nữa.",
+            headers=TOKEN_PAGE_HEADERS,
+        )
+    if action == "unsubscribe":
+        await run_in_threadpool(
+            _unsubscribe, runtime, subscriber_id, _consent(request, "preferences")
+        )
+        return state.message_page(
+            "Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS
+        )
+    if action == "resubscribe":
+        done = await run_in_threadpool(
+            _resubscribe, runtime, subscriber_id, _consent(request, "preferences")
+        )
+        notice = "Bạn đã đăng ký lại. Bản tin sẽ được gửi đến bạn như trước." if done else None
+        return await _preferences_again(
+            state, runtime, subscriber_id, notice=notice, status_code=200
+        )
+    return await _save_preferences(state, request, runtime, subscriber_id, fields)
+
+
+async def _save_preferences(
+    state: PublicState,
+    request: Request,
+    runtime: Runtime,
+    subscriber_id: int,
+    fields: dict[str, list[str]],
+) -> Response:
+    try:
+        name = check_text(first(fields, "name").strip(), field="name", label="Họ và tên")
+        if len(name) > 200:
+            raise InputError("Họ và tên dài quá 200 ký tự. Vui lòng rút gọn.", field="name")
+        slugs = [
+            check_text(s.strip(), field="categories", label="Chuyên mục")
+            for s in fields.get("categories", [])
+            if s.strip()
+        ]
+        found = await run_in_threadpool(
+            _save, runtime, subscriber_id, name, slugs, _consent(request, "preferences")
+        )
+    except InputError as exc:
+        return await _preferences_again(state, runtime, subscriber_id, error=exc.message)
+    except CategoryError:
+        return await _preferences_again(
+            state, runtime, subscriber_id,
+            error="Chuyên mục bạn chọn không còn tồn tại. Vui lòng chọn lại.",
+        )  # fmt: skip
+    if not found:
+        return _not_found(state)
+    return await _preferences_again(
+        state, runtime, subscriber_id, notice="Đã lưu lựa chọn của bạn.", status_code=200
+    )
+
+
+async def _preferences_again(
+    state: PublicState,
+    runtime: Runtime,
+    subscriber_id: int,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status_code: int = 422,
+) -> Response:
+    context = await run_in_threadpool(_preferences_context, runtime, subscriber_id)
+    if context is None:
+        return _not_found(state)
+    context.update(error=error, notice=notice)
+    return state.page(
+        "web/preferences.html", status_code=status_code, headers=TOKEN_PAGE_HEADERS, **context
+    )
+
+
+def _save(
+    runtime: Runtime, subscriber_id: int, name: str, slugs: list[str], consent: Consent
+) -> bool:
+    with runtime.sessions.begin() as session:
+        every = {c.slug for c in list_categories(session)}
+        if every and not slugs:
+            raise InputError(
+                "Hãy chọn ít nhất một chuyên mục. Nếu không muốn nhận thư nữa, "
+                "hãy bấm «Hủy đăng ký».",
+                field="categories",
+            )
+        # Every category ticked means "everything", including categories added later.
+        if set(slugs) == every:
+            slugs = []
+        subscriber = update_preferences(
+            session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
+        )
+        return subscriber is not None
+
+
+def _resubscribe(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
+    with runtime.sessions.begin() as session:
+        return resubscribe(session, subscriber_id=subscriber_id, consent=consent)
+
+
+def _export(runtime: Runtime, subscriber_id: int) -> dict[str, Any] | None:
+    with runtime.sessions() as session:
+        return export_subscriber(session, subscriber_id=subscriber_id)
+
+
+def _erase(runtime: Runtime, subscriber_id: int) -> bool:
+    with runtime.sessions.begin() as session:
+        return erase_subscriber(session, subscriber_id=subscriber_id)

@@ -1,0 +1,143 @@
+"""Addresses as residents type them, and the per-IP subscribe limit (in-process and Redis)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dns.resolver
+import pytest
+
+from newsletter.addresses import (
+    InputError,
+    check_text,
+    parse_address,
+    smtp_address,
+    suppression_hash,
+)
+from newsletter.ratelimit_ip import MemoryIPLimiter, RedisIPLimiter
+from tests.support.smtp import _free_port
+
+
+def test_normalized_key_and_a_label_form() -> None:
+    """The domain is lower-cased and IDN domains keep a Unicode key and an A-label SMTP form."""
+    assert parse_address(" An@EXAMPLE.gov.vn ").normalized == "An@example.gov.vn"
+    idn = parse_address("an@xn--v-d-rma6749a.vn")
+    assert idn.normalized == "an@ví-dụ.vn"
+    assert idn.ascii == "an@xn--v-d-rma6749a.vn"
+    assert smtp_address("an@ví-dụ.vn") == "an@xn--v-d-rma6749a.vn"
+
+
+def test_non_ascii_local_part_is_refused() -> None:
+    """A local part needing SMTPUTF8 is refused with a Vietnamese message."""
+    with pytest.raises(InputError, match="không hợp lệ"):
+        parse_address("nguyễn@example.gov.vn")
+
+
+@pytest.mark.parametrize("address", ["a@printer.local", "a@x.invalid", "a@mail.test", "a@b"])
+def test_special_use_and_reserved_domains(address: str) -> None:
+    """Special-use, reserved and dot-less domains are refused unless in development."""
+    with pytest.raises(InputError):
+        parse_address(address)
+
+
+def test_development_allows_test_domains() -> None:
+    """In development `.test` and dot-less trial domains are accepted."""
+    assert parse_address("a@mail.test", development=True).normalized == "a@mail.test"
+    assert parse_address("a@mailhog", development=True).normalized == "a@mailhog"
+
+
+@pytest.mark.parametrize(
+    "value", ["a\nb", "a\rb", "tab\there", "nul\x00", "x=?UTF-8?Q?=0A?=Bcc: a@b.vn", "\u2028"]
+)
+def test_control_characters_and_encoded_words_refused(value: str) -> None:
+    """check_text refuses line breaks, control characters and =?...?= sequences."""
+    with pytest.raises(InputError) as info:
+        check_text(value, field="name", label="Họ và tên")
+    assert info.value.field == "name"
+    assert "Họ và tên" in info.value.message
+
+
+def test_plain_vietnamese_text_passes() -> None:
+    """Ordinary Vietnamese names, with = and ? on their own, pass unchanged."""
+    assert check_text("Nguyễn Thị Ánh = ? An", field="name", label="x") == "Nguyễn Thị Ánh = ? An"
+
+
+class _Resolver:
+    """Stands in for the internet's DNS, which tests cannot reach."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def resolve(self, *_args: object, **_kwargs: object) -> object:
+        raise self.error
+
+
+def test_domain_without_mail_is_refused() -> None:
+    """A domain that provably does not exist (NXDOMAIN) is refused by the MX check."""
+    with pytest.raises(InputError, match="không nhận thư"):
+        parse_address(
+            "a@khong-ton-tai.vn", check_mx=True, resolver=_Resolver(dns.resolver.NXDOMAIN())
+        )
+
+
+@pytest.mark.parametrize(
+    "error", [dns.exception.Timeout(), dns.resolver.NoNameservers(), OSError("network down")]
+)
+def test_dns_failure_never_blocks(error: Exception) -> None:
+    """A DNS timeout or failure lets the address through."""
+    address = parse_address("a@example.gov.vn", check_mx=True, resolver=_Resolver(error))
+    assert address.normalized == "a@example.gov.vn"
+
+
+def test_unreachable_resolver_never_blocks() -> None:
+    """A real resolver pointed at a dead port fails fast and the address still passes."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = ["127.0.0.1"]
+    resolver.port = _free_port()
+    resolver.lifetime = 0.5
+    address = parse_address("a@example.gov.vn", check_mx=True, resolver=resolver)
+    assert address.ascii == "a@example.gov.vn"
+
+
+def test_suppression_hash_is_sha256_of_the_normalized_address() -> None:
+    """The suppression hash is the sha256 of the normalized, lowercased address, however spelt."""
+    expected = hashlib.sha256("an@ví-dụ.vn".encode()).hexdigest()
+    assert suppression_hash("an@ví-dụ.vn") == expected
+    assert suppression_hash(" An@XN--V-D-RMA6749A.VN") == expected
+    assert (
+        suppression_hash("Binh@Example.gov.vn")
+        == hashlib.sha256(b"binh@example.gov.vn").hexdigest()
+    )
+
+
+def test_memory_limiter_counts_per_ip_and_window() -> None:
+    """The in-process limiter allows `limit` hits per IP per window, then refuses until the next."""
+    now = [1000.0]
+    limiter = MemoryIPLimiter(limit=2, window_seconds=60, clock=lambda: now[0])
+    assert [limiter.hit("1.1.1.1") for _ in range(3)] == [True, True, False]
+    assert limiter.hit("2.2.2.2") is True
+    now[0] += 60
+    assert limiter.hit("1.1.1.1") is True
+
+
+def test_redis_limiter_is_shared_between_processes(redis_url: str, redis_prefix: str) -> None:
+    """Two limiters on one Redis (two web processes) share one count per IP."""
+    first = RedisIPLimiter(redis_url, limit=3, window_seconds=600, prefix=redis_prefix)
+    second = RedisIPLimiter(redis_url, limit=3, window_seconds=600, prefix=redis_prefix)
+    try:
+        hits = [first.hit("198.51.100.1"), second.hit("198.51.100.1"), first.hit("198.51.100.1")]
+        assert hits == [True, True, True]
+        assert second.hit("198.51.100.1") is False
+        assert first.hit("198.51.100.2") is True
+    finally:
+        first.close()
+        second.close()
+
+
+def test_redis_outage_lets_requests_through() -> None:
+    """With Redis unreachable the limiter lets the request through instead of failing the form."""
+    limiter = RedisIPLimiter(f"redis://127.0.0.1:{_free_port()}/0", limit=1, window_seconds=60)
+    try:
+        assert limiter.hit("1.1.1.1") is True
+    finally:
+        limiter.close()
