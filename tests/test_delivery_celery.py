@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable
 
 import pytest
@@ -14,9 +12,9 @@ from newsletter.models import SubscriberStatus
 from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError
 from newsletter.tasks import SEND_BATCH, retry_backoff_max, send_confirmation
-from newsletter.transport import DeliveryError
 from newsletter.worker import broker_transport_options, create_celery
 from tests.support.ledger import add_subscribers
+from tests.support.smtp import SMTPServer
 
 
 def test_send_tasks_ack_late_and_retry_inside_the_visibility_timeout(
@@ -66,26 +64,11 @@ def test_beat_runs_the_digest_on_the_configured_cron_in_the_local_timezone(
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])
-def test_confirmation_task_wraps_the_subscription_mailer(
-    database_url: str, settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+def test_confirmation_task_mails_pending_subscribers_and_retries_4xx(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
 ) -> None:
-    """Only a pending subscriber is mailed; a temporary refusal asks for a retry.
-
-    `newsletter.confirmation` belongs to the subscription issue; a stand-in with its
-    signature takes its place until it is merged.
-    """
-    calls: list[tuple[int, str]] = []
-    refuse = {"now": False}
-
-    def mailer(settings: Settings, *, subscriber_id: int, email: str) -> None:
-        if refuse["now"]:
-            raise DeliveryError("451 try later", permanent=False, code=451)
-        calls.append((subscriber_id, email))
-
-    stand_in = types.ModuleType("newsletter.confirmation")
-    stand_in.send_confirmation = mailer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "newsletter.confirmation", stand_in)
-    runtime = build_runtime(settings_factory(database_url=database_url))
+    """Only a pending subscriber is mailed (address read at run time); a 4xx asks for a retry."""
+    runtime = build_runtime(settings_factory(database_url=database_url, smtp_url=smtp_server.url))
     try:
         with runtime.sessions.begin() as s:
             [pending] = add_subscribers(s, 1, status=SubscriberStatus.PENDING)
@@ -93,12 +76,14 @@ def test_confirmation_task_wraps_the_subscription_mailer(
         assert send_confirmation(runtime, subscriber_id=pending) is True
         assert send_confirmation(runtime, subscriber_id=active) is False
         assert send_confirmation(runtime, subscriber_id=10**6) is False
-        refuse["now"] = True
+        smtp_server.refuse("dan00000@example.vn", "451 4.3.0 try again later")
         with pytest.raises(RetryLaterError):
             send_confirmation(runtime, subscriber_id=pending)
     finally:
         runtime.close()
-    assert calls == [(pending, "dan00000@example.vn")]
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["dan00000@example.vn"]
+    assert "/confirm/" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
 def test_each_app_keeps_its_own_tasks(settings_factory: Callable[..., Settings]) -> None:

@@ -48,6 +48,7 @@ class Work:
     campaign_id: int
     kind: CampaignKind
     ranges: list[BatchRange]
+    started: bool = False  # this call moved the campaign from draft to sending
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,8 @@ def start_campaign(
         campaign.status = CampaignStatus.SENT
         campaign.finished_at = now
     session.flush()
-    return Work(
-        campaign_id, campaign.kind, queued_ranges(session, campaign_id=campaign_id, size=batch_size)
-    )
+    ranges = queued_ranges(session, campaign_id=campaign_id, size=batch_size)
+    return Work(campaign_id, campaign.kind, ranges, started=True)
 
 
 def queued_ranges(session: Session, *, campaign_id: int, size: int = 500) -> list[BatchRange]:

@@ -7,16 +7,17 @@ so a test builds its own app with its own settings. Every task is safe to run tw
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
 from newsletter import delivery
+from newsletter.campaigns import build_digest
 from newsletter.config import Settings
+from newsletter.confirmation import send_confirmation as mail_confirmation
+from newsletter.feeds import poll_all_feeds
 from newsletter.models import (
     CampaignKind,
     CampaignStatus,
@@ -26,7 +27,6 @@ from newsletter.models import (
 )
 from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.schedule import create_digest
 from newsletter.sending import RetryLaterError, send_batch
 from newsletter.transport import DeliveryError
 
@@ -113,18 +113,17 @@ def build_and_start_digest(
 ) -> int | None:
     """This period's digest, built and started; None when there is nothing (new) to send.
 
-    The composition issue's `campaigns.build_digest` builds it when present (one period
-    scheme for every caller); until then `schedule.create_digest` does.
+    `campaigns.build_digest` returns the period's existing digest when there is one (two
+    beats, a re-run, `digest send --now`): that one is never started again.
     """
     now = now or utcnow()
-    build = _late_function("newsletter.campaigns", "build_digest") or create_digest
     with runtime.sessions.begin() as session:
-        campaign = build(session, settings=runtime.settings, now=now)
+        campaign = build_digest(session, settings=runtime.settings, now=now)
         if campaign is None or campaign.status is not CampaignStatus.DRAFT:
-            return None  # nothing new, or this period's digest is already under way
+            return None
         campaign_id: int = campaign.id
-    start_and_enqueue(app, runtime, campaign_id)
-    return campaign_id
+    # Two beats may both get the same fresh draft; only one of them starts it.
+    return campaign_id if start_and_enqueue(app, runtime, campaign_id).started else None
 
 
 def reconcile_and_enqueue(
@@ -140,15 +139,6 @@ def reconcile_and_enqueue(
             session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
         )
     return enqueue(app, works)
-
-
-def _late_function(module: str, name: str) -> Callable[..., Any] | None:
-    """A function of a module other issues build, or None while it does not exist."""
-    try:
-        found = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-    return found if callable(found) else None
 
 
 # Where each task goes when its sender names no queue (send_batch always names one).
@@ -196,11 +186,6 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(name=POLL_FEEDS, shared=False)
     def poll_feeds_task() -> None:
-        # Written by the ingestion issue; looked up here so the worker starts without it.
-        poll_all_feeds = _late_function("newsletter.feeds", "poll_all_feeds")
-        if poll_all_feeds is None:
-            log.warning("feed polling is not built yet (newsletter.feeds.poll_all_feeds)")
-            return
         poll_all_feeds(state.runtime)
 
     @app.task(
@@ -223,10 +208,6 @@ def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
     The address is read at run time, so an erasure between the request and the task
     wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
     """
-    # Written by the subscription issue; looked up here so the worker starts without it.
-    mail_confirmation = _late_function("newsletter.confirmation", "send_confirmation")
-    if mail_confirmation is None:
-        raise RuntimeError("newsletter.confirmation.send_confirmation is not built yet")
     with runtime.sessions() as session:
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:

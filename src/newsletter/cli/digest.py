@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from newsletter.campaigns import digest_for_period, digest_period, plan_digest
 from newsletter.cli.common import cli_runtime, console, fail
 from newsletter.compose import composer_for_campaign
+from newsletter.dispatch import send_digest_now
 from newsletter.models import Subscriber
 from newsletter.outgoing import Recipient
 
@@ -78,8 +79,6 @@ def send(
     now: bool = typer.Option(False, "--now", help="Build and start it now (required)."),
 ) -> None:
     """Build and start this period's digest (--now)."""
-    from newsletter.dispatch import send_digest_now
-
     if not now:
         fail("say --now to build and start this period's digest now (beat does it on schedule)")
     with cli_runtime() as rt:
