@@ -12,6 +12,7 @@ from newsletter import campaign_control, delivery
 from newsletter.config import Settings
 from newsletter.models import (
     Campaign,
+    CampaignKind,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -200,3 +201,25 @@ def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMT
         assert campaign_control.cancel(s, campaign_id=other) == 6
         assert s.get(Campaign, other).status is CampaignStatus.CANCELLED  # type: ignore[union-attr]
     assert len(smtp_server.wait_for(6)) == 6
+
+
+def test_a_campaign_that_cannot_be_composed_is_paused_with_nothing_claimed(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """A broken campaign (here a digest without its window) pauses, its rows stay queued."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 3)
+        campaign = Campaign(kind=CampaignKind.DIGEST, subject="Bản tin tuần", period="hỏng")
+        s.add(campaign)
+        s.flush()
+        campaign_id = campaign.id
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+    send_all(runtime, work)
+    with runtime.sessions() as s:
+        paused = s.get(Campaign, campaign_id)
+        assert paused is not None
+        assert paused.status is CampaignStatus.PAUSED
+        assert "cannot compose" in (paused.meta or {})["paused_reason"]
+        assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 3}
+    assert smtp_server.received == []

@@ -22,6 +22,7 @@ from newsletter.delivery import (
     record_progress,
     release,
     subscriber_categories_of,
+    suspend,
 )
 from newsletter.models import DeliveryStatus, utcnow
 from newsletter.outgoing import Composer, Recipient
@@ -65,9 +66,25 @@ class _Batch:
         self.outcome = BatchOutcome()
         self.tried: set[int] = set()  # rows that failed temporarily in this run
 
+    def _build_composer(self) -> bool:
+        """The campaign's composer, built before any row is claimed; False if it cannot be."""
+        with self.runtime.sessions.begin() as session:
+            try:
+                self.composer = composer_for(session, self.runtime.settings, self.campaign_id)
+            except (LookupError, ValueError, OSError) as exc:
+                # A template, a DKIM key or the campaign itself is broken: retrying cannot
+                # help, sending nothing is right. Pause so an operator sees it and resumes.
+                log.error("campaign %s cannot be composed: %s", self.campaign_id, exc)
+                suspend(session, campaign_id=self.campaign_id, reason=f"cannot compose: {exc}")
+                self.outcome.stopped = f"cannot compose: {exc}"
+                return False
+        return True
+
     def run(self, first_id: int, last_id: int) -> BatchOutcome:
         settings = self.runtime.settings
         limit = chunk_size(settings.send_rate)
+        if not self._build_composer():
+            return self.outcome
         try:
             while self.outcome.stopped is None:
                 with self.runtime.sessions.begin() as session:
@@ -84,8 +101,6 @@ class _Batch:
                     categories = subscriber_categories_of(
                         session, [r.subscriber_id for r in rows if r.subscriber_id is not None]
                     )
-                    if self.composer is None:
-                        self.composer = composer_for(session, settings, self.campaign_id)
                 self._send_chunk(rows, categories)
         finally:
             if self.transport is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -71,6 +72,9 @@ def add_campaign(
     categories: Iterable[int] = (),
 ) -> int:
     campaign = Campaign(kind=kind, subject=subject, body_text="Nội dung thông báo.")
+    if kind is CampaignKind.DIGEST:  # the composer reads a digest's articles from its window
+        now = dt.datetime.now(dt.UTC)
+        campaign.window_start, campaign.window_end = now - dt.timedelta(days=7), now
     ids = list(categories)
     if ids:
         campaign.categories = list(session.scalars(select(Category).where(Category.id.in_(ids))))
