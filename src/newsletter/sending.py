@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from newsletter.compose import composer_for
 from newsletter.delivery import (
     ClaimedRow,
@@ -130,7 +132,14 @@ class _Batch:
             except DailyCapError as exc:
                 self._stop(str(exc), todo[index:])
                 break
-            status, connection_lost = self._send_one(row, categories[row.subscriber_id])
+            try:
+                status, connection_lost = self._send_one(row, categories[row.subscriber_id])
+            except Exception:
+                # Unexpected (the database went away, a bug): give back the rows not yet
+                # tried so they need not wait for the lease; this one may have been sent,
+                # so it keeps its lease (the window of docs/delivery.md).
+                self._release_quietly(todo[index + 1 :])
+                raise
             if status is DeliveryStatus.SENT:
                 sent += 1
             elif status is DeliveryStatus.FAILED:
@@ -201,6 +210,17 @@ class _Batch:
                 session, delivery_id=row.delivery_id, message_id=message.message_id, now=utcnow()
             )
         return DeliveryStatus.SENT, False
+
+    def _release_quietly(self, untried: list[ClaimedRow]) -> None:
+        if not untried:
+            return
+        try:
+            with self.runtime.sessions.begin() as session:
+                release(session, delivery_ids=[r.delivery_id for r in untried])
+        except SQLAlchemyError:
+            log.warning(
+                "could not release %d rows; the reconciler will after the lease", len(untried)
+            )
 
     def _stop(self, reason: str, untried: list[ClaimedRow]) -> None:
         self.outcome.stopped = reason
