@@ -289,10 +289,10 @@ def test_two_workers_share_one_send_budget(
             if t is not None
         )
     assert len(times) == 120
-    window = 2.0
+    window = 3.0
     burst = max(1.0, rate / 10)
-    # Generous tolerance (marks trail sends a little); without sharing, two workers would
-    # reach twice the rate.
-    limit = rate * window * 1.3 + burst + 2
+    # Generous tolerance (a mark can trail its send on a loaded machine); without sharing,
+    # two workers would reach twice the rate: 120 in the window.
+    limit = rate * window * 1.5 + burst + 2
     busiest = max(sum(1 for t in times if start <= t < start + window) for start in times)
     assert busiest <= limit, f"{busiest} messages in {window}s, budget allows {limit:.0f}"
