@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.campaign_control import suspend
 from newsletter.compose import composer_for
 from newsletter.delivery import (
     ClaimedRow,
@@ -24,7 +25,6 @@ from newsletter.delivery import (
     record_progress,
     release,
     subscriber_categories_of,
-    suspend,
 )
 from newsletter.models import DeliveryStatus, utcnow
 from newsletter.outgoing import Composer, Recipient
