@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from newsletter import campaign_control, delivery
+from newsletter.addresses import suppression_hash
 from newsletter.config import Settings
 from newsletter.models import (
     Campaign,
@@ -107,7 +108,7 @@ def test_suppressed_and_unsubscribed_rows_are_skipped_at_claim(
         work = delivery.start_campaign(s, campaign_id=campaign_id)
         gone = s.get(Subscriber, ids[0])
         assert gone is not None
-        s.add(Suppression(email_hash=delivery.email_hash(gone.email), reason="complaint"))
+        s.add(Suppression(email_hash=suppression_hash(gone.email.upper()), reason="complaint"))
         s.execute(
             update(Subscriber)
             .where(Subscriber.id == ids[1])

@@ -9,13 +9,13 @@ See docs/delivery.md for the guarantees.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, exists, func, insert, literal, not_, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.addresses import suppression_hash
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -57,11 +57,6 @@ class ClaimedRow:
     subscriber_id: int | None
     email: str | None
     deliverable: bool  # active and not suppressed at claim time
-
-
-def email_hash(email: str) -> str:
-    """sha256 hex of a normalized address: how `suppressions` remembers it."""
-    return hashlib.sha256(email.encode("utf-8")).hexdigest()
 
 
 def _eligible_subscribers(campaign_id: int):  # type: ignore[no-untyped-def]
@@ -197,11 +192,11 @@ def claim(
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
-    hashes = {email_hash(email) for _, _, email, _ in rows if email}
+    hashes = {email: suppression_hash(email) for _, _, email, _ in rows if email}
     suppressed = (
         set(
             session.scalars(
-                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes.values()))
             )
         )
         if hashes
@@ -215,7 +210,7 @@ def claim(
             deliverable=(
                 email is not None
                 and status is SubscriberStatus.ACTIVE
-                and email_hash(email) not in suppressed
+                and hashes[email] not in suppressed
             ),
         )
         for delivery_id, subscriber_id, email, status in rows
