@@ -16,6 +16,7 @@ from sqlalchemy import and_, exists, func, insert, literal, not_, or_, select, u
 from sqlalchemy.orm import Session
 
 from newsletter.addresses import suppression_hash
+from newsletter.bounce_rules import decayed_score
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -267,13 +268,21 @@ def mark_failed(
     return status
 
 
-def add_bounce_score(session: Session, *, subscriber_id: int, now: dt.datetime) -> None:
-    """A permanent refusal counts toward the subscriber's bounce score (bounces.py acts on it)."""
-    session.execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber_id)
-        .values(bounce_score=Subscriber.bounce_score + 1.0, bounce_score_at=now)
-    )
+def add_bounce_score(
+    session: Session, *, subscriber_id: int, half_life_days: float, now: dt.datetime
+) -> None:
+    """A permanent refusal at SMTP time adds 1 to the subscriber's bounce score.
+
+    The score decays like bounce_rules' (half-life NEWSLETTER_BOUNCE_HALF_LIFE_DAYS), so
+    both kinds of evidence add up on one scale; condemning an address stays the bounce
+    rules' decision (a relay refusing every message must not unsubscribe everyone).
+    """
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return
+    score = decayed_score(subscriber.bounce_score, subscriber.bounce_score_at, now, half_life_days)
+    subscriber.bounce_score = score + 1.0
+    subscriber.bounce_score_at = now
 
 
 def mark_skipped(

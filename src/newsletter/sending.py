@@ -201,7 +201,12 @@ class _Batch:
                     now=now,
                 )
                 if exc.permanent:
-                    add_bounce_score(session, subscriber_id=row.subscriber_id, now=now)
+                    add_bounce_score(
+                        session,
+                        subscriber_id=row.subscriber_id,
+                        half_life_days=self.runtime.settings.bounce_half_life_days,
+                        now=now,
+                    )
             log.info("delivery %s not accepted: %s", row.delivery_id, exc)
             return status, exc.code is None and not exc.permanent
         # The window of docs/delivery.md: accepted by the server, not yet marked.
