@@ -1,7 +1,7 @@
 """index subscribers by creation time (dashboard: new subscriptions per week)
 
-Revision ID: 0002_admin
-Revises: 0001
+Revision ID: 0003_admin
+Revises: 0002_delivery
 Create Date: 2026-11-28 10:10:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0002_admin"
-down_revision: str | None = "0001"
+revision: str = "0003_admin"
+down_revision: str | None = "0002_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
