@@ -12,7 +12,17 @@ from fastapi.staticfiles import StaticFiles
 from newsletter.config import Settings
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import admin, admin_subscribers, api, api_manage, archive, ops, public
+from newsletter.web import (
+    admin,
+    admin_campaigns,
+    admin_subscribers,
+    api,
+    api_campaigns,
+    api_manage,
+    archive,
+    ops,
+    public,
+)
 from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
 from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
@@ -50,7 +60,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.include_router(api.router)
     app.include_router(api_manage.router)
+    app.include_router(api_campaigns.router)
     app.include_router(archive.router)
     app.include_router(admin.router)
     app.include_router(admin_subscribers.router)
+    app.include_router(admin_campaigns.router)
     return app
