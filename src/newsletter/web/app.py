@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
+from newsletter.dispatch import CeleryProducer
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.web import api, archive, ops, public
@@ -22,10 +23,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
     public_state = PublicState.build(settings)
+    celery = CeleryProducer(settings)  # confirmations go to the urgent queue
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        celery.close()
         public_state.close()
         runtime.close()
 
@@ -37,6 +40,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.celery = celery
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
     app.middleware("http")(partial(count_requests, app.state.metrics))
