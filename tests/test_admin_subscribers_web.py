@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from newsletter.models import AuditEvent, ConsentEvent, ConsentKind, Subscriber,
 from newsletter.suppression import is_suppressed
 from newsletter.web import create_app
 from tests.support.admin import create_admin, log_in
+from tests.support.ledger import WorkerProcess
 from tests.support.smtp import SMTPServer
 from tests.support.webserver import serve
 
@@ -26,12 +28,16 @@ def engine_for(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def client(
-    database_url: str, engine_for: Engine, settings_factory: type[Settings], smtp_server: SMTPServer
-) -> Iterator[httpx.Client]:
-    settings = settings_factory(
+def settings(
+    database_url: str, settings_factory: type[Settings], smtp_server: SMTPServer
+) -> Settings:
+    return settings_factory(
         database_url=database_url, public_url="http://127.0.0.1", smtp_url=smtp_server.url
     )
+
+
+@pytest.fixture
+def client(settings: Settings, engine_for: Engine) -> Iterator[httpx.Client]:
     create_admin(engine_for)
     with serve(create_app(settings)) as c:
         yield c
@@ -86,7 +92,11 @@ def test_search_detail_erase(client: httpx.Client, engine_for: Engine) -> None:
 
 
 def test_export_and_import(
-    client: httpx.Client, engine_for: Engine, smtp_server: SMTPServer
+    client: httpx.Client,
+    engine_for: Engine,
+    smtp_server: SMTPServer,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     """Export is a CSV download; an upload without consent source mails confirmations."""
     add_subscriber(engine_for, "an@example.vn")
@@ -101,7 +111,8 @@ def test_export_and_import(
     assert imported.status_code == 200
     assert "1 created" in imported.text
     assert "line 3" in imported.text
-    mail = smtp_server.wait_for(1)
+    with WorkerProcess(settings, tmp_path / "worker.log", queues="urgent"):
+        mail = smtp_server.wait_for(1, timeout=60)
     assert mail[0].rcpt_tos == ["binh@example.vn"]
     with create_session_factory(engine_for).begin() as s:
         actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()

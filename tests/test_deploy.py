@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from newsletter.worker import QUEUES
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -18,13 +20,45 @@ def compose() -> dict[str, object]:
     return data
 
 
+WORKERS = ("worker-urgent", "worker-bulk")
+
+
 def test_compose_has_every_service_with_health_checks() -> None:
-    """postgres, redis, mailpit, web, worker and beat exist; servers have health checks."""
+    """postgres, redis, mailpit, web, both workers and beat exist; servers have health checks."""
     services = compose()["services"]
     assert isinstance(services, dict)
-    assert {"postgres", "redis", "mailpit", "web", "worker", "beat", "migrate"} <= set(services)
-    for name in ("postgres", "redis", "mailpit", "web", "worker"):
+    assert {"postgres", "redis", "mailpit", "web", *WORKERS, "beat", "migrate"} <= set(services)
+    for name in ("postgres", "redis", "mailpit", "web", *WORKERS):
         assert "healthcheck" in services[name], name
+
+
+def _queues(command: list[str]) -> list[str]:
+    for i, arg in enumerate(command):
+        if arg == "--queues":
+            return command[i + 1].split(",")
+        if arg.startswith("--queues="):
+            return arg.removeprefix("--queues=").split(",")
+    return list(QUEUES)  # `newsletter worker` without --queues consumes every queue
+
+
+def test_bulletins_have_a_worker_no_digest_can_hold_up() -> None:
+    """worker-urgent reads urgent and default but never bulk, worker-bulk reads bulk, so a
+    bulletin overtakes a digest; every queue has a worker and each health check pings its own."""
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    workers = {
+        name: service
+        for name, service in services.items()
+        if "worker" in service.get("command", [])
+    }
+    assert set(workers) == set(WORKERS)
+    queues = {name: _queues(service["command"]) for name, service in workers.items()}
+    assert sorted(queues["worker-urgent"]) == ["default", "urgent"]
+    assert queues["worker-bulk"] == ["bulk"]
+    assert {q for qs in queues.values() for q in qs} == set(QUEUES)
+    for name, service in workers.items():
+        node = "-".join(queues[name])  # `newsletter worker` names its node after its queues
+        assert f"-d {node}@$$HOSTNAME" in " ".join(service["healthcheck"]["test"]), name
 
 
 def test_migrations_run_before_web_and_redis_keeps_queued_work() -> None:
@@ -37,7 +71,7 @@ def test_migrations_run_before_web_and_redis_keeps_queued_work() -> None:
     redis_cmd = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_cmd
     assert "--maxmemory-policy noeviction" in redis_cmd
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS, "beat"):
         assert services[name]["image"] == services["web"]["image"]
 
 

@@ -17,7 +17,12 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import select
 
 from newsletter.models import ConsentEvent, Subscriber
-from tests.support.public_site import SiteFactory, site_factory_fixture  # noqa: F401
+from tests.support.public_site import (  # noqa: F401
+    SiteFactory,
+    mail_lane_fixture,
+    mail_lanes_fixture,
+    site_factory_fixture,
+)
 from tests.support.smtp import _free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,13 @@ from newsletter import tokens
 from newsletter.addresses import suppression_hash
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
 from newsletter.tokens import Purpose, make_token
-from tests.support.public_site import Site, site_factory_fixture, site_fixture  # noqa: F401
+from tests.support.public_site import (  # noqa: F401
+    Site,
+    mail_lane_fixture,
+    mail_lanes_fixture,
+    site_factory_fixture,
+    site_fixture,
+)
 from tests.test_subscribe_web import EMAIL, confirm_link
 
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
-from tests.support.public_site import Site, SiteFactory, site_factory_fixture, site_fixture  # noqa: F401
-from tests.support.smtp import ReceivedMail
+from newsletter.tasks import SEND_CONFIRMATION, URGENT_QUEUE
+from tests.support.ledger import wait_until
+from tests.support.public_site import (  # noqa: F401
+    Site,
+    SiteFactory,
+    mail_lane_fixture,
+    mail_lanes_fixture,
+    site_factory_fixture,
+    site_fixture,
+)
+from tests.support.smtp import ReceivedMail, _free_port
 
 EMAIL = "an.nguyen@example.gov.vn"
 
@@ -120,6 +132,55 @@ def test_resend_after_window(site_factory: SiteFactory) -> None:
         running.smtp.wait_for(1)
         client.post("/subscribe", data={"email": EMAIL})
     assert len(running.smtp.wait_for(2)) == 2
+
+
+def test_confirmation_is_queued_on_the_urgent_queue(
+    site_factory: SiteFactory, redis_prefix: str
+) -> None:
+    """The web app sends no mail itself: it queues one send_confirmation task on `urgent`."""
+    running = site_factory(redis_prefix=redis_prefix)  # queues no worker reads
+    with running.client() as client:
+        assert client.post("/subscribe", data={"email": EMAIL}).status_code == 200
+    queue = redis_prefix + URGENT_QUEUE
+    broker = redis.Redis.from_url(running.settings.broker_url)
+    try:
+        wait_until(lambda: broker.llen(queue) == 1, timeout=30, what="the queued confirmation")
+        [raw] = broker.lrange(queue, 0, -1)
+    finally:
+        broker.close()
+    message = json.loads(raw)
+    row = subscriber(running, EMAIL)
+    assert row is not None
+    assert message["headers"]["task"] == SEND_CONFIRMATION
+    assert json.loads(base64.b64decode(message["body"]))[0] == [row.id]
+    assert running.smtp.received == []
+
+
+def test_broker_outage_answers_the_same_and_the_next_request_retries(
+    site_factory: SiteFactory,
+) -> None:
+    """With the broker down the resident gets the usual answer and the address is not silenced:
+    the next request, once the queue is back, mails the confirmation."""
+    down = site_factory(broker_url=f"redis://127.0.0.1:{_free_port()}/0")
+    up = site_factory()
+    with down.client() as client:
+        failed = client.post("/subscribe", data={"email": EMAIL})
+    with up.client() as client:
+        usual = client.post("/subscribe", data={"email": "other@example.gov.vn"})
+    assert (failed.status_code, failed.content) == (usual.status_code, usual.content)
+
+    def forgotten() -> bool:
+        row = subscriber(down, EMAIL)
+        return row is not None and row.confirmation_sent_at is None
+
+    wait_until(forgotten, timeout=30, what="confirmation_sent_at to be cleared")
+    with up.client() as client:
+        client.post("/subscribe", data={"email": EMAIL})
+    received = up.smtp.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in received) == [EMAIL, "other@example.gov.vn"]
+    row = subscriber(up, EMAIL)
+    assert row is not None
+    assert row.confirmation_sent_at is not None
 
 
 def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.categories import add_category
+from newsletter.config import Settings
 from newsletter.models import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
 from newsletter.subscriber_admin import (
     export_csv,
@@ -24,6 +25,7 @@ from newsletter.subscriber_admin import (
 )
 from newsletter.suppression import suppress
 from tests.conftest import TEST_SECRET
+from tests.support.ledger import WorkerProcess, worker_env
 from tests.support.smtp import SMTPServer
 
 HOUR = dt.timedelta(hours=6)
@@ -133,10 +135,11 @@ def run_cli(
 
 
 def test_cli_import_pending_sends_confirmations(
-    database_url: str, tmp_path: Path, smtp_server: SMTPServer
+    database_url: str, tmp_path: Path, smtp_server: SMTPServer, settings_factory: type[Settings]
 ) -> None:
-    """`subscribers import FILE` mails each new pending resident; stats and export agree."""
-    env = {"NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_SMTP_URL": smtp_server.url}
+    """`subscribers import FILE` queues a confirmation per new resident; a worker mails it."""
+    settings = settings_factory(database_url=database_url, smtp_url=smtp_server.url)
+    env = worker_env(settings)
     assert run_cli("categories", "add", "tin-tuc", "Tin tức", env=env, cwd=tmp_path).returncode == 0
     assert (
         run_cli("categories", "add", "thong-bao", "Thông báo", env=env, cwd=tmp_path).returncode
@@ -146,7 +149,9 @@ def test_cli_import_pending_sends_confirmations(
     result = run_cli("subscribers", "import", "list.csv", "--json", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert '"created": 2' in result.stdout
-    received = smtp_server.wait_for(2)
+    assert '"confirmations_not_queued": 0' in result.stdout
+    with WorkerProcess(settings, tmp_path / "worker.log", queues="urgent"):
+        received = smtp_server.wait_for(2, timeout=60)
     assert sorted(m.rcpt_tos[0] for m in received) == ["an@example.vn", "binh@example.vn"]
     stats = run_cli("subscribers", "stats", "--json", env=env, cwd=tmp_path)
     assert '"pending": 2' in stats.stdout

@@ -1,7 +1,8 @@
 """The Vietnamese confirmation mail of the double opt-in: built, then sent.
 
-`send_confirmation` is a plain function: the web layer calls it after its transaction
-commits, and a Celery task on the urgent queue can wrap it unchanged. The subscriber's
+`send_confirmation` is a plain function wrapped by the urgent-queue task
+(tasks.send_confirmation); the subscribe form, and any import, enqueue that task with
+`dispatch.queue_confirmation` once their transaction has committed. The subscriber's
 name is never used here: a stranger can type any name next to a victim's address, and
 it must not reach the victim's mailbox, let alone a header or a link.
 """

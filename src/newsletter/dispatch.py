@@ -1,18 +1,25 @@
-"""Entry points for the CLI and the admin face: start a campaign, send a test, digest now.
+"""Entry points for the CLI, the admin face and the public site: enqueue, never send inline.
 
-Each builds a Celery app only to enqueue, and closes it; the work itself happens in the
-workers (tasks.py).
+The CLI builds a Celery app only to enqueue, and closes it; the web app keeps one
+`CeleryProducer` (built on first use, closed by its lifespan). The work itself happens
+in the workers (tasks.py).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from newsletter import campaign_control
 from newsletter.compose import composer_for
+from newsletter.config import Settings
 from newsletter.delivery import Work
 from newsletter.outgoing import Recipient
 from newsletter.runtime import Runtime
+from newsletter.subscriptions import forget_confirmation_sent
 from newsletter.tasks import (
     SEND_CONFIRMATION,
     URGENT_QUEUE,
@@ -22,6 +29,34 @@ from newsletter.tasks import (
 )
 from newsletter.transport import open_transport
 from newsletter.worker import create_celery
+
+log = logging.getLogger(__name__)
+
+
+class CeleryProducer:
+    """The Celery app of a process that only enqueues: built on first use, closed once.
+
+    Building it lazily keeps apps that never enqueue (most tests, `/healthz`) free of a
+    broker connection pool.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: Celery | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> Celery:
+        with self._lock:
+            if self._app is None:
+                self._app = create_celery(self._settings)
+            return self._app
+
+    def close(self) -> None:
+        with self._lock:
+            if self._app is not None:
+                self._app.close()
+                self._app = None
 
 
 def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
@@ -95,3 +130,20 @@ def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:
         return enqueue(app, [work])
     finally:
         app.close()
+
+
+def queue_confirmation(app: Celery, runtime: Runtime, *, subscriber_id: int) -> bool:
+    """Enqueue the confirmation of a request whose transaction has committed.
+
+    False when the broker is unreachable: the subscriber's confirmation_sent_at is then
+    cleared, so the next request for the address tries again at once instead of being
+    silenced for CONFIRM_RESEND_HOURS. The caller answers the resident the same either way.
+    """
+    try:
+        enqueue_confirmation(app, subscriber_id=subscriber_id)
+    except OperationalError as exc:  # kombu's "cannot reach the broker", Redis or SQL
+        log.warning("confirmation for subscriber %s not queued: %s", subscriber_id, exc)
+        with runtime.sessions.begin() as session:
+            forget_confirmation_sent(session, subscriber_id=subscriber_id)
+        return False
+    return True

@@ -8,18 +8,17 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.progress import Progress
 from rich.table import Table
 
 from newsletter.addresses import suppression_hash
 from newsletter.audit import record_audit
-from newsletter.cli.common import cli_runtime, console, err_console, fail
-from newsletter.confirmation import send_confirmation
+from newsletter.cli.common import cli_runtime, console, fail
 from newsletter.dashboard import subscriber_overview
+from newsletter.dispatch import queue_confirmation
 from newsletter.models import AuditEvent
 from newsletter.subscriber_admin import export_csv, import_subscribers, read_csv, subscriber_stats
-from newsletter.subscriptions import erase_address, forget_confirmation_sent
-from newsletter.transport import DeliveryError
+from newsletter.subscriptions import erase_address
+from newsletter.worker import create_celery
 
 app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 
@@ -60,25 +59,20 @@ def import_(
                 detail=json.dumps({k: v for k, v in result.as_dict().items() if k != "rejected"}),
             )
         failed_mail = 0
-        with Progress(console=console, disable=as_json or not result.to_confirm) as progress:
-            task = progress.add_task("sending confirmations", total=len(result.to_confirm))
-            for subscriber_id, email in result.to_confirm:
-                try:
-                    send_confirmation(settings, subscriber_id=subscriber_id, email=email)
-                except DeliveryError as exc:
+        celery = create_celery(settings)
+        try:
+            for subscriber_id, _email in result.to_confirm:
+                if not queue_confirmation(celery, rt, subscriber_id=subscriber_id):
                     failed_mail += 1
-                    err_console.print(f"confirmation not sent: {exc}", highlight=False)
-                    # Still pending; clearing the mark lets the next request mail again.
-                    with rt.sessions.begin() as session:
-                        forget_confirmation_sent(session, subscriber_id=subscriber_id)
-                progress.advance(task)
-    summary = result.as_dict() | {"confirmations_failed": failed_mail}
+        finally:
+            celery.close()
+    summary = result.as_dict() | {"confirmations_not_queued": failed_mail}
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
         return
     console.print(
         f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, "
-        f"rejected {len(result.rejected)}, confirmations sent "
+        f"rejected {len(result.rejected)}, confirmations queued "
         f"{len(result.to_confirm) - failed_mail}",
         highlight=False,
     )

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from newsletter.addresses import suppression_hash
 from newsletter.audit import record_audit
-from newsletter.confirmation import send_confirmation
+from newsletter.dispatch import CeleryProducer, queue_confirmation
 from newsletter.models import Subscriber
 from newsletter.runtime import Runtime
 from newsletter.subscriber_admin import (
@@ -25,8 +25,7 @@ from newsletter.subscriber_admin import (
     read_csv,
     search_subscribers,
 )
-from newsletter.subscriptions import erase_subscriber, forget_confirmation_sent
-from newsletter.transport import DeliveryError
+from newsletter.subscriptions import erase_subscriber
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep
@@ -105,21 +104,17 @@ async def import_csv(
             detail=json.dumps({k: v for k, v in summary.items() if k != "rejected"}),
             ip=client_ip(request),
         )
-    for subscriber_id, email in result.to_confirm:
-        background.add_task(_send_confirmation, runtime, subscriber_id, email)
+    producer: CeleryProducer = request.app.state.celery
+    ids = [subscriber_id for subscriber_id, _email in result.to_confirm]
+    background.add_task(_queue_confirmations, producer, runtime, ids)
     return page(
         request, "subscribers.html", {"admin": admin, "q": "", "found": [], "result": summary}
     )
 
 
-def _send_confirmation(runtime: Runtime, subscriber_id: int, email: str) -> None:
-    try:
-        send_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
-    except DeliveryError as exc:
-        log.warning("confirmation for imported subscriber %s not sent: %s", subscriber_id, exc)
-        # The resident stays pending; clearing the mark lets the next request mail again.
-        with runtime.sessions.begin() as session:
-            forget_confirmation_sent(session, subscriber_id=subscriber_id)
+def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[int]) -> None:
+    for subscriber_id in ids:
+        queue_confirmation(producer.app, runtime, subscriber_id=subscriber_id)
 
 
 @router.get("/{subscriber_id}")

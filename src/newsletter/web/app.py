@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings
+from newsletter.dispatch import CeleryProducer
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.web import (
@@ -32,10 +33,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
     public_state = PublicState.build(settings)
+    celery = CeleryProducer(settings)  # confirmations go to the urgent queue
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        celery.close()
         public_state.close()
         runtime.close()
 
@@ -47,6 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.celery = celery
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
     app.middleware("http")(partial(count_requests, app.state.metrics))

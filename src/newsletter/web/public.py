@@ -1,8 +1,8 @@
 """The residents' pages: subscribe box, confirm, unsubscribe (RFC 8058), preferences, privacy.
 
 Handlers parse the request, call the data functions in `newsletter.subscriptions` inside
-one transaction, and mail only after it commits. Every answer a resident reads is
-Vietnamese. POST /subscribe answers the same for every address, known or not.
+one transaction, and put mail on the urgent queue only after it commits. Every answer a
+resident reads is Vietnamese. POST /subscribe answers the same for every address, known or not.
 """
 
 from __future__ import annotations
@@ -20,15 +20,9 @@ from starlette.concurrency import run_in_threadpool
 from newsletter.addresses import InputError, check_text, parse_address
 from newsletter.categories import CategoryError, list_categories
 from newsletter.config import Environment
-from newsletter.confirmation import send_confirmation
+from newsletter.dispatch import CeleryProducer, queue_confirmation
 from newsletter.runtime import Runtime
-from newsletter.subscriptions import (
-    Consent,
-    SubscribeOutcome,
-    forget_confirmation_sent,
-    request_subscription,
-)
-from newsletter.transport import DeliveryError
+from newsletter.subscriptions import Consent, SubscribeOutcome, request_subscription
 from newsletter.web.public_support import (
     BadBodyError,
     PublicState,
@@ -174,7 +168,7 @@ async def subscribe(request: Request) -> Response:
             via="json" if as_json else "form",
         )
         # Off the event loop: the MX look-up may wait on DNS for up to two seconds.
-        email, outcome = await run_in_threadpool(_store_request, _runtime(request), form, consent)
+        outcome = await run_in_threadpool(_store_request, _runtime(request), form, consent)
     except InputError as exc:
         return await _refuse(state, request, exc.message, exc.field, fields)
     except CategoryError:
@@ -182,17 +176,17 @@ async def subscribe(request: Request) -> Response:
         return await _refuse(state, request, message, "categories", fields)
     response = _accepted(state, as_json, headers)
     if outcome.send_confirmation and outcome.subscriber_id is not None:
-        # After the answer is sent: its timing then says nothing about the address.
+        # After the answer is sent: its timing (even a broker outage) says nothing about
+        # the address. A worker on the urgent queue builds and sends the mail.
+        producer: CeleryProducer = request.app.state.celery
         response.background = BackgroundTask(
-            _deliver_confirmation, _runtime(request), outcome.subscriber_id, email
+            _queue_confirmation, producer, _runtime(request), outcome.subscriber_id
         )
     return response
 
 
-def _store_request(
-    runtime: Runtime, form: SubscribeForm, consent: Consent
-) -> tuple[str, SubscribeOutcome]:
-    """Validate the address and record the request: (normalized address, what to send)."""
+def _store_request(runtime: Runtime, form: SubscribeForm, consent: Consent) -> SubscribeOutcome:
+    """Validate the address and record the request; says whether to send a confirmation."""
     settings = runtime.settings
     address = parse_address(
         form.email,
@@ -200,7 +194,7 @@ def _store_request(
         check_mx=settings.env is Environment.PRODUCTION,
     )
     with runtime.sessions.begin() as session:
-        return address.normalized, request_subscription(
+        return request_subscription(
             session,
             email=address.normalized,
             name=form.name,
@@ -210,13 +204,8 @@ def _store_request(
         )
 
 
-def _deliver_confirmation(runtime: Runtime, subscriber_id: int, email: str) -> None:
-    try:
-        send_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
-    except DeliveryError as exc:
-        log.warning("confirmation to subscriber %s not sent: %s", subscriber_id, exc)
-        with runtime.sessions.begin() as session:
-            forget_confirmation_sent(session, subscriber_id=subscriber_id)
+def _queue_confirmation(producer: CeleryProducer, runtime: Runtime, subscriber_id: int) -> None:
+    queue_confirmation(producer.app, runtime, subscriber_id=subscriber_id)
 
 
 def _accepted(state: PublicState, as_json: bool, headers: dict[str, str]) -> Response:

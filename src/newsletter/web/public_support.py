@@ -14,7 +14,7 @@ from jinja2 import Environment
 from starlette.datastructures import UploadFile
 
 from newsletter.config import Settings
-from newsletter.ratelimit_ip import IPLimiter, create_ip_limiter
+from newsletter.ratelimit_ip import DEFAULT_PREFIX, IPLimiter, create_ip_limiter
 from newsletter.render import create_environment
 
 # Pages that carry a token in their URL: never cached, never leaked through Referer.
@@ -44,7 +44,9 @@ class PublicState:
         return cls(
             settings=settings,
             env=env,
-            limiter=create_ip_limiter(settings),
+            # Under REDIS_PREFIX like every other key, so installations sharing a Redis
+            # (and parallel test runs) never count each other's requests.
+            limiter=create_ip_limiter(settings, prefix=settings.redis_prefix + DEFAULT_PREFIX),
             consent_text=text,
             consent_version=version,
             allowed_origins=frozenset(o.rstrip("/") for o in settings.allowed_origins),
