@@ -16,6 +16,7 @@ from newsletter.web import api, archive, ops, public
 from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
 from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
+from newsletter.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -50,4 +51,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.include_router(api.router)
     app.include_router(archive.router)
+    # Added last, so outermost: its headers reach every answer, the 413 page included.
+    app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
     return app
