@@ -22,6 +22,7 @@ from newsletter.addresses import (
 )
 from newsletter.config import Settings
 from newsletter.links import LinkMinter
+from newsletter.logs import redact
 from newsletter.message import (
     HeaderInjectionError,
     MessageTemplate,
@@ -94,6 +95,19 @@ def test_lenient_normalization_is_idempotent(raw: str) -> None:
     key = normalize_lenient(raw)
     assert normalize_lenient(key) == key
     assert suppression_hash(key) == suppression_hash(raw)
+
+
+@MANY
+@given(raw=TYPED_ADDRESSES)
+def test_logs_never_show_an_accepted_address(raw: str) -> None:
+    """Every address we would store or mail is masked in a log line, in either spelling."""
+    try:
+        address = parse_address(raw, development=True)
+    except InputError:
+        assume(False)
+        return
+    for spelling in (address.normalized, address.ascii):
+        assert spelling not in redact(f"confirmation to {spelling} sent, <{spelling}>.")
 
 
 @MANY
