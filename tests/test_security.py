@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from newsletter.logs import JSONFormatter, ReadableFormatter
 from newsletter.models import CampaignStatus
 from newsletter.runtime import build_runtime
 from newsletter.web.app import create_app
+from newsletter.web.limits import API_MAX_BYTES
 from tests.support.feedserver import Answer, FeedServer, rss, rss_item
 from tests.support.webserver import serve
 
@@ -134,6 +136,52 @@ def test_hostile_article_is_inert_in_the_archive(
     assert "cắt nước &amp;" in page
     for active in ("<script", "onerror", "onload", "javascript:", "<iframe", "<svg"):
         assert active not in page
+
+
+# --- request size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_api_refuses_huge_bodies_before_reading_them(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """Without a token, a body over API_MAX_BYTES is a 413 (FastAPI parses bodies before auth)."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    chunk = b" " * 1024 * 1024
+
+    def streamed() -> Iterator[bytes]:
+        for _ in range(API_MAX_BYTES // len(chunk) + 2):
+            yield chunk
+
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            declared = declare_huge_body(client.base_url.host, client.base_url.port)
+            chunked = client.post(
+                "/api/v1/articles", content=streamed(), headers={"Content-Type": "application/json"}
+            )
+    finally:
+        runtime.close()
+    assert declared.startswith(b"HTTP/1.1 413")
+    assert b"smaller batches" in declared
+    assert chunked.status_code == 413
+    assert "smaller batches" in chunked.json()["detail"]
+
+
+def declare_huge_body(host: str, port: int | None) -> bytes:
+    """Announce a body over the limit, send none of it, and return the raw answer."""
+    assert port is not None
+    request = (
+        "POST /api/v1/articles HTTP/1.1\r\n"
+        f"Host: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {API_MAX_BYTES + 1}\r\n\r\n"
+    )
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(request.encode("ascii"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
 
 
 # --- personal data and link tokens in logs ------------------------------------------------

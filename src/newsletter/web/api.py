@@ -51,7 +51,10 @@ class Problem(BaseModel):
 router = APIRouter(
     prefix="/api/v1",
     dependencies=[Depends(require_api_token)],
-    responses={401: {"model": Problem, "description": "Missing, unknown or revoked token"}},
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body over 16 MiB: push smaller batches"},
+    },
 )
 
 
