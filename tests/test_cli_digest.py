@@ -91,8 +91,9 @@ def test_preview_of_unknown_address_fails_clearly(
     assert "no subscriber with the address" in result.stderr
 
 
-def test_digest_send_is_not_built_here(tmp_path: Path) -> None:
-    """`digest send` belongs to the delivery engine: until then it says so and exits 3."""
-    result = newsletter("digest", "send", "--now", cwd=tmp_path)
-    assert result.returncode == 3
-    assert "not built yet" in result.stderr
+def test_digest_send_asks_for_now(tmp_path: Path) -> None:
+    """`digest send` without --now does nothing and says how to send (delivery engine tests
+    cover sending: tests/test_delivery_embedded.py)."""
+    result = newsletter("digest", "send", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--now" in result.stderr

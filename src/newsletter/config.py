@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     daily_cap: int = Field(default=0, ge=0)
     batch_size: int = Field(default=500, ge=1, le=5000)
     visibility_timeout: int = Field(default=3600, ge=60)
+    # Prefix of every Redis key the service writes (broker and send budget), so several
+    # installations (or test runs) can share one Redis server.
+    redis_prefix: str = ""
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     templates_dir: Path | None = None
 

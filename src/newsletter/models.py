@@ -286,6 +286,9 @@ class Campaign(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # Last time a batch of this campaign marked a row or was enqueued: the reconciler
+    # re-enqueues a sending campaign whose progress stalled (its tasks were lost).
+    progress_at: Mapped[dt.datetime | None]
     total_count: Mapped[int] = mapped_column(default=0)
     sent_count: Mapped[int] = mapped_column(default=0)
     failed_count: Mapped[int] = mapped_column(default=0)

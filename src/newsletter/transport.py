@@ -2,6 +2,9 @@
 
 `smtp://user:pass@host:587?starttls=true`, `smtps://user:pass@host:465`, `maildir:PATH`.
 A transport is opened once per batch and reused, so a batch pays for one connection.
+A non-ASCII envelope goes out with SMTPUTF8 when the relay offers it, else with the
+domain as IDNA A-labels. Retrying temporary failures is the caller's job (tasks.py
+retries a batch with exponential backoff); a transport reports, it does not wait.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import idna
 
 
 class DeliveryError(Exception):
@@ -138,17 +143,33 @@ class SMTPTransport:
         self._conn = self._connect()
         return self._conn
 
+    def _envelope(
+        self, conn: smtplib.SMTP, sender: str, recipient: str
+    ) -> tuple[str, str, list[str]]:
+        """The envelope to use on `conn`: UTF-8 with SMTPUTF8 when offered, else A-labels."""
+        if sender.isascii() and recipient.isascii():
+            return sender, recipient, []
+        if conn.has_extn("smtputf8"):
+            return sender, recipient, ["SMTPUTF8"]
+        try:
+            return ascii_address(sender), ascii_address(recipient), []
+        except ValueError as exc:
+            raise DeliveryError(
+                f"{exc}; the relay does not offer SMTPUTF8", permanent=True, code=None
+            ) from exc
+
     def send(self, *, sender: str, recipient: str, message: bytes) -> None:
         conn = self._conn or self._open()
+        envelope_from, envelope_to, options = self._envelope(conn, sender, recipient)
         try:
-            refused = conn.sendmail(sender, [recipient], message)
+            refused = conn.sendmail(envelope_from, [envelope_to], message, mail_options=options)
         except smtplib.SMTPServerDisconnected:
             # The relay closed an idle connection: reconnect once and try again.
             self._conn = None
             conn = self._open()
-            refused = self._send_once(conn, sender, recipient, message)
+            refused = self._send_once(conn, envelope_from, envelope_to, message, options)
         except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(recipient, (550, b"refused"))
+            code, reply = exc.recipients.get(envelope_to, (550, b"refused"))
             raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code) from exc
         except smtplib.SMTPResponseException as exc:
             self._reset()
@@ -161,14 +182,14 @@ class SMTPTransport:
             self._conn = None
             raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
         if refused:
-            code, reply = refused[recipient]
+            code, reply = refused[envelope_to]
             raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code)
 
     def _send_once(
-        self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes
+        self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes, options: list[str]
     ) -> dict[str, tuple[int, bytes]]:
         try:
-            return conn.sendmail(sender, [recipient], message)
+            return conn.sendmail(sender, [recipient], message, mail_options=options)
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 _reply(exc.smtp_code, exc.smtp_error),
@@ -203,6 +224,19 @@ class SMTPTransport:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def ascii_address(address: str) -> str:
+    """`address` with its domain as IDNA A-labels; ValueError if the local part is not ASCII."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise ValueError(f"address {address!r} has a non-ASCII local part")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as exc:
+        raise ValueError(f"domain of {address!r} is not a valid IDN: {exc}") from exc
 
 
 def _reply(code: int, reply: bytes | str) -> str:

@@ -1,15 +1,77 @@
-"""`newsletter bulletin ...`: not built yet (issue 6)."""
+"""`newsletter bulletin send`: an urgent bulletin to every subscriber of its categories."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from newsletter.cli.common import not_built
+from newsletter.campaign_control import create_bulletin_draft
+from newsletter.cli.common import cli_runtime, err_console, fail
+from newsletter.dispatch import send_test, start_campaign_now
+from newsletter.models import Campaign, CampaignStatus
+from newsletter.transport import DeliveryError
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)
 
 
-@app.command("send", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def send() -> None:
-    """Send a bulletin (--subject S --body-file F [--category SLUG]... [--test-to ADDR] [--yes])."""
-    not_built("bulletin send", issue=6)
+@app.command()
+def send(
+    subject: Annotated[str, typer.Option("--subject", help="Subject line (Vietnamese is fine).")],
+    body_file: Annotated[
+        Path,
+        typer.Option(
+            "--body-file", exists=True, dir_okay=False, readable=True, help="Plain-text body."
+        ),
+    ],
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category", help="Category slug; repeat for several (none: every subscriber)."
+        ),
+    ] = None,
+    test_to: str | None = typer.Option(
+        None, "--test-to", help="First send one copy to this address only."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Send without asking for confirmation."),
+) -> None:
+    """Send a bulletin on the urgent queue; prints the campaign id."""
+    try:
+        body = body_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        fail(f"{body_file} is not UTF-8 text")
+    with cli_runtime() as rt:
+        with rt.sessions.begin() as session:
+            try:
+                campaign = create_bulletin_draft(
+                    session,
+                    subject=subject,
+                    body_text=body,
+                    category_slugs=category or [],
+                    created_by="cli",
+                )
+            except ValueError as exc:
+                fail(str(exc))
+            campaign_id = campaign.id
+        if test_to:
+            try:
+                send_test(rt, campaign_id=campaign_id, address=test_to)
+            except (DeliveryError, ValueError) as exc:
+                fail(f"test message to {test_to} failed: {exc}")
+            err_console.print(f"test message sent to {test_to}", highlight=False)
+        if not yes and not typer.confirm(
+            f"Send bulletin #{campaign_id} to every subscriber of its categories now?", err=True
+        ):
+            with rt.sessions.begin() as session:
+                draft = session.get(Campaign, campaign_id)
+                assert draft is not None
+                draft.status = CampaignStatus.CANCELLED
+            fail(f"not sent; bulletin #{campaign_id} cancelled")
+        work = start_campaign_now(rt, campaign_id=campaign_id)
+        err_console.print(
+            f"bulletin #{campaign_id} started: {len(work.ranges)} batches queued; "
+            f"follow it with `newsletter campaigns show {campaign_id}`",
+            highlight=False,
+        )
+    print(campaign_id)

@@ -1,47 +1,179 @@
-"""`newsletter campaigns ...`: not built yet (issue 6)."""
+"""`newsletter campaigns list | show ID | pause ID | resume ID | cancel ID | retry-failed ID`."""
 
 from __future__ import annotations
 
-import typer
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from newsletter.cli.common import not_built
+import typer
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from newsletter import campaign_control
+from newsletter.campaign_control import CampaignStateError
+from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.delivery import Work
+from newsletter.models import CampaignStatus
+from newsletter.runtime import Runtime
+from newsletter.tasks import enqueue
+from newsletter.worker import create_celery
 
 app = typer.Typer(help="Campaigns and their progress.", no_args_is_help=True)
 
-
-@app.command("list", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def list_() -> None:
-    """List campaigns."""
-    not_built("campaigns list", issue=6)
+ID = typer.Argument(..., help="Campaign id (see `newsletter campaigns list`).")
 
 
-@app.command("show", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def show() -> None:
-    """Show a campaign's live progress (ID [--json])."""
-    not_built("campaigns show", issue=6)
+@contextmanager
+def _acting_on(campaign_id: int) -> Iterator[tuple[Runtime, Session]]:
+    """A runtime and a transaction; a missing campaign or a wrong state ends the command."""
+    with cli_runtime() as rt:
+        try:
+            with rt.sessions.begin() as session:
+                yield rt, session
+        except LookupError as exc:
+            fail(str(exc))
+        except CampaignStateError as exc:
+            fail(str(exc))
 
 
-@app.command("pause", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def pause() -> None:
-    """Pause a campaign (ID)."""
-    not_built("campaigns pause", issue=6)
+def enqueue_work(rt: Runtime, work: Work) -> int:
+    """Enqueue after the commit; the reconciler covers a crash in between."""
+    celery = create_celery(rt.settings)
+    try:
+        return enqueue(celery, [work])
+    finally:
+        celery.close()
 
 
-@app.command("resume", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def resume() -> None:
-    """Resume a paused campaign (ID)."""
-    not_built("campaigns resume", issue=6)
+@app.command("list")
+def list_(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    limit: int = typer.Option(50, help="How many, newest first."),
+) -> None:
+    """List campaigns, newest first."""
+    with cli_runtime() as rt, rt.sessions() as session:
+        rows = [
+            {
+                "id": c.id,
+                "kind": c.kind.value,
+                "status": c.status.value,
+                "subject": c.subject,
+                "sent": c.sent_count,
+                "total": c.total_count,
+                "created_at": c.created_at.isoformat(),
+            }
+            for c in campaign_control.list_campaigns(session, limit=limit)
+        ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table("id", "kind", "status", "sent/total", "subject", "created")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["kind"]),
+            str(row["status"]),
+            f"{row['sent']}/{row['total']}",
+            str(row["subject"]),
+            str(row["created_at"])[:16],
+        )
+    console.print(table)
 
 
-@app.command("cancel", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def cancel() -> None:
-    """Cancel a campaign (ID)."""
-    not_built("campaigns cancel", issue=6)
+def _describe(p: campaign_control.Progress) -> str:
+    left = "?" if p.seconds_left is None else f"{p.seconds_left:.0f}s"
+    return (
+        f"{p.status}: sent {p.sent}, failed {p.failed}, skipped {p.skipped}, "
+        f"queued {p.waiting} · {p.rate:.1f}/s · time left {left}"
+    )
 
 
-@app.command(
-    "retry-failed", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def retry_failed() -> None:
-    """Re-queue a campaign's failed deliveries (ID)."""
-    not_built("campaigns retry-failed", issue=6)
+@app.command()
+def show(
+    campaign_id: int = ID,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON snapshot."),
+    follow: bool = typer.Option(
+        True, "--follow/--no-follow", help="Keep the progress bar live while it sends."
+    ),
+) -> None:
+    """Show a campaign's progress: sent, failed, queued, rate, time left."""
+    with cli_runtime() as rt:
+        snapshot = _progress_reader(rt, campaign_id)
+        current = snapshot()
+        if as_json:
+            print(json.dumps(current.as_json(), ensure_ascii=False))
+            return
+        console.print(
+            f"[bold]#{current.id}[/bold] {current.kind}: {current.subject}", highlight=False
+        )
+        live = follow and current.status == CampaignStatus.SENDING.value and console.is_terminal
+        with Progress(
+            TextColumn("{task.percentage:>3.0f}%"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=False,
+            auto_refresh=False,
+        ) as bar:
+            task = bar.add_task(_describe(current), total=max(current.total, 1))
+            while True:
+                done = current.total - current.waiting
+                bar.update(task, completed=done, description=_describe(current))
+                bar.refresh()
+                if not live or current.status != CampaignStatus.SENDING.value:
+                    break
+                time.sleep(1.0)
+                current = snapshot()
+
+
+def _progress_reader(rt: Runtime, campaign_id: int) -> Callable[[], campaign_control.Progress]:
+    def read() -> campaign_control.Progress:
+        with rt.sessions() as session:
+            try:
+                return campaign_control.progress(session, campaign_id=campaign_id)
+            except LookupError as exc:
+                fail(str(exc))
+
+    return read
+
+
+@app.command()
+def pause(campaign_id: int = ID) -> None:
+    """Pause a sending campaign (a chunk already claimed finishes)."""
+    with _acting_on(campaign_id) as (_rt, session):
+        campaign_control.pause(session, campaign_id=campaign_id)
+    console.print(f"campaign {campaign_id} paused")
+
+
+@app.command()
+def resume(campaign_id: int = ID) -> None:
+    """Resume a paused campaign."""
+    with _acting_on(campaign_id) as (rt, session):
+        work = campaign_control.resume(
+            session, campaign_id=campaign_id, batch_size=rt.settings.batch_size
+        )
+    batches = enqueue_work(rt, work)
+    console.print(f"campaign {campaign_id} resumed ({batches} batches queued)")
+
+
+@app.command()
+def cancel(campaign_id: int = ID) -> None:
+    """Cancel a campaign: whatever is still queued is never sent."""
+    with _acting_on(campaign_id) as (_rt, session):
+        skipped = campaign_control.cancel(session, campaign_id=campaign_id)
+    console.print(f"campaign {campaign_id} cancelled ({skipped} messages will not be sent)")
+
+
+@app.command("retry-failed")
+def retry_failed(campaign_id: int = ID) -> None:
+    """Queue a campaign's failed messages again."""
+    with _acting_on(campaign_id) as (rt, session):
+        work = campaign_control.retry_failed(
+            session, campaign_id=campaign_id, batch_size=rt.settings.batch_size
+        )
+    batches = enqueue_work(rt, work)
+    console.print(f"campaign {campaign_id}: failed messages queued again ({batches} batches)")

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns import digest_for_period, digest_period, plan_digest
-from newsletter.cli.common import cli_runtime, console, fail, not_built
+from newsletter.cli.common import cli_runtime, console, fail
 from newsletter.compose import composer_for_campaign
+from newsletter.dispatch import send_digest_now
 from newsletter.models import Subscriber
 from newsletter.outgoing import Recipient
 
@@ -73,12 +74,16 @@ def preview(
     )
 
 
-@app.command("send", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def send() -> None:
+@app.command("send")
+def send(
+    now: bool = typer.Option(False, "--now", help="Build and start it now (required)."),
+) -> None:
     """Build and start this period's digest (--now)."""
-    send_digest()
-
-
-def send_digest() -> None:
-    # Kept apart so the delivery engine can replace just this command.
-    not_built("digest send", issue=5)
+    if not now:
+        fail("say --now to build and start this period's digest now (beat does it on schedule)")
+    with cli_runtime() as rt:
+        campaign_id = send_digest_now(rt)
+    if campaign_id is None:
+        console.print("no digest: no new article since the last one, or this period's is made")
+        return
+    console.print(f"digest #{campaign_id} started")

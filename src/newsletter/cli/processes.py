@@ -60,6 +60,8 @@ def worker(
         "worker",
         "--loglevel=INFO",
         f"--queues={queues}",
+        # One node name per queue set, so several workers on one host stay distinct.
+        f"--hostname={queues.replace(',', '-')}@%h",
         "--without-gossip",
         "--without-mingle",
     ]
@@ -89,7 +91,10 @@ def run(
     base = [sys.executable, "-m", "newsletter"]
     children = [
         subprocess.Popen([*base, "web", "--host", host, "--port", str(port)]),
-        subprocess.Popen([*base, "worker", "--concurrency", "2"]),
+        # Bulletins and confirmations get a worker of their own, so they never wait
+        # behind a digest's batches (docs/delivery.md "Queues").
+        subprocess.Popen([*base, "worker", "--queues", "urgent,default", "--concurrency", "1"]),
+        subprocess.Popen([*base, "worker", "--queues", "bulk", "--concurrency", "1"]),
         subprocess.Popen([*base, "beat"]),
     ]
     console.print(f"Bản tin is running at http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)

@@ -1,0 +1,223 @@
+"""Celery tasks: thin wrappers over delivery.py, sending.py and schedule.py.
+
+Registered on an app by `register_tasks(app, settings)` (called by worker.create_celery),
+so a test builds its own app with its own settings. Every task is safe to run twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+
+from newsletter import delivery
+from newsletter.campaigns import build_digest
+from newsletter.config import Settings
+from newsletter.confirmation import send_confirmation as mail_confirmation
+from newsletter.feeds import poll_all_feeds
+from newsletter.models import (
+    CampaignKind,
+    CampaignStatus,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
+from newsletter.runtime import Runtime, build_runtime
+from newsletter.sending import RetryLaterError, send_batch
+from newsletter.transport import DeliveryError
+
+log = logging.getLogger(__name__)
+
+URGENT_QUEUE = "urgent"
+BULK_QUEUE = "bulk"
+DEFAULT_QUEUE = "default"
+
+SEND_BATCH = "newsletter.send_batch"
+RECONCILE = "newsletter.reconcile"
+BUILD_DIGEST = "newsletter.build_and_start_digest"
+POLL_FEEDS = "newsletter.poll_feeds"
+SEND_CONFIRMATION = "newsletter.send_confirmation"
+
+# Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes and
+# at half the broker's visibility timeout (an ETA longer than it is delivered twice).
+RETRY_BACKOFF_MAX = 300
+
+
+def retry_backoff_max(settings: Settings) -> int:
+    return min(RETRY_BACKOFF_MAX, settings.visibility_timeout // 2)
+
+
+def queue_for(kind: CampaignKind) -> str:
+    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
+    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
+
+
+class ProcessState:
+    """The runtime and send budget of one worker process, built after the fork."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pid = 0
+        self._runtime: Runtime | None = None
+        self._budget: RedisBudget | FileBudget | None = None
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():  # a forked child must not share its parent's sockets
+            self._pid = os.getpid()
+            self._runtime = None
+            self._budget = None
+
+    @property
+    def runtime(self) -> Runtime:
+        self._check_pid()
+        if self._runtime is None:
+            self._runtime = build_runtime(self.settings)
+        return self._runtime
+
+    @property
+    def budget(self) -> RedisBudget | FileBudget:
+        self._check_pid()
+        if self._budget is None:
+            self._budget = open_budget(self.settings)
+        return self._budget
+
+
+def enqueue(app: Celery, works: list[delivery.Work]) -> int:
+    """Send one batch task per range; call only after the ledger's commit returned."""
+    count = 0
+    for work in works:
+        for first_id, last_id in work.ranges:
+            app.send_task(
+                SEND_BATCH, args=[work.campaign_id, first_id, last_id], queue=queue_for(work.kind)
+            )
+            count += 1
+    return count
+
+
+def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delivery.Work:
+    """Start a draft campaign and enqueue its batches (commit first, then enqueue)."""
+    with runtime.sessions.begin() as session:
+        work = delivery.start_campaign(
+            session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
+        )
+    enqueue(app, [work])
+    return work
+
+
+def build_and_start_digest(
+    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
+) -> int | None:
+    """This period's digest, built and started; None when there is nothing (new) to send.
+
+    `campaigns.build_digest` returns the period's existing digest when there is one (two
+    beats, a re-run, `digest send --now`): that one is never started again.
+    """
+    now = now or utcnow()
+    with runtime.sessions.begin() as session:
+        campaign = build_digest(session, settings=runtime.settings, now=now)
+        if campaign is None or campaign.status is not CampaignStatus.DRAFT:
+            return None
+        campaign_id: int = campaign.id
+    # Two beats may both get the same fresh draft; only one of them starts it.
+    return campaign_id if start_and_enqueue(app, runtime, campaign_id).started else None
+
+
+def reconcile_and_enqueue(
+    app: Celery,
+    runtime: Runtime,
+    *,
+    lease: dt.timedelta = delivery.LEASE,
+    stall: dt.timedelta = delivery.STALL,
+) -> int:
+    """Run the reconciler and enqueue what it found; returns how many batches."""
+    with runtime.sessions.begin() as session:
+        works = delivery.reconcile(
+            session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
+        )
+    return enqueue(app, works)
+
+
+# Where each task goes when its sender names no queue (send_batch always names one).
+TASK_ROUTES = {
+    RECONCILE: {"queue": DEFAULT_QUEUE},
+    BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
+    POLL_FEEDS: {"queue": DEFAULT_QUEUE},
+    SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
+}
+
+
+def register_tasks(app: Celery, settings: Settings) -> None:
+    state = ProcessState(settings)
+
+    # shared=False: the task belongs to this app only. A shared task would be copied
+    # into every app created later in the process, with this app's settings.
+    @app.task(
+        name=SEND_BATCH,
+        shared=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(RetryLaterError,),
+        retry_backoff=2,
+        retry_backoff_max=retry_backoff_max(settings),
+        retry_jitter=True,
+        max_retries=delivery.MAX_ATTEMPTS,
+    )
+    def send_batch_task(campaign_id: int, first_id: int, last_id: int) -> dict[str, Any]:
+        outcome = send_batch(
+            state.runtime,
+            state.budget,
+            campaign_id=campaign_id,
+            first_id=first_id,
+            last_id=last_id,
+        )
+        return {"sent": outcome.sent, "failed": outcome.failed, "skipped": outcome.skipped}
+
+    @app.task(name=RECONCILE, shared=False)
+    def reconcile_task() -> int:
+        return reconcile_and_enqueue(app, state.runtime)
+
+    @app.task(name=BUILD_DIGEST, shared=False)
+    def build_digest_task() -> int | None:
+        return build_and_start_digest(app, state.runtime)
+
+    @app.task(name=POLL_FEEDS, shared=False)
+    def poll_feeds_task() -> None:
+        poll_all_feeds(state.runtime)
+
+    @app.task(
+        name=SEND_CONFIRMATION,
+        shared=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(RetryLaterError,),
+        retry_backoff=2,
+        retry_backoff_max=retry_backoff_max(settings),
+        max_retries=delivery.MAX_ATTEMPTS,
+    )
+    def send_confirmation_task(subscriber_id: int) -> bool:
+        return send_confirmation(state.runtime, subscriber_id=subscriber_id)
+
+
+def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
+    """Mail a pending subscriber's confirmation; False when there is no one to confirm.
+
+    The address is read at run time, so an erasure between the request and the task
+    wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
+    """
+    with runtime.sessions() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+            return False
+        email = subscriber.email
+    try:
+        mail_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
+    except DeliveryError as exc:
+        if exc.permanent:
+            log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
+            return False
+        raise RetryLaterError(f"confirmation to subscriber {subscriber_id}: {exc}") from exc
+    return True

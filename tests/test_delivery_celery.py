@@ -1,0 +1,98 @@
+"""The Celery app the factory builds: queues, acknowledgement, timeouts and the beat schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from celery.schedules import crontab
+
+from newsletter.config import Settings
+from newsletter.models import SubscriberStatus
+from newsletter.runtime import build_runtime
+from newsletter.sending import RetryLaterError
+from newsletter.tasks import SEND_BATCH, retry_backoff_max, send_confirmation
+from newsletter.worker import broker_transport_options, create_celery
+from tests.support.ledger import add_subscribers
+from tests.support.smtp import SMTPServer
+
+
+def test_send_tasks_ack_late_and_retry_inside_the_visibility_timeout(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Batches are acked after running, redelivered if the worker dies, and never wait longer
+    than the visibility timeout before a retry."""
+    settings = settings_factory(
+        broker_url="redis://127.0.0.1:6379/15", visibility_timeout=120, redis_prefix="x:"
+    )
+    app = create_celery(settings)
+    try:
+        task = app.tasks[SEND_BATCH]
+        assert (task.acks_late, task.reject_on_worker_lost) == (True, True)
+        assert task.retry_backoff_max == retry_backoff_max(settings) == 60
+        assert app.conf.worker_prefetch_multiplier == 1
+        assert app.conf.broker_transport_options == {
+            "visibility_timeout": 120,
+            "global_keyprefix": "x:",
+        }
+    finally:
+        app.close()
+
+
+def test_embedded_broker_gets_no_engine_options(settings_factory: Callable[..., Settings]) -> None:
+    """kombu's SQLAlchemy transport passes its options to create_engine, so none are given."""
+    assert broker_transport_options(settings_factory()) == {}
+
+
+def test_beat_runs_the_digest_on_the_configured_cron_in_the_local_timezone(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """The weekly digest entry follows DIGEST_SCHEDULE, evaluated in TIMEZONE; the reconciler
+    runs every minute."""
+    settings = settings_factory(digest_schedule="30 6 * * fri", timezone="Asia/Ho_Chi_Minh")
+    app = create_celery(settings)
+    try:
+        schedule = app.conf.beat_schedule
+        digest = schedule["weekly-digest"]["schedule"]
+        assert isinstance(digest, crontab)
+        assert (digest.minute, digest.hour, digest.day_of_week) == ({30}, {6}, {5})
+        assert str(app.timezone) == "Asia/Ho_Chi_Minh"
+        assert schedule["reconcile-deliveries"]["schedule"].total_seconds() == 60
+        assert schedule["poll-feeds"]["task"] == "newsletter.poll_feeds"
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_confirmation_task_mails_pending_subscribers_and_retries_4xx(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
+) -> None:
+    """Only a pending subscriber is mailed (address read at run time); a 4xx asks for a retry."""
+    runtime = build_runtime(settings_factory(database_url=database_url, smtp_url=smtp_server.url))
+    try:
+        with runtime.sessions.begin() as s:
+            [pending] = add_subscribers(s, 1, status=SubscriberStatus.PENDING)
+            [active] = add_subscribers(s, 1, prefix="da", status=SubscriberStatus.ACTIVE)
+        assert send_confirmation(runtime, subscriber_id=pending) is True
+        assert send_confirmation(runtime, subscriber_id=active) is False
+        assert send_confirmation(runtime, subscriber_id=10**6) is False
+        smtp_server.refuse("dan00000@example.vn", "451 4.3.0 try again later")
+        with pytest.raises(RetryLaterError):
+            send_confirmation(runtime, subscriber_id=pending)
+    finally:
+        runtime.close()
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["dan00000@example.vn"]
+    assert "/confirm/" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_each_app_keeps_its_own_tasks(settings_factory: Callable[..., Settings]) -> None:
+    """Two apps built in one process (tests, CLI) do not share tasks bound to other settings."""
+    first = create_celery(settings_factory(send_rate=1))
+    second = create_celery(settings_factory(send_rate=2))
+    try:
+        assert first.tasks[SEND_BATCH] is not second.tasks[SEND_BATCH]
+        assert second.tasks[SEND_BATCH].app is second
+    finally:
+        first.close()
+        second.close()

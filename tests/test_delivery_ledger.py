@@ -1,0 +1,226 @@
+"""The ledger in-process on both databases: who gets a campaign, once; failures; control."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import select, update
+
+from newsletter import campaign_control, delivery
+from newsletter.addresses import suppression_hash
+from newsletter.config import Settings
+from newsletter.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    utcnow,
+)
+from newsletter.ratelimit import open_budget
+from newsletter.runtime import Runtime, build_runtime
+from newsletter.sending import RetryLaterError, send_batch
+from tests.support.ledger import add_campaign, add_category, add_subscribers, ledger
+from tests.support.smtp import SMTPServer
+
+
+@pytest.fixture
+def runtime(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
+) -> Iterator[Runtime]:
+    rt = build_runtime(
+        settings_factory(database_url=database_url, smtp_url=smtp_server.url, send_rate=1000)
+    )
+    yield rt
+    rt.close()
+
+
+def send_all(runtime: Runtime, work: delivery.Work) -> None:
+    budget = open_budget(runtime.settings)
+    for first, last in work.ranges:
+        send_batch(runtime, budget, campaign_id=work.campaign_id, first_id=first, last_id=last)
+
+
+def test_only_active_subscribers_in_target_categories_are_queued(runtime: Runtime) -> None:
+    """A campaign reaches active subscribers sharing a category or with none chosen."""
+    with runtime.sessions.begin() as s:
+        water = add_category(s, "thong-bao", "Thông báo")
+        culture = add_category(s, "van-hoa", "Văn hóa – Xã hội")
+        every = add_subscribers(s, 2, prefix="moi")
+        water_fans = add_subscribers(s, 2, prefix="nuoc", categories=[water])
+        add_subscribers(s, 2, prefix="vanhoa", categories=[culture])
+        add_subscribers(s, 2, prefix="cho", status=SubscriberStatus.PENDING)
+        add_subscribers(s, 1, prefix="huy", status=SubscriberStatus.UNSUBSCRIBED)
+        targeted = add_campaign(s, categories=[water])
+        everyone = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=targeted, batch_size=3)
+        delivery.start_campaign(s, campaign_id=everyone)
+        queued = set(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == targeted))
+        )
+        assert queued == set(every + water_fans)
+        assert ledger(s, everyone)[DeliveryStatus.QUEUED] == 6
+        assert s.get(Campaign, targeted).total_count == 4  # type: ignore[union-attr]
+    assert work.ranges
+    assert all(first <= last for first, last in work.ranges)
+    assert len(work.ranges) == 2  # 4 rows in ranges of 3
+
+
+def test_each_subscriber_gets_one_message_and_a_rerun_sends_nothing(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """A sent campaign has one accepted message per subscriber; starting it again is a no-op."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 30)
+        campaign_id = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id, batch_size=7)
+    send_all(runtime, work)
+    send_all(runtime, work)  # the same tasks delivered twice by the broker
+    with runtime.sessions.begin() as s:
+        again = delivery.start_campaign(s, campaign_id=campaign_id)
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert (campaign.status, campaign.sent_count) == (CampaignStatus.SENT, 30)
+        message_ids = set(s.scalars(select(Delivery.message_id)))
+    assert again.ranges == []
+    received = smtp_server.wait_for(30)
+    recipients = [m.rcpt_tos[0] for m in received]
+    assert sorted(recipients) == sorted(set(recipients))
+    assert len(recipients) == 30
+    assert {m.message["Message-ID"] for m in received} == message_ids
+
+
+def test_suppressed_and_unsubscribed_rows_are_skipped_at_claim(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """An address suppressed or unsubscribed after the start is skipped, not mailed."""
+    with runtime.sessions.begin() as s:
+        ids = add_subscribers(s, 3)
+        campaign_id = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        gone = s.get(Subscriber, ids[0])
+        assert gone is not None
+        s.add(Suppression(email_hash=suppression_hash(gone.email.upper()), reason="complaint"))
+        s.execute(
+            update(Subscriber)
+            .where(Subscriber.id == ids[1])
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
+        )
+    send_all(runtime, work)
+    with runtime.sessions() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.SKIPPED: 2, DeliveryStatus.SENT: 1}
+    assert [m.rcpt_tos for m in smtp_server.wait_for(1)] == [["dan00002@example.vn"]]
+
+
+def test_temporary_refusal_is_retried_and_permanent_is_not(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """4xx puts the row back in the queue (the batch asks for a retry); 5xx fails it for good."""
+    with runtime.sessions.begin() as s:
+        ids = add_subscribers(s, 4)
+        campaign_id = add_campaign(s)
+    smtp_server.refuse("dan00001@example.vn", "451 4.3.0 try again later")
+    smtp_server.refuse("dan00002@example.vn", "550 5.1.1 no such user")
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+    with pytest.raises(RetryLaterError):
+        send_all(runtime, work)
+    smtp_server.handler.rcpt_replies.pop("dan00001@example.vn")
+    send_all(runtime, work)  # the retry
+    with runtime.sessions() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 3, DeliveryStatus.FAILED: 1}
+        failed = s.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.FAILED)).one()
+        retried = s.scalars(select(Delivery).where(Delivery.subscriber_id == ids[1])).one()
+        bounced = s.get(Subscriber, ids[2])
+        assert bounced is not None
+        assert (failed.subscriber_id, failed.attempts) == (ids[2], 1)
+        assert failed.last_error is not None
+        assert failed.last_error.startswith("550")
+        assert retried.attempts == 2
+        assert bounced.bounce_score == 1.0
+        assert s.get(Campaign, campaign_id).status is CampaignStatus.SENT  # type: ignore[union-attr]
+    delivered = sorted(m.rcpt_tos[0] for m in smtp_server.wait_for(3))
+    assert delivered == ["dan00000@example.vn", "dan00001@example.vn", "dan00003@example.vn"]
+
+
+def test_reconciler_requeues_expired_leases_and_stalled_campaigns(runtime: Runtime) -> None:
+    """Rows left in `sending` by a dead worker return to the queue and are re-enqueued."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 5)
+        campaign_id = add_campaign(s)
+    start = utcnow() - dt.timedelta(hours=1)
+    with runtime.sessions.begin() as s:
+        delivery.start_campaign(s, campaign_id=campaign_id, now=start)
+        claimed = delivery.claim(
+            s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
+        )
+    assert len(claimed) == 2
+    with runtime.sessions.begin() as s:
+        fresh = delivery.reconcile(s, now=start + dt.timedelta(seconds=30))
+    assert fresh == []  # lease and progress still fresh: a live worker owns the work
+    with runtime.sessions.begin() as s:
+        works = delivery.reconcile(s)
+        assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 5}
+    assert [w.campaign_id for w in works] == [campaign_id]
+    with runtime.sessions.begin() as s:
+        assert delivery.reconcile(s) == []  # just enqueued: not stalled again yet
+
+
+def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMTPServer) -> None:
+    """Paused campaigns send nothing until resumed; cancel skips the rest; failures retry."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 6)
+        campaign_id = add_campaign(s)
+        other = add_campaign(s, subject="Hủy")
+    smtp_server.refuse("dan00005@example.vn", "550 5.1.1 no such user")
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        campaign_control.pause(s, campaign_id=campaign_id)
+    send_all(runtime, work)
+    with runtime.sessions.begin() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 6}
+        with pytest.raises(campaign_control.CampaignStateError):
+            campaign_control.pause(s, campaign_id=campaign_id)
+        resumed = campaign_control.resume(s, campaign_id=campaign_id)
+    send_all(runtime, resumed)
+    smtp_server.handler.rcpt_replies.clear()
+    with runtime.sessions.begin() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 5, DeliveryStatus.FAILED: 1}
+        retry = campaign_control.retry_failed(s, campaign_id=campaign_id)
+    send_all(runtime, retry)
+    with runtime.sessions.begin() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 6}
+        delivery.start_campaign(s, campaign_id=other)
+        assert campaign_control.cancel(s, campaign_id=other) == 6
+        assert s.get(Campaign, other).status is CampaignStatus.CANCELLED  # type: ignore[union-attr]
+    assert len(smtp_server.wait_for(6)) == 6
+
+
+def test_a_campaign_that_cannot_be_composed_is_paused_with_nothing_claimed(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """A broken campaign (here a digest without its window) pauses, its rows stay queued."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 3)
+        campaign = Campaign(kind=CampaignKind.DIGEST, subject="Bản tin tuần", period="hỏng")
+        s.add(campaign)
+        s.flush()
+        campaign_id = campaign.id
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+    send_all(runtime, work)
+    with runtime.sessions() as s:
+        paused = s.get(Campaign, campaign_id)
+        assert paused is not None
+        assert paused.status is CampaignStatus.PAUSED
+        assert "cannot compose" in (paused.meta or {})["paused_reason"]
+        assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 3}
+    assert smtp_server.received == []
