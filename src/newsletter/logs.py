@@ -15,9 +15,10 @@ import sys
 from newsletter.config import Settings
 
 CONTEXT_FIELDS = ("campaign_id", "delivery_id", "feed_id", "task_id", "queue")
-# \w is Unicode-aware: an IDN domain (an@hà-nội.vn, the normalized form we store) is
-# an address too. The local part takes RFC 5322's atext.
-_EMAIL = re.compile(r"([\w.!#$%&'*+/=?^`{|}~-]{1,64})@([\w-]+(?:\.[\w-]+)+)")
+# The local part takes RFC 5322's atext; a domain label is anything but spaces, dots and
+# delimiters, so an IDN domain in any script (an@hà-nội.vn, the form we store) matches.
+_LABEL = r"[^\s@<>()\[\]:;,\"'`/\\.]+"
+_EMAIL = re.compile(rf"([\w.!#$%&'*+/=?^`{{|}}~-]{{1,64}})@({_LABEL}(?:\.{_LABEL})+)")
 # A signed link is a resident's key to their subscription: never in a log line (uvicorn's
 # access log writes every path).
 _TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe|preferences)/)[^\s/?\"']+")
