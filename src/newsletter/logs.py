@@ -15,7 +15,13 @@ import sys
 from newsletter.config import Settings
 
 CONTEXT_FIELDS = ("campaign_id", "delivery_id", "feed_id", "task_id", "queue")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]{1,64})@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# The local part takes RFC 5322's atext; a domain label is anything but spaces, dots and
+# delimiters, so an IDN domain in any script (an@hà-nội.vn, the form we store) matches.
+_LABEL = r"[^\s@<>()\[\]:;,\"'`/\\.]+"
+_EMAIL = re.compile(rf"([\w.!#$%&'*+/=?^`{{|}}~-]{{1,64}})@({_LABEL}(?:\.{_LABEL})+)")
+# A signed link is a resident's key to their subscription: never in a log line (uvicorn's
+# access log writes every path).
+_TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe|preferences)/)[^\s/?\"']+")
 
 
 def mask_email(address: str) -> str:
@@ -30,6 +36,11 @@ def mask_emails_in(text: str) -> str:
     return _EMAIL.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", text)
 
 
+def redact(text: str) -> str:
+    """`text` with addresses masked and link tokens replaced by `***`."""
+    return _TOKEN_PATH.sub(r"\1***", mask_emails_in(text))
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -38,14 +49,14 @@ class JSONFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": mask_emails_in(record.getMessage()),
+            "message": redact(record.getMessage()),
         }
         for name in CONTEXT_FIELDS:
             value = getattr(record, name, None)
             if value is not None:
                 entry[name] = value
         if record.exc_info:
-            entry["exception"] = mask_emails_in(self.formatException(record.exc_info))
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -60,7 +71,7 @@ class ReadableFormatter(logging.Formatter):
             for name in CONTEXT_FIELDS
             if getattr(record, name, None) is not None
         )
-        return mask_emails_in(f"{line} [{context}]" if context else line)
+        return redact(f"{line} [{context}]" if context else line)
 
 
 def configure_logging(settings: Settings, level: int = logging.INFO) -> None:

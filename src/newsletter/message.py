@@ -35,8 +35,13 @@ from newsletter.dkim import (
 BodyEncoding = Literal["base64", "quoted-printable"]
 MAX_ENCODED_WORD = 75  # RFC 2047 section 2
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A lone surrogate (JSON's "\ud800") has no UTF-8 form: refused like a control, not a crash.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _ENCODED_WORD = re.compile(r"=\?[^?]*\?[bqBQ]\?")
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# RFC 5322 specials: left bare in a display name, `a, b <x@y>` reads as two addresses,
+# `<x@y>` as another mailbox and a lone "." as no phrase at all, so such a name is encoded.
+_PHRASE_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
 class HeaderInjectionError(ValueError):
@@ -46,18 +51,21 @@ class HeaderInjectionError(ValueError):
 def check_header_value(value: str) -> str:
     if _CONTROL.search(value):
         raise HeaderInjectionError("header value contains a control character or line break")
+    if _SURROGATE.search(value):
+        raise HeaderInjectionError("header value contains a lone surrogate (not valid Unicode)")
     return value
 
 
-def encode_header_words(value: str, *, prefix_length: int = 0) -> str:
+def encode_header_words(value: str, *, prefix_length: int = 0, always: bool = False) -> str:
     """`value` as RFC 2047 encoded-words (UTF-8, base64), folded, or as-is when plain ASCII.
 
     Spaces are kept inside the encoded-words: whitespace between two encoded-words is
-    dropped by decoders, so a space there would be lost.
+    dropped by decoders, so a space there would be lost. `always` encodes plain text too.
     """
     check_header_value(value)
     plain = (
-        value.isascii()
+        not always
+        and value.isascii()
         and value == value.strip()
         and "  " not in value
         and not _ENCODED_WORD.search(value)
@@ -94,7 +102,10 @@ def format_address(address: str, display_name: str = "") -> str:
         raise HeaderInjectionError(f"address {address!r} is not a plain ASCII mailbox")
     if not display_name:
         return address
-    return f"{encode_header_words(display_name, prefix_length=6)} <{address}>"
+    name = encode_header_words(
+        display_name, prefix_length=6, always=bool(_PHRASE_SPECIALS.search(display_name))
+    )
+    return f"{name} <{address}>"
 
 
 def make_message_id(domain: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -25,7 +25,37 @@ from newsletter.web.deps import SessionDep, SettingsDep
 
 MAX_BATCH = 1000
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_token)])
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would read as Unix time: the API documents ISO 8601 only."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-20T08:00:00+07:00")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_api_token)],
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body over 16 MiB: push smaller batches"},
+    },
+)
 
 
 class ArticleIn(BaseModel):
@@ -41,7 +71,7 @@ class ArticleIn(BaseModel):
     author: str | None = Field(None, max_length=300)
     category: str | None = Field(None, description="Category slug or name")
     categories: list[str] = Field(default_factory=list, max_length=20)
-    published_at: dt.datetime | None = Field(
+    published_at: IsoDateTime | None = Field(
         None, description="Without an offset: NEWSLETTER_TIMEZONE; absent: the time received"
     )
 
@@ -60,6 +90,28 @@ class ArticleIn(BaseModel):
             categories=tuple(labels),
             published_at=published.astimezone(dt.UTC) if published else None,
         )
+
+
+class RejectedItem(BaseModel):
+    index: int = Field(description="Position of the item in the pushed list (0 for one article)")
+    error: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Unprocessable(BaseModel):
+    """A 422: FastAPI's field errors, the items the store refused, or one sentence."""
+
+    detail: list[FieldError] | list[RejectedItem] | str
+
+
+UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
+    422: {"model": Unprocessable, "description": "The request cannot be used"}
+}
 
 
 class ArticleOut(BaseModel):
@@ -81,7 +133,12 @@ ArticlesBody = Annotated[
 ]
 
 
-@router.post("/articles", tags=["articles"], response_model=IngestOut)
+@router.post(
+    "/articles",
+    tags=["articles"],
+    response_model=IngestOut,
+    responses={400: {"model": Problem, "description": "The body is not JSON"}, **UNPROCESSABLE},
+)
 def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep) -> IngestOut:
     """Store one article or a list; a re-push (same guid, else URL) updates, never duplicates.
 
@@ -122,11 +179,13 @@ class ArticleView(BaseModel):
     published_at: dt.datetime
 
 
-@router.get("/articles", tags=["articles"], response_model=list[ArticleView])
+@router.get(
+    "/articles", tags=["articles"], response_model=list[ArticleView], responses=UNPROCESSABLE
+)
 def list_articles(
     session: SessionDep,
     since: Annotated[
-        dt.datetime | None, Query(description="Only articles published at or after this")
+        IsoDateTime | None, Query(description="Only articles published at or after this")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ArticleView]:

@@ -24,9 +24,15 @@ from newsletter.web import (
     ops,
     public,
 )
-from newsletter.web.limits import PUBLIC_FORM_MAX_BYTES, BodySizeLimitMiddleware
+from newsletter.web.limits import (
+    API_MAX_BYTES,
+    API_TOO_LARGE,
+    PUBLIC_FORM_MAX_BYTES,
+    BodySizeLimitMiddleware,
+)
 from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
+from newsletter.web.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -63,10 +69,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
     )
     app.include_router(api.router)
+    # FastAPI reads a JSON body before it checks the token: without a cap, anyone could
+    # make the process parse gigabytes.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=API_MAX_BYTES,
+        prefixes=("/api/",),
+        answer=API_TOO_LARGE,
+        content_type="application/json",
+    )
     app.include_router(api_manage.router)
     app.include_router(api_campaigns.router)
     app.include_router(archive.router)
     app.include_router(admin.router)
     app.include_router(admin_subscribers.router)
     app.include_router(admin_campaigns.router)
+    # Added last, so outermost: its headers reach every answer, the 413 page included.
+    app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
     return app

@@ -22,6 +22,8 @@ router = APIRouter(tags=["archive"])
 # A campaign is public once it started going out: its mails link here while sending.
 PUBLIC_STATUSES = (CampaignStatus.SENDING, CampaignStatus.PAUSED, CampaignStatus.SENT)
 PAGE_SIZE = 50
+# campaigns.id is a 32-bit INTEGER: a larger id names nothing (and would overflow the driver).
+MAX_CAMPAIGN_ID = 2**31 - 1
 
 
 def _published(campaign: Campaign) -> Any:
@@ -54,9 +56,13 @@ def archive_index(
     return HTMLResponse(html)
 
 
-@router.get("/archive/{campaign_id}", response_class=HTMLResponse)
+@router.get(
+    "/archive/{campaign_id}",
+    response_class=HTMLResponse,
+    responses={404: {"description": "No such campaign, or it has not gone out"}},
+)
 def archive_copy(campaign_id: int, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
-    campaign = session.get(Campaign, campaign_id)
+    campaign = session.get(Campaign, campaign_id) if 0 < campaign_id <= MAX_CAMPAIGN_ID else None
     if campaign is None or campaign.status not in PUBLIC_STATUSES:
         raise HTTPException(status_code=404, detail="Không tìm thấy bản tin này.")
     composer = composer_for_campaign(session, settings, campaign, signer=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from newsletter.health import check_broker, check_database, check_smtp
@@ -21,7 +21,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "A dependency is unreachable; `failing` names it"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: database, broker and SMTP reachable; names what is not."""
     runtime: Runtime = request.app.state.runtime
@@ -39,7 +42,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if not failing else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 def metrics(request: Request) -> Response:
     """Prometheus text format."""
     app_metrics: AppMetrics = request.app.state.metrics

@@ -1,0 +1,242 @@
+"""Threats of docs/security.md that no other test file covered: SSRF, XSS end to end, logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from newsletter import feed_fetch
+from newsletter.apitokens import create_api_token
+from newsletter.campaigns import build_digest
+from newsletter.categories import add_category
+from newsletter.config import Settings
+from newsletter.feed_fetch import FeedError, check_destination, fetch_feed
+from newsletter.logs import JSONFormatter, ReadableFormatter
+from newsletter.models import CampaignStatus
+from newsletter.runtime import build_runtime
+from newsletter.web.app import create_app
+from newsletter.web.limits import API_MAX_BYTES
+from tests.support.feedserver import Answer, FeedServer, rss, rss_item
+from tests.support.webserver import serve
+
+# --- SSRF through feed URLs -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/rss",
+        "http://localhost:8080/rss",
+        "http://[::1]/rss",
+        "http://[::ffff:127.0.0.1]/rss",
+        "http://2130706433/rss",  # 127.0.0.1 written as one number
+        "http://0.0.0.0/rss",
+        "http://10.0.0.1/rss",
+        "http://172.16.5.4/rss",
+        "http://192.168.1.1/rss",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://100.64.0.1/rss",  # carrier-grade NAT
+        "http://[fd00::1]/rss",
+        "http://[fe80::1]/rss",
+    ],
+)
+def test_feed_destination_refuses_internal_addresses(url: str) -> None:
+    """Loopback, private, link-local and reserved hosts are refused before any connection."""
+    with pytest.raises(FeedError, match="NEWSLETTER_FEED_ALLOW_PRIVATE"):
+        check_destination(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "gopher://127.0.0.1/", "ftp://example.gov.vn/rss", "//x/rss"]
+)
+def test_feed_destination_refuses_other_schemes(url: str) -> None:
+    """Only absolute http(s) URLs can be polled, whatever allow_private says."""
+    with pytest.raises(FeedError, match="only absolute http"):
+        check_destination(url, allow_private=True)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redirect_into_the_intranet_is_refused(
+    feed_server: FeedServer,
+    settings_factory: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A public feed that redirects to an internal address is refused at the redirect hop."""
+    internal = feed_server.serve("/internal", rss(rss_item(1)).encode())
+    start = feed_server.url("/start")
+    feed_server.routes["/start"] = Answer(status=302, headers={"Location": internal})
+    real_check = feed_fetch.check_destination
+
+    def first_hop_is_public(url: str, *, allow_private: bool) -> None:
+        # The public feed host is the internet, which tests cannot reach: /start on the
+        # loopback server stands in for it; every other hop gets the real check.
+        if url != start:
+            real_check(url, allow_private=allow_private)
+
+    monkeypatch.setattr(feed_fetch, "check_destination", first_hop_is_public)
+    with pytest.raises(FeedError, match="loopback/private"):
+        fetch_feed(settings_factory(), url=start)
+    assert [path for path, _ in feed_server.requests] == ["/start"]
+
+
+# --- XSS through feeds, end to end --------------------------------------------------------
+
+HOSTILE = {
+    "url": "https://example.gov.vn/tin/xss",
+    "title": 'Cắt nước & "khẩn" <script>alert(1)</script><img src=x onerror=alert(1)>',
+    "summary": (
+        '<p>Tin <a href="javascript:alert(1)">bấm</a></p><svg onload=alert(1)>'
+        '<iframe src="https://evil.example"></iframe><style>*{}</style>'
+    ),
+    "author": '"><script>alert(2)</script>',
+    "image_url": "javascript:alert(3)",
+    "category": "thong-bao",
+    "published_at": "2026-11-27T08:00:00+07:00",
+}
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_hostile_article_is_inert_in_the_archive(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """An article pushed with scripts and handlers shows as text in the public archive copy."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    with runtime.sessions.begin() as session:
+        add_category(session, slug="thong-bao", name="Thông báo")
+        token = create_api_token(session, name="cms")
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            pushed = client.post(
+                "/api/v1/articles", json=HOSTILE, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert pushed.status_code == 200, pushed.text
+            with runtime.sessions.begin() as session:
+                now = dt.datetime(2026, 11, 28, 0, 30, tzinfo=dt.UTC)
+                digest = build_digest(session, settings=settings, now=now)
+                assert digest is not None
+                digest.status = CampaignStatus.SENT
+                session.flush()
+                digest_id = digest.id
+            page = client.get(f"/archive/{digest_id}").text.lower()
+    finally:
+        runtime.close()
+    assert "cắt nước &amp;" in page
+    for active in ("<script", "onerror", "onload", "javascript:", "<iframe", "<svg"):
+        assert active not in page
+
+
+# --- request size ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_api_refuses_huge_bodies_before_reading_them(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """Without a token, a body over API_MAX_BYTES is a 413 (FastAPI parses bodies before auth)."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    chunk = b" " * 1024 * 1024
+
+    def streamed() -> Iterator[bytes]:
+        for _ in range(API_MAX_BYTES // len(chunk) + 2):
+            yield chunk
+
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            declared = declare_huge_body(client.base_url.host, client.base_url.port)
+            chunked = client.post(
+                "/api/v1/articles", content=streamed(), headers={"Content-Type": "application/json"}
+            )
+    finally:
+        runtime.close()
+    assert declared.startswith(b"HTTP/1.1 413")
+    assert b"smaller batches" in declared
+    assert chunked.status_code == 413
+    assert "smaller batches" in chunked.json()["detail"]
+
+
+def declare_huge_body(host: str, port: int | None) -> bytes:
+    """Announce a body over the limit, send none of it, and return the raw answer."""
+    assert port is not None
+    request = (
+        "POST /api/v1/articles HTTP/1.1\r\n"
+        f"Host: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {API_MAX_BYTES + 1}\r\n\r\n"
+    )
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(request.encode("ascii"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+# --- personal data and link tokens in logs ------------------------------------------------
+
+
+def record(message: str, *args: object, name: str = "newsletter") -> logging.LogRecord:
+    return logging.LogRecord(name, logging.INFO, __file__, 1, message, args, None)
+
+
+@pytest.mark.parametrize("formatter", [JSONFormatter(), ReadableFormatter()])
+def test_access_log_hides_link_tokens(formatter: logging.Formatter) -> None:
+    """uvicorn's access line for a token page keeps the route but not the token."""
+    line = formatter.format(
+        record(
+            '%s - "%s %s HTTP/%s" %d',
+            "203.0.113.9:51234",
+            "POST",
+            "/unsubscribe/MTIzNDU.sgn-_aQ?List-Unsubscribe=One-Click",
+            "1.1",
+            200,
+            name="uvicorn.access",
+        )
+    )
+    assert "/unsubscribe/***" in line
+    assert "MTIzNDU" not in line
+
+
+@pytest.mark.parametrize("address", ["an@hà-nội.vn", "o'brien@example.vn", "x@рф.ru"])
+def test_logs_mask_idn_and_unusual_addresses(address: str) -> None:
+    """Unicode domains (the stored form of an IDN address) and atext local parts are masked."""
+    entry = json.loads(JSONFormatter().format(record("confirmation to %s sent", address)))
+    local, _, domain = address.partition("@")
+    assert address not in entry["message"]
+    assert f"{local[0]}***@{domain}" in entry["message"]
+
+
+# --- open redirect ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_source_url_is_recorded_never_followed(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """A `source` or Referer pointing elsewhere never becomes a redirect (no open redirect)."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            response = client.post(
+                "/subscribe",
+                data={"email": "an@example.vn", "source": "https://evil.example/phish"},
+                headers={"Referer": "https://evil.example/"},
+            )
+    finally:
+        runtime.close()
+    assert response.status_code == 200
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text

@@ -1,0 +1,76 @@
+"""Chromium honours the frame policy: a portal may frame the box, no site may frame the rest.
+
+The portals are pages on other loopback origins (tests/support/feedserver.py serves them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.feedserver import FeedServer
+from tests.support.public_site import SiteFactory, site_factory_fixture  # noqa: F401
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium is missing: run `make browser-deps` (part of `make test`)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def portals() -> Iterator[tuple[FeedServer, FeedServer]]:
+    """Two web sites on their own origins: one the service allows, one it does not."""
+    allowed, other = FeedServer(), FeedServer()
+    allowed.start()
+    other.start()
+    yield allowed, other
+    allowed.stop()
+    other.stop()
+
+
+def framed(page: Page, portal: FeedServer, service: str, path: str) -> str:
+    """Open a portal page that frames `service + path`; the URL the frame ended on."""
+    html = f'<!doctype html><meta charset="utf-8"><iframe id="f" src="{service}{path}"></iframe>'
+    page.goto(portal.serve("/", html.encode(), Content_Type="text/html; charset=utf-8"))
+    element = page.wait_for_selector("#f")
+    assert element is not None
+    frame = element.content_frame()
+    assert frame is not None
+    frame.wait_for_load_state()
+    return frame.url
+
+
+def test_only_the_box_is_framable_and_only_by_allowed_portals(
+    site_factory: SiteFactory, browser: Browser, portals: tuple[FeedServer, FeedServer]
+) -> None:
+    """The allowed portal shows /widget in a frame; /preferences and other portals get blocked."""
+    allowed, other = portals
+    site = site_factory(allowed_origins=allowed.url("").rstrip("/"))
+    page = browser.new_page()
+    try:
+        assert framed(page, allowed, site.url, "/widget") == f"{site.url}/widget"
+        heading = page.frame_locator("#f").get_by_role("heading", name="ĐĂNG KÝ NHẬN TIN")
+        heading.wait_for(timeout=30_000)
+        for path in ("/preferences/x", "/"):
+            assert framed(page, allowed, site.url, path).startswith("chrome-error://")
+        assert framed(page, other, site.url, "/widget").startswith("chrome-error://")
+    finally:
+        page.close()
