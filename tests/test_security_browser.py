@@ -12,7 +12,12 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.feedserver import FeedServer
-from tests.support.public_site import SiteFactory, site_factory_fixture  # noqa: F401
+from tests.support.public_site import (  # noqa: F401
+    SiteFactory,
+    mail_lane_fixture,
+    mail_lanes_fixture,
+    site_factory_fixture,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
