@@ -27,7 +27,7 @@ from newsletter.outgoing import Recipient
 from newsletter.transport import DeliveryError
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
-from newsletter.web.deps import RuntimeDep, SessionDep
+from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -36,7 +36,7 @@ ACTIONS = ("pause", "resume", "cancel", "retry-failed")
 
 
 def _campaign(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
+    campaign = session.get(Campaign, campaign_id) if valid_row_id(campaign_id) else None
     if campaign is None:
         raise HTTPException(status_code=404, detail="no such campaign")
     return campaign
@@ -231,7 +231,7 @@ def control(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(admin, csrf)
-    if action not in ACTIONS:
+    if action not in ACTIONS or not valid_row_id(campaign_id):
         raise HTTPException(status_code=404, detail="unknown action")
     try:
         control_campaign(runtime, campaign_id=campaign_id, action=action)

@@ -28,7 +28,7 @@ from newsletter.subscriber_admin import (
 from newsletter.subscriptions import erase_subscriber
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
-from newsletter.web.deps import RuntimeDep, SessionDep
+from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
 
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[i
 def subscriber(
     request: Request, subscriber_id: int, admin: AdminDep, session: SessionDep
 ) -> HTMLResponse:
-    found = session.get(Subscriber, subscriber_id)
+    found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
     if found is None:
         raise HTTPException(status_code=404, detail="no such subscriber")
     events = consent_history(session, subscriber_id=subscriber_id)
@@ -137,7 +137,7 @@ def erase(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_csrf(admin, csrf)
-    found = session.get(Subscriber, subscriber_id)
+    found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
     if found is None:
         raise HTTPException(status_code=404, detail="no such subscriber")
     digest = suppression_hash(found.email)

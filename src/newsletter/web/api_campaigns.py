@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from newsletter import campaign_control
 from newsletter.audit import record_audit
@@ -16,26 +16,51 @@ from newsletter.delivery import count_eligible
 from newsletter.dispatch import control_campaign, send_test, start_campaign_now
 from newsletter.message import HeaderInjectionError
 from newsletter.transport import DeliveryError
+from newsletter.web.api import UNPROCESSABLE, Problem
 from newsletter.web.api_auth import ApiCallerDep, require_api_token
-from newsletter.web.deps import RuntimeDep
+from newsletter.web.deps import RuntimeDep, valid_row_id
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_token)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_api_token)],
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body too large"},
+        **UNPROCESSABLE,
+    },
+)
 
 
 class BulletinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     subject: str = Field(min_length=1, max_length=200, examples=["Thông báo cắt nước khẩn cấp"])
     body_markdown: str = Field(
         min_length=1,
         max_length=200_000,
         examples=["Do sự cố đường ống, **Phường Hòa Bình** tạm ngừng cấp nước từ 14:00 hôm nay."],
     )
-    categories: list[str] = Field(
-        default_factory=list, description="Category slugs; empty: every subscriber."
+    categories: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]] = Field(
+        default_factory=list, max_length=100, description="Category slugs; empty: every subscriber."
     )
     test_to: str | None = Field(
         default=None, max_length=320, description="Send one copy here first (outside the ledger)."
     )
     send: bool = Field(default=True, description="False: keep it as a draft to review.")
+
+    @field_validator("subject", "body_markdown", "test_to")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL; no honest bulletin contains one.
+        if value is None:
+            return value
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+        return value
 
 
 class BulletinOut(BaseModel):
@@ -44,7 +69,13 @@ class BulletinOut(BaseModel):
     recipients: int
 
 
-@router.post("/bulletins", tags=["bulletins"], response_model=BulletinOut, status_code=201)
+@router.post(
+    "/bulletins",
+    tags=["bulletins"],
+    response_model=BulletinOut,
+    status_code=201,
+    responses={400: {"model": Problem, "description": "The body is not JSON"}},
+)
 def post_bulletin(body: BulletinIn, runtime: RuntimeDep, caller: ApiCallerDep) -> BulletinOut:
     """Create an urgent bulletin and, unless `send` is false, start sending it now."""
     actor = f"api:{caller.name}"
@@ -113,9 +144,16 @@ def list_campaigns(
         ]
 
 
-@router.get("/campaigns/{campaign_id}", tags=["campaigns"], response_model=ProgressOut)
+@router.get(
+    "/campaigns/{campaign_id}",
+    tags=["campaigns"],
+    response_model=ProgressOut,
+    responses={404: {"model": Problem, "description": "No such campaign"}},
+)
 def get_campaign(campaign_id: int, runtime: RuntimeDep) -> ProgressOut:
     """Live progress of one campaign, counted from the delivery ledger."""
+    if not valid_row_id(campaign_id):
+        raise HTTPException(404, detail="no such campaign")
     with runtime.sessions.begin() as session:
         try:
             return _progress(campaign_control.progress(session, campaign_id=campaign_id))
@@ -131,7 +169,15 @@ class ActionOut(BaseModel):
     )
 
 
-@router.post("/campaigns/{campaign_id}/{action}", tags=["campaigns"], response_model=ActionOut)
+@router.post(
+    "/campaigns/{campaign_id}/{action}",
+    tags=["campaigns"],
+    response_model=ActionOut,
+    responses={
+        404: {"model": Problem, "description": "No such campaign"},
+        409: {"model": Problem, "description": "The campaign is not in a state for this action"},
+    },
+)
 def campaign_action(
     campaign_id: int,
     action: Literal["pause", "resume", "cancel", "retry-failed"],
@@ -139,6 +185,8 @@ def campaign_action(
     caller: ApiCallerDep,
 ) -> ActionOut:
     """Pause, resume, cancel a campaign, or queue its failed messages again."""
+    if not valid_row_id(campaign_id):
+        raise HTTPException(404, detail="no such campaign")
     try:
         count = control_campaign(runtime, campaign_id=campaign_id, action=action)
     except LookupError as exc:

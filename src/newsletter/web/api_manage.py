@@ -13,10 +13,19 @@ from newsletter.bounce_rules import apply_report
 from newsletter.bounces import parse_report
 from newsletter.dashboard import subscriber_overview
 from newsletter.subscriber_admin import search_subscribers, subscriber_stats
+from newsletter.web.api import UNPROCESSABLE, Problem
 from newsletter.web.api_auth import require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
 
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_token)])
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_api_token)],
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body too large"},
+        **UNPROCESSABLE,
+    },
+)
 
 
 class BounceOut(BaseModel):
