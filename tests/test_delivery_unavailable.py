@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select
 
 from newsletter import delivery
@@ -15,7 +16,8 @@ from newsletter.ratelimit import open_budget
 from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError, send_batch
 from tests.faults.services import free_port
-from tests.support.ledger import add_campaign, add_subscribers
+from tests.support.ledger import add_campaign, add_subscribers, ledger
+from tests.support.smtp import SMTPServer
 
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
 
@@ -55,3 +57,34 @@ def test_unreachable_relay_or_unwritable_outbox_keeps_every_attempt(
     errors = [error for _, _, error in rows if error]
     assert errors
     assert all(("cannot connect" in e) or ("cannot write" in e) for e in errors)
+
+
+def test_budget_redis_down_gives_the_claimed_rows_back(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
+) -> None:
+    """A batch whose send budget (Redis) cannot be reached fails with its chunk back in
+    `queued`, not stuck in `sending` until the lease runs out."""
+    settings = settings_factory(
+        database_url=database_url,
+        smtp_url=smtp_server.url,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    runtime = build_runtime(settings)
+    try:
+        with runtime.sessions.begin() as s:
+            add_subscribers(s, 3)
+            campaign_id = add_campaign(s)
+            [(first_id, last_id)] = delivery.start_campaign(s, campaign_id=campaign_id).ranges
+        with pytest.raises(redis.ConnectionError):
+            send_batch(
+                runtime,
+                open_budget(settings),
+                campaign_id=campaign_id,
+                first_id=first_id,
+                last_id=last_id,
+            )
+        with runtime.sessions() as s:
+            assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 3}
+    finally:
+        runtime.close()
+    assert smtp_server.received == []

@@ -133,6 +133,11 @@ class _Batch:
             except DailyCapError as exc:
                 self._stop(str(exc), todo[index:])
                 break
+            except Exception:
+                # The budget's Redis went away: none of these rows was tried, so give
+                # them back now rather than after the lease (docs/faults.md).
+                self._release_quietly(todo[index:])
+                raise
             try:
                 status, connection_lost = self._send_one(row, categories[row.subscriber_id])
             except Exception:

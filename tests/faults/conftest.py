@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -123,8 +124,11 @@ class Rig:
         )
 
     def close(self) -> None:
-        for process in self.workers:
-            process.stop()
+        with (self.logs / "teardown.log").open("a", encoding="utf-8") as out:
+            for n, process in enumerate(self.workers):
+                began = time.monotonic()
+                process.stop()
+                out.write(f"worker-{n} stopped in {time.monotonic() - began:.1f}s\n")
         self.app.close()
         self.runtime.close()
 
