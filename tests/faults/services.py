@@ -137,11 +137,10 @@ class PostgresCluster:
         # Outside pytest's tmp dir: the postgres user must be able to reach it.
         self.root = Path(tempfile.mkdtemp(prefix="nlfaults-pg-"))
         self.data = self.root / "data"
-        self.log = workdir / "postgres.log"
-        self.log.touch()
+        self.log = self.root / "postgres.log"  # copied to workdir by destroy()
+        self.workdir = workdir
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
-            shutil.chown(self.log, "postgres")
         subprocess.run(
             _as_postgres(
                 [str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
@@ -173,4 +172,6 @@ class PostgresCluster:
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._ctl("-m", "immediate", "-w", "stop")
+        if self.log.exists():
+            shutil.copyfile(self.log, self.workdir / "postgres.log")
         shutil.rmtree(self.root, ignore_errors=True)
