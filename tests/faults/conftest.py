@@ -39,9 +39,7 @@ class FastReconciler:
     few seconds a chunk takes, so a live worker never loses its rows.
     """
 
-    def __init__(
-        self, rig: Rig, *, every: float = 3, lease: float = 30, stall: float = 10
-    ) -> None:
+    def __init__(self, rig: Rig, *, every: float = 3, lease: float = 30, stall: float = 10) -> None:
         self.rig = rig
         self.every = every
         self.lease = dt.timedelta(seconds=lease)
@@ -150,9 +148,7 @@ def sink(logs: Path) -> Iterator[Sink]:
 
 
 @pytest.fixture
-def make_rig(
-    logs: Path, settings_factory: Callable[..., Settings]
-) -> Iterator[Callable[..., Rig]]:
+def make_rig(logs: Path, settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
     def make(*, sink: Sink | None = None, **overrides: object) -> Rig:
@@ -169,9 +165,7 @@ def make_rig(
         rig.close()
 
 
-def assert_everyone_once(
-    received: Counter[str], expected: set[str], *, crashes: int = 0
-) -> None:
+def assert_everyone_once(received: Counter[str], expected: set[str], *, crashes: int = 0) -> None:
     """Every eligible address got the mail; duplicates at most one per crash."""
     missing = expected - set(received)
     assert not missing, f"{len(missing)} never mailed, e.g. {sorted(missing)[:3]}"

@@ -46,7 +46,10 @@ class Process:
     def __init__(self, argv: list[str], log: Path, **kwargs: object) -> None:
         self.log_file = log.open("ab")
         self.process = subprocess.Popen(
-            argv, stdout=self.log_file, stderr=subprocess.STDOUT, **kwargs  # type: ignore[call-overload]
+            argv,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            **kwargs,  # type: ignore[call-overload]
         )
 
     def running(self) -> bool:

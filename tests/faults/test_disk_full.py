@@ -52,7 +52,7 @@ def fill(disk: Path) -> Path:
         with contextlib.suppress(OSError):
             while True:
                 out.write(block)
-    with pytest.raises(OSError) as full:
+    with pytest.raises(OSError, match="No space left") as full:
         (disk / "probe").write_bytes(b"\0" * 4096)
     assert full.value.errno == errno.ENOSPC
     return ballast
@@ -63,7 +63,7 @@ def outbox_recipients(outbox: Path) -> Counter[str]:
     try:
         return Counter(
             str(message_from_bytes(box.get_bytes(key), policy=policy.default)["Delivered-To"])
-            for key in box.keys()
+            for key in box.iterkeys()
         )
     finally:
         box.close()

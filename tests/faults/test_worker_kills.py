@@ -1,4 +1,4 @@
-"""Workers die with SIGKILL again and again during a large send: nothing lost, ≤ 1 duplicate each."""
+"""Workers die by SIGKILL again and again during a large send: none lost, ≤ 1 duplicate each."""
 
 from __future__ import annotations
 
