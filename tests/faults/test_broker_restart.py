@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgr
 @pytest.fixture
 def private_redis(logs: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own: the machine's shared Redis is never restarted."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
     server = RedisServer(logs)
     server.start()
     yield server

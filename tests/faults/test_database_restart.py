@@ -16,7 +16,7 @@ import pytest
 from newsletter import migrate
 from newsletter.models import DeliveryStatus
 from tests.faults.conftest import Rig, addresses, assert_everyone_once
-from tests.faults.services import PostgresCluster, Sink
+from tests.faults.services import PG_BIN, PostgresCluster, Sink
 from tests.support.ledger import wait_for_ledger, wait_until
 
 pytestmark = pytest.mark.faults
@@ -27,6 +27,8 @@ WORKERS = 2
 @pytest.fixture
 def cluster(logs: Path) -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of this test's own, migrated."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no initdb in {PG_BIN}: PostgreSQL's server binaries are not installed")
     server = PostgresCluster(logs)
     try:
         server.start()
