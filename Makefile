@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format clean browser-deps
+.PHONY: run test test-faults lint format clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ browser-deps:
 ## test: the whole suite against SQLite and the local PostgreSQL and Redis
 test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test-faults: the fault-injection suite (workers killed, Redis/PostgreSQL/SMTP broken; docs/faults.md)
+test-faults: $(STAMP)
+	$(BIN)/pytest -m faults tests/faults $(PYTEST_ARGS)
 
 ## lint: ruff (check + format check) and mypy
 lint: $(STAMP)

@@ -274,6 +274,23 @@ def mark_failed(
     return status
 
 
+def requeue_unattempted(
+    session: Session, *, delivery_id: int, error: str, now: dt.datetime
+) -> None:
+    """Back to `queued` without using an attempt: the transport could take no message.
+
+    A relay down for a few minutes, or a full outbox disk, must not use up the
+    MAX_ATTEMPTS of the rows that happen to be first in line each time a batch retries.
+    """
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(
+            status=DeliveryStatus.QUEUED, last_error=error[:2000], claimed_at=None, updated_at=now
+        )
+    )
+
+
 def add_bounce_score(
     session: Session, *, subscriber_id: int, half_life_days: float, now: dt.datetime
 ) -> None:

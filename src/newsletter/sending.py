@@ -24,6 +24,7 @@ from newsletter.delivery import (
     mark_skipped,
     record_progress,
     release,
+    requeue_unattempted,
     subscriber_categories_of,
 )
 from newsletter.models import DeliveryStatus, utcnow
@@ -132,6 +133,11 @@ class _Batch:
             except DailyCapError as exc:
                 self._stop(str(exc), todo[index:])
                 break
+            except Exception:
+                # The budget's Redis went away: none of these rows was tried, so give
+                # them back now rather than after the lease (docs/faults.md).
+                self._release_quietly(todo[index:])
+                raise
             try:
                 status, connection_lost = self._send_one(row, categories[row.subscriber_id])
             except Exception:
@@ -193,13 +199,19 @@ class _Batch:
         except DeliveryError as exc:
             now = utcnow()
             with sessions.begin() as session:
-                status = mark_failed(
-                    session,
-                    delivery_id=row.delivery_id,
-                    error=str(exc),
-                    permanent=exc.permanent,
-                    now=now,
-                )
+                if exc.unavailable:
+                    requeue_unattempted(
+                        session, delivery_id=row.delivery_id, error=str(exc), now=now
+                    )
+                    status = DeliveryStatus.QUEUED
+                else:
+                    status = mark_failed(
+                        session,
+                        delivery_id=row.delivery_id,
+                        error=str(exc),
+                        permanent=exc.permanent,
+                        now=now,
+                    )
                 if exc.permanent:
                     add_bounce_score(
                         session,
@@ -207,7 +219,12 @@ class _Batch:
                         half_life_days=self.runtime.settings.bounce_half_life_days,
                         now=now,
                     )
-            log.info("delivery %s not accepted: %s", row.delivery_id, exc)
+            log.info(
+                "delivery %s not accepted: %s",
+                row.delivery_id,
+                exc,
+                extra={"campaign_id": self.campaign_id, "delivery_id": row.delivery_id},
+            )
             return status, exc.code is None and not exc.permanent
         # The window of docs/delivery.md: accepted by the server, not yet marked.
         with sessions.begin() as session:
@@ -232,7 +249,12 @@ class _Batch:
         if untried:
             with self.runtime.sessions.begin() as session:
                 release(session, delivery_ids=[r.delivery_id for r in untried])
-        log.warning("batch of campaign %s stopped: %s", self.campaign_id, reason)
+        log.warning(
+            "batch of campaign %s stopped: %s",
+            self.campaign_id,
+            reason,
+            extra={"campaign_id": self.campaign_id},
+        )
 
 
 def send_batch(

@@ -23,12 +23,20 @@ import idna
 
 
 class DeliveryError(Exception):
-    """A message was not accepted. `permanent` says whether retrying can help."""
+    """A message was not accepted. `permanent` says whether retrying can help.
 
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None) -> None:
+    `unavailable`: the transport could take no message at all (the relay refused the
+    connection, the outbox cannot be written) — not this message's fault, so the caller
+    must not count it as one of the message's attempts (docs/faults.md).
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool, code: int | None = None, unavailable: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+        self.unavailable = unavailable
 
 
 class Transport(Protocol):
@@ -51,7 +59,7 @@ class MaildirTransport:
             self._box.add(envelope + message)
         except OSError as exc:
             raise DeliveryError(
-                f"cannot write to outbox {self.path}: {exc}", permanent=False
+                f"cannot write to outbox {self.path}: {exc}", permanent=False, unavailable=True
             ) from exc
 
     def close(self) -> None:
@@ -130,7 +138,9 @@ class SMTPTransport:
             raise DeliveryError(f"SMTP login refused: {exc.smtp_code}", permanent=False) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(
-                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}", permanent=False
+                f"cannot connect to SMTP {cfg.host}:{cfg.port}: {exc}",
+                permanent=False,
+                unavailable=True,
             ) from exc
         return conn
 

@@ -146,7 +146,7 @@ class WorkerProcess:
     """A real `newsletter worker` in its own process group (so SIGKILL reaches its pool)."""
 
     def __init__(self, settings: Settings, log: Path, *, queues: str = "urgent,bulk,default",
-                 concurrency: int = 1) -> None:  # fmt: skip
+                 concurrency: int = 1, env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.log_file = log.open("ab")
         self.process = subprocess.Popen(
             [
@@ -157,7 +157,7 @@ class WorkerProcess:
                 f"--queues={queues}",
                 f"--concurrency={concurrency}",
             ],
-            env=worker_env(settings),
+            env=env or worker_env(settings),
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
