@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import mailbox
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
-from newsletter.models import SubscriberStatus
+from newsletter.models import Delivery, DeliveryStatus, SubscriberStatus
 from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError
+from newsletter.suppression import is_suppressed
 from newsletter.tasks import SEND_BATCH, retry_backoff_max, send_confirmation
 from newsletter.worker import broker_transport_options, create_celery
-from tests.support.ledger import add_subscribers
+from tests.bounce_samples import sample
+from tests.support.ledger import add_campaign, add_subscribers
 from tests.support.smtp import SMTPServer
 
 
@@ -59,6 +63,43 @@ def test_beat_runs_the_digest_on_the_configured_cron_in_the_local_timezone(
         assert str(app.timezone) == "Asia/Ho_Chi_Minh"
         assert schedule["reconcile-deliveries"]["schedule"].total_seconds() == 60
         assert schedule["poll-feeds"]["task"] == "newsletter.poll_feeds"
+        assert "poll-bounces" not in schedule  # no bounce mailbox configured
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_bounce_mailbox_is_polled_by_beat_and_its_task_applies_bounces(
+    database_url: str, settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """With BOUNCE_MAILDIR set, beat polls it every 5 minutes; the task suppresses what bounced."""
+    settings = settings_factory(
+        database_url=database_url,
+        bounce_maildir=tmp_path / "bounces",
+        bounce_domain="bounce.example.gov.vn",
+    )
+    app = create_celery(settings)
+    try:
+        entry = app.conf.beat_schedule["poll-bounces"]
+        assert entry["task"] == "newsletter.poll_bounces"
+        assert entry["schedule"].total_seconds() == 300
+        runtime = build_runtime(settings)
+        with runtime.sessions.begin() as s:
+            [subscriber_id] = add_subscribers(s, 1)
+            campaign_id = add_campaign(s)
+            delivery_row = Delivery(
+                campaign_id=campaign_id, subscriber_id=subscriber_id, status=DeliveryStatus.SENT
+            )
+            s.add(delivery_row)
+            s.flush()
+            delivery_id = delivery_row.id
+        box = mailbox.Maildir(str(tmp_path / "bounces"), create=True)
+        box.add(sample("postfix_hard", settings, delivery_id=delivery_id))
+        box.close()
+        assert app.tasks["newsletter.poll_bounces"].run() == 1
+        with runtime.sessions() as s:
+            assert is_suppressed(s, "dan00000@example.vn")
+        runtime.close()
     finally:
         app.close()
 

@@ -91,7 +91,7 @@ def test_bulletin_send_tests_first_and_asks_before_sending(
     try:
         args = ["bulletin", "send", "--subject", "Cúp điện", "--body-file", str(body)]
         code, _, err = invoke(settings, *args, "--category", "khong-co", "--yes")
-        assert (code, "unknown category khong-co" in err) == (1, True)
+        assert (code, "unknown categories: khong-co" in err) == (1, True)
         code, _, err = invoke(settings, *args, "--test-to", "thu@example.vn", stdin="n\n")
         assert code == 1
         assert "cancelled" in err

@@ -25,6 +25,7 @@ from newsletter.models import (
 from newsletter.ratelimit import open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.sending import RetryLaterError, send_batch
+from newsletter.suppression import is_suppressed, suppress
 from tests.support.ledger import add_campaign, add_category, add_subscribers, ledger
 from tests.support.smtp import SMTPServer
 
@@ -123,7 +124,8 @@ def test_suppressed_and_unsubscribed_rows_are_skipped_at_claim(
 def test_temporary_refusal_is_retried_and_permanent_is_not(
     runtime: Runtime, smtp_server: SMTPServer
 ) -> None:
-    """4xx puts the row back in the queue (the batch asks for a retry); 5xx fails it for good."""
+    """4xx puts the row back in the queue (the batch asks for a retry); a 5xx refusal of the
+    recipient is a hard bounce (bounced and suppressed, issue 8) and is never retried."""
     with runtime.sessions.begin() as s:
         ids = add_subscribers(s, 4)
         campaign_id = add_campaign(s)
@@ -136,16 +138,18 @@ def test_temporary_refusal_is_retried_and_permanent_is_not(
     smtp_server.handler.rcpt_replies.pop("dan00001@example.vn")
     send_all(runtime, work)  # the retry
     with runtime.sessions() as s:
-        assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 3, DeliveryStatus.FAILED: 1}
-        failed = s.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.FAILED)).one()
+        assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 3, DeliveryStatus.BOUNCED: 1}
+        failed = s.scalars(select(Delivery).where(Delivery.status == DeliveryStatus.BOUNCED)).one()
         retried = s.scalars(select(Delivery).where(Delivery.subscriber_id == ids[1])).one()
         bounced = s.get(Subscriber, ids[2])
         assert bounced is not None
         assert (failed.subscriber_id, failed.attempts) == (ids[2], 1)
         assert failed.last_error is not None
-        assert failed.last_error.startswith("550")
+        assert "550 5.1.1" in failed.last_error
         assert retried.attempts == 2
         assert bounced.bounce_score == 1.0
+        assert bounced.status is SubscriberStatus.BOUNCED
+        assert is_suppressed(s, "dan00002@example.vn")
         assert s.get(Campaign, campaign_id).status is CampaignStatus.SENT  # type: ignore[union-attr]
     delivered = sorted(m.rcpt_tos[0] for m in smtp_server.wait_for(3))
     assert delivered == ["dan00000@example.vn", "dan00001@example.vn", "dan00003@example.vn"]
@@ -180,7 +184,8 @@ def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMT
         add_subscribers(s, 6)
         campaign_id = add_campaign(s)
         other = add_campaign(s, subject="Hủy")
-    smtp_server.refuse("dan00005@example.vn", "550 5.1.1 no such user")
+    # A policy refusal (5.7.x) fails the row without condemning the address: retryable.
+    smtp_server.refuse("dan00005@example.vn", "554 5.7.1 message refused as spam")
     with runtime.sessions.begin() as s:
         work = delivery.start_campaign(s, campaign_id=campaign_id)
         campaign_control.pause(s, campaign_id=campaign_id)
@@ -224,3 +229,30 @@ def test_a_campaign_that_cannot_be_composed_is_paused_with_nothing_claimed(
         assert "cannot compose" in (paused.meta or {})["paused_reason"]
         assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 3}
     assert smtp_server.received == []
+
+
+def test_suppressed_address_gets_nothing_from_later_campaigns(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """After a hard bounce at RCPT, the next campaign leaves the address out; an address
+    suppressed while its subscriber is still active is skipped at claim time."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 3)
+        first = add_campaign(s)
+    smtp_server.refuse("dan00000@example.vn", "550 5.1.1 no such user")
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=first)
+    send_all(runtime, work)
+    smtp_server.handler.rcpt_replies.clear()
+    with runtime.sessions.begin() as s:
+        # Suppressed by a complaint that came in elsewhere; the row itself stayed active.
+        suppress(s, email="dan00001@example.vn", reason="complaint")
+        second = add_campaign(s, subject="Lần hai")
+        later = delivery.start_campaign(s, campaign_id=second)
+    send_all(runtime, later)
+    with runtime.sessions() as s:
+        assert ledger(s, second) == {DeliveryStatus.SENT: 1, DeliveryStatus.SKIPPED: 1}
+    second_round = [
+        m.rcpt_tos[0] for m in smtp_server.received if m.message["Subject"] == "Lần hai"
+    ]
+    assert second_round == ["dan00002@example.vn"]

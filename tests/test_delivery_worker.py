@@ -200,7 +200,7 @@ def test_broker_losing_every_queued_task_is_repaired_by_the_reconciler(
 def test_temporary_refusals_are_retried_and_permanent_ones_are_not(
     make_engine: Callable[..., Engine], smtp_server: SMTPServer
 ) -> None:
-    """4xx for 10% of recipients: all delivered after retries; 5xx: failed after one try."""
+    """4xx for 10% of recipients: all delivered after retries; 5xx: bounced after one try."""
     engine = make_engine(send_rate=500, batch_size=50)
     campaign_id = engine.campaign(200)
     busy = {f"dan{i:05d}@example.vn" for i in range(0, 200, 10)}
@@ -226,16 +226,21 @@ def test_temporary_refusals_are_retried_and_permanent_ones_are_not(
     wait_until(first_pass_done, timeout=60, what="every 4xx row tried once and queued again")
     for address in busy:
         smtp_server.handler.rcpt_replies.pop(address)
-    counts = wait_for_ledger(engine.runtime, campaign_id, timeout=120)
-    assert counts == {DeliveryStatus.SENT: 200 - len(gone), DeliveryStatus.FAILED: len(gone)}
+    counts = wait_for_ledger(
+        engine.runtime,
+        campaign_id,
+        timeout=120,
+        done=(DeliveryStatus.SENT, DeliveryStatus.BOUNCED),
+    )
+    assert counts == {DeliveryStatus.SENT: 200 - len(gone), DeliveryStatus.BOUNCED: len(gone)}
     with engine.runtime.sessions() as s:
         failed = s.execute(
             select(Delivery.attempts, Delivery.last_error).where(
-                Delivery.status == DeliveryStatus.FAILED
+                Delivery.status == DeliveryStatus.BOUNCED
             )
         ).all()
     assert {attempts for attempts, _ in failed} == {1}
-    assert all(error.startswith("550") for _, error in failed)
+    assert all("550 5.1.1" in error for _, error in failed)
     got = recipients(smtp_server)
     assert busy <= set(got)
     assert not gone & set(got)

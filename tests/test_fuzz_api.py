@@ -34,6 +34,15 @@ from newsletter.tokens import Purpose, make_token
 from newsletter.web.app import create_app
 from tests.support.webserver import WebServer
 
+
+@schemathesis.serializer("message/rfc822")
+def _raw_message(_ctx: object, value: object) -> bytes:
+    """POST /api/v1/bounces takes a raw message: send whatever was generated, as bytes."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 FUZZ_EXAMPLES = int(os.environ.get("NEWSLETTER_FUZZ_EXAMPLES", "400"))
 # A schema-valid article can still be refused by the store (a relative URL, an unknown
 # category): the schema cannot say everything, so "valid data must be accepted" is off.

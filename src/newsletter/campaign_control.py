@@ -7,9 +7,6 @@ those that make work return it for the caller to enqueue after the commit.
 from __future__ import annotations
 
 import datetime as dt
-import html
-import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -18,9 +15,7 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import Work, queued_ranges, status_counts
 from newsletter.models import (
     Campaign,
-    CampaignKind,
     CampaignStatus,
-    Category,
     Delivery,
     DeliveryStatus,
     utcnow,
@@ -180,51 +175,3 @@ def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = No
 
 def list_campaigns(session: Session, *, limit: int = 50) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(limit)))
-
-
-# --- bulletin draft ----------------------------------------------------------------------
-
-
-def text_to_html(text: str) -> str:
-    """Plain text as escaped HTML paragraphs (blank lines split them, newlines become <br>)."""
-    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "\n".join(
-        "<p>" + "<br>\n".join(html.escape(line) for line in p.split("\n")) + "</p>"
-        for p in paragraphs
-    )
-
-
-def create_bulletin_draft(
-    session: Session,
-    *,
-    subject: str,
-    body_text: str,
-    category_slugs: Sequence[str] = (),
-    created_by: str | None = None,
-) -> Campaign:
-    """A draft bulletin from plain text. (The composition issue's `campaigns.create_bulletin`
-    takes Markdown; this minimal version keeps the CLI working without it.)"""
-    subject = unicodedata.normalize("NFC", subject.strip())
-    body_text = unicodedata.normalize("NFC", body_text.strip())
-    if not subject:
-        raise ValueError("the subject is empty")
-    if not body_text:
-        raise ValueError("the body is empty")
-    categories = list(session.scalars(select(Category).where(Category.slug.in_(category_slugs))))
-    unknown = set(category_slugs) - {c.slug for c in categories}
-    if unknown:
-        raise ValueError(
-            f"unknown category {', '.join(sorted(unknown))}: see `newsletter categories list`"
-        )
-    campaign = Campaign(
-        kind=CampaignKind.BULLETIN,
-        subject=subject,
-        body_text=body_text,
-        body_html=text_to_html(body_text),
-        status=CampaignStatus.DRAFT,
-        created_by=created_by,
-        categories=categories,
-    )
-    session.add(campaign)
-    session.flush()
-    return campaign

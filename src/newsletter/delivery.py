@@ -92,6 +92,12 @@ def _eligible_subscribers(campaign_id: int):  # type: ignore[no-untyped-def]
     )
 
 
+def count_eligible(session: Session, *, campaign_id: int) -> int:
+    """How many residents starting this campaign now would write into the ledger."""
+    eligible = _eligible_subscribers(campaign_id).order_by(None).subquery()
+    return session.scalar(select(func.count()).select_from(eligible)) or 0
+
+
 def start_campaign(
     session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
 ) -> Work:

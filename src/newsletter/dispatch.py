@@ -13,6 +13,7 @@ import threading
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from newsletter import campaign_control
 from newsletter.compose import composer_for
 from newsletter.config import Settings
 from newsletter.delivery import Work
@@ -23,6 +24,7 @@ from newsletter.tasks import (
     SEND_CONFIRMATION,
     URGENT_QUEUE,
     build_and_start_digest,
+    enqueue,
     start_and_enqueue,
 )
 from newsletter.transport import open_transport
@@ -98,6 +100,36 @@ def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
 def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
     """Queue a subscriber's confirmation mail on the urgent queue (after the commit)."""
     app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
+
+
+def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:
+    """pause | resume | cancel | retry-failed, then enqueue what it freed (after the commit).
+
+    Returns the number of batches queued (resume, retry-failed) or of messages that will
+    not be sent (cancel). LookupError / CampaignStateError as campaign_control raises them.
+    """
+    settings = runtime.settings
+    with runtime.sessions.begin() as session:
+        if action == "pause":
+            campaign_control.pause(session, campaign_id=campaign_id)
+            return 0
+        if action == "cancel":
+            return campaign_control.cancel(session, campaign_id=campaign_id)
+        if action == "resume":
+            work = campaign_control.resume(
+                session, campaign_id=campaign_id, batch_size=settings.batch_size
+            )
+        elif action == "retry-failed":
+            work = campaign_control.retry_failed(
+                session, campaign_id=campaign_id, batch_size=settings.batch_size
+            )
+        else:
+            raise ValueError(f"unknown campaign action {action!r}")
+    app = create_celery(settings)
+    try:
+        return enqueue(app, [work])
+    finally:
+        app.close()
 
 
 def queue_confirmation(app: Celery, runtime: Runtime, *, subscriber_id: int) -> bool:

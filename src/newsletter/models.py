@@ -179,7 +179,7 @@ class Subscriber(Base):
     source: Mapped[str | None] = mapped_column(String(500))
     bounce_score: Mapped[float] = mapped_column(Float, default=0.0)
     bounce_score_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     confirmed_at: Mapped[dt.datetime | None]
     unsubscribed_at: Mapped[dt.datetime | None]

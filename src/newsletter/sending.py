@@ -7,11 +7,15 @@ the one in flight. That row is sent again after its lease; docs/delivery.md.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
+from newsletter.bounce_rules import record_smtp_rejection
+from newsletter.bounces import BounceKind, classify_smtp_rejection
 from newsletter.campaign_control import suspend
 from newsletter.compose import composer_for
 from newsletter.delivery import (
@@ -27,7 +31,7 @@ from newsletter.delivery import (
     requeue_unattempted,
     subscriber_categories_of,
 )
-from newsletter.models import DeliveryStatus, utcnow
+from newsletter.models import Delivery, DeliveryStatus, utcnow
 from newsletter.outgoing import Composer, Recipient
 from newsletter.ratelimit import DailyCapError, SendBudget
 from newsletter.runtime import Runtime
@@ -219,6 +223,7 @@ class _Batch:
                         half_life_days=self.runtime.settings.bounce_half_life_days,
                         now=now,
                     )
+                    self._apply_rejection(session, row.delivery_id, exc, now)
             log.info(
                 "delivery %s not accepted: %s",
                 row.delivery_id,
@@ -232,6 +237,22 @@ class _Batch:
                 session, delivery_id=row.delivery_id, message_id=message.message_id, now=utcnow()
             )
         return DeliveryStatus.SENT, False
+
+    def _apply_rejection(
+        self, session: Session, delivery_id: int, exc: DeliveryError, now: dt.datetime
+    ) -> None:
+        """A 5xx refusal of the recipient is a hard bounce, except 5.7.x policy refusals;
+        refusals of the sender or the data say nothing about the address (issue 8)."""
+        if not exc.recipient_refused or exc.code is None:
+            return
+        if classify_smtp_rejection(exc.code, str(exc)) is not BounceKind.HARD:
+            return
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None:
+            record_smtp_rejection(
+                session, delivery=delivery, kind=BounceKind.HARD, reply=str(exc),
+                settings=self.runtime.settings, now=now,
+            )  # fmt: skip
 
     def _release_quietly(self, untried: list[ClaimedRow]) -> None:
         if not untried:

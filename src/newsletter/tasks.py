@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 
 from newsletter import delivery
+from newsletter.bounce_intake import poll_bounce_mailbox
 from newsletter.campaigns import build_digest
 from newsletter.config import Settings
 from newsletter.confirmation import send_confirmation as mail_confirmation
@@ -40,6 +41,7 @@ SEND_BATCH = "newsletter.send_batch"
 RECONCILE = "newsletter.reconcile"
 BUILD_DIGEST = "newsletter.build_and_start_digest"
 POLL_FEEDS = "newsletter.poll_feeds"
+POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
 
 # Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes and
@@ -146,6 +148,7 @@ TASK_ROUTES = {
     RECONCILE: {"queue": DEFAULT_QUEUE},
     BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
     POLL_FEEDS: {"queue": DEFAULT_QUEUE},
+    POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
     SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
 }
 
@@ -187,6 +190,11 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=POLL_FEEDS, shared=False)
     def poll_feeds_task() -> None:
         poll_all_feeds(state.runtime)
+
+    @app.task(name=POLL_BOUNCES, shared=False)
+    def poll_bounces_task() -> int:
+        summary = poll_bounce_mailbox(state.runtime)
+        return summary.processed if summary else 0
 
     @app.task(
         name=SEND_CONFIRMATION,

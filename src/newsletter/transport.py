@@ -28,15 +28,24 @@ class DeliveryError(Exception):
     `unavailable`: the transport could take no message at all (the relay refused the
     connection, the outbox cannot be written) — not this message's fault, so the caller
     must not count it as one of the message's attempts (docs/faults.md).
+    `recipient_refused`: the server refused this recipient (at RCPT), which says
+    something about the address; a refusal of the sender or the data does not.
     """
 
     def __init__(
-        self, message: str, *, permanent: bool, code: int | None = None, unavailable: bool = False
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        unavailable: bool = False,
+        recipient_refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.unavailable = unavailable
+        self.recipient_refused = recipient_refused
 
 
 class Transport(Protocol):
@@ -180,7 +189,9 @@ class SMTPTransport:
             refused = self._send_once(conn, envelope_from, envelope_to, message, options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = exc.recipients.get(envelope_to, (550, b"refused"))
-            raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code) from exc
+            raise DeliveryError(
+                _reply(code, reply), permanent=code >= 500, code=code, recipient_refused=True
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             self._reset()
             raise DeliveryError(
@@ -193,7 +204,9 @@ class SMTPTransport:
             raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
         if refused:
             code, reply = refused[envelope_to]
-            raise DeliveryError(_reply(code, reply), permanent=code >= 500, code=code)
+            raise DeliveryError(
+                _reply(code, reply), permanent=code >= 500, code=code, recipient_refused=True
+            )
 
     def _send_once(
         self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes, options: list[str]

@@ -18,6 +18,7 @@ from newsletter.tasks import (
     BUILD_DIGEST,
     BULK_QUEUE,
     DEFAULT_QUEUE,
+    POLL_BOUNCES,
     POLL_FEEDS,
     RECONCILE,
     TASK_ROUTES,
@@ -27,6 +28,7 @@ from newsletter.tasks import (
 
 QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
 RECONCILE_EVERY = timedelta(minutes=1)
+BOUNCE_POLL_EVERY = timedelta(minutes=5)
 
 __all__ = ["BULK_QUEUE", "DEFAULT_QUEUE", "QUEUES", "URGENT_QUEUE", "create_celery"]
 
@@ -49,7 +51,7 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every schedule of the service, named; crontabs run in NEWSLETTER_TIMEZONE."""
-    return {
+    schedule: dict[str, dict[str, Any]] = {
         "reconcile-deliveries": {
             "task": RECONCILE,
             "schedule": RECONCILE_EVERY,
@@ -66,6 +68,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"queue": DEFAULT_QUEUE, "expires": settings.feed_poll_minutes * 60},
         },
     }
+    if settings.bounce_maildir is not None:
+        schedule["poll-bounces"] = {
+            "task": POLL_BOUNCES,
+            "schedule": BOUNCE_POLL_EVERY,
+            "options": {"queue": DEFAULT_QUEUE, "expires": BOUNCE_POLL_EVERY.total_seconds()},
+        }
+    return schedule
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -1,25 +1,49 @@
-"""`newsletter admin ...`: not built yet (issue 7)."""
+"""`newsletter admin ...`: admin accounts and API tokens."""
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from newsletter.cli.common import not_built
+from newsletter.admin_users import AdminUserError, create_admin_user
+from newsletter.apitokens import create_api_token
+from newsletter.audit import record_audit
+from newsletter.cli.common import cli_runtime, console, err_console, fail
 
 app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
 
 
-@app.command(
-    "create-user", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def create_user() -> None:
-    """Create an admin user NAME (password from a prompt or stdin)."""
-    not_built("admin create-user", issue=7)
+def read_password() -> str:
+    """From a hidden prompt on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
 
 
-@app.command(
-    "create-token", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
-def create_token() -> None:
-    """Create an API token NAME and print it once."""
-    not_built("admin create-token", issue=7)
+@app.command("create-user")
+def create_user(name: str = typer.Argument(..., help="Login name of the new admin.")) -> None:
+    """Create an admin user NAME (password from a prompt, or from stdin when piped)."""
+    password = read_password()
+    with cli_runtime() as rt, rt.sessions.begin() as session:
+        try:
+            user = create_admin_user(session, username=name, password=password)
+        except AdminUserError as exc:
+            fail(str(exc))
+        record_audit(session, actor="cli", action="admin_user_created", target=user.username)
+    console.print(f"created admin user {name}", highlight=False)
+
+
+@app.command("create-token")
+def create_token(
+    name: str = typer.Argument(..., help="What the token is for, e.g. 'cms'."),
+) -> None:
+    """Create an API token NAME and print it once (only its hash is stored)."""
+    if not name.strip() or len(name) > 200:
+        fail("the token name must be 1-200 characters")
+    with cli_runtime() as rt, rt.sessions.begin() as session:
+        token = create_api_token(session, name=name.strip())
+        record_audit(session, actor="cli", action="api_token_created", target=name.strip())
+    print(token)
+    err_console.print("store it now: it is not shown again", highlight=False)

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from newsletter.campaign_control import create_bulletin_draft
+from newsletter.audit import record_audit
+from newsletter.campaigns import CampaignError, create_bulletin
 from newsletter.cli.common import cli_runtime, err_console, fail
+from newsletter.delivery import count_eligible
 from newsletter.dispatch import send_test, start_campaign_now
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.transport import DeliveryError
@@ -22,7 +24,11 @@ def send(
     body_file: Annotated[
         Path,
         typer.Option(
-            "--body-file", exists=True, dir_okay=False, readable=True, help="Plain-text body."
+            "--body-file",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The body in Markdown (plain text is fine too).",
         ),
     ],
     category: Annotated[
@@ -44,31 +50,39 @@ def send(
     with cli_runtime() as rt:
         with rt.sessions.begin() as session:
             try:
-                campaign = create_bulletin_draft(
+                campaign = create_bulletin(
                     session,
                     subject=subject,
-                    body_text=body,
+                    body_markdown=body,
                     category_slugs=category or [],
                     created_by="cli",
                 )
-            except ValueError as exc:
+            except (CampaignError, ValueError) as exc:
                 fail(str(exc))
             campaign_id = campaign.id
+            recipients = count_eligible(session, campaign_id=campaign_id)
         if test_to:
             try:
                 send_test(rt, campaign_id=campaign_id, address=test_to)
             except (DeliveryError, ValueError) as exc:
                 fail(f"test message to {test_to} failed: {exc}")
             err_console.print(f"test message sent to {test_to}", highlight=False)
-        if not yes and not typer.confirm(
-            f"Send bulletin #{campaign_id} to every subscriber of its categories now?", err=True
-        ):
+        question = f"Send bulletin #{campaign_id} to {recipients} resident(s) now?"
+        if not yes and not typer.confirm(question, err=True):
             with rt.sessions.begin() as session:
                 draft = session.get(Campaign, campaign_id)
                 assert draft is not None
                 draft.status = CampaignStatus.CANCELLED
             fail(f"not sent; bulletin #{campaign_id} cancelled")
         work = start_campaign_now(rt, campaign_id=campaign_id)
+        with rt.sessions.begin() as session:
+            record_audit(
+                session,
+                actor="cli",
+                action="bulletin.sent",
+                target=f"campaign {campaign_id}",
+                detail=f"{recipients} recipients",
+            )
         err_console.print(
             f"bulletin #{campaign_id} started: {len(work.ranges)} batches queued; "
             f"follow it with `newsletter campaigns show {campaign_id}`",

@@ -40,8 +40,3 @@ def cli_runtime() -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
-
-
-def not_built(what: str, issue: int) -> NoReturn:
-    """A contract command that is not implemented yet: say so and fail, never fake success."""
-    fail(f"`newsletter {what}` is not built yet (tracked in issue {issue})", code=3)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from newsletter.apitokens import find_api_token
-from newsletter.models import ApiToken
-from newsletter.web.deps import SessionDep
+from newsletter.web.deps import RuntimeDep
 
 # auto_error=False: we answer 401 with WWW-Authenticate ourselves (HTTPBearer says 403).
 _bearer = HTTPBearer(
@@ -25,17 +25,28 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+@dataclass(frozen=True)
+class ApiCaller:
+    token_id: int
+    name: str
+
+
 def require_api_token(
-    session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiToken:
-    """The caller's token row; 401 when the header is missing, malformed, unknown or revoked."""
+) -> ApiCaller:
+    """The caller's token; 401 when the header is missing, malformed, unknown or revoked.
+
+    Checked in a short transaction of its own, so the route's session (and, on SQLite,
+    the write lock) is not held open by the check.
+    """
     if credentials is None or not credentials.credentials:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer TOKEN'")
-    token = find_api_token(session, token=credentials.credentials)
-    if token is None:
-        raise _unauthorized("invalid or revoked API token")
-    return token
+    with runtime.sessions.begin() as session:
+        token = find_api_token(session, token=credentials.credentials)
+        if token is None:
+            raise _unauthorized("invalid or revoked API token")
+        return ApiCaller(token_id=token.id, name=token.name)
 
 
-ApiTokenDep = Annotated[ApiToken, Depends(require_api_token)]
+ApiCallerDep = Annotated[ApiCaller, Depends(require_api_token)]

@@ -13,7 +13,17 @@ from newsletter.config import Settings
 from newsletter.dispatch import CeleryProducer
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.web import api, archive, ops, public
+from newsletter.web import (
+    admin,
+    admin_campaigns,
+    admin_subscribers,
+    api,
+    api_campaigns,
+    api_manage,
+    archive,
+    ops,
+    public,
+)
 from newsletter.web.limits import (
     API_MAX_BYTES,
     API_TOO_LARGE,
@@ -68,7 +78,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         answer=API_TOO_LARGE,
         content_type="application/json",
     )
+    app.include_router(api_manage.router)
+    app.include_router(api_campaigns.router)
     app.include_router(archive.router)
+    app.include_router(admin.router)
+    app.include_router(admin_subscribers.router)
+    app.include_router(admin_campaigns.router)
     # Added last, so outermost: its headers reach every answer, the 413 page included.
     app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
     return app

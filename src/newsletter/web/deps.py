@@ -31,3 +31,12 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# Ids are 64-bit integers: a larger number names no row (and would overflow the driver),
+# so routes answer 404 for it instead of letting the database raise.
+MAX_ROW_ID = 2**63 - 1
+
+
+def valid_row_id(value: int) -> bool:
+    return 0 < value <= MAX_ROW_ID

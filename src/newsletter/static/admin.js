@@ -1,0 +1,19 @@
+// Live campaign progress: poll the JSON every 2 s until the campaign settles.
+(function () {
+  var box = document.getElementById("progress");
+  if (!box) return;
+  var url = box.getAttribute("data-url");
+  function set(id, value) { var el = document.getElementById(id); if (el) el.textContent = value; }
+  function tick() {
+    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (p) {
+      var done = p.sent + p.failed + p.skipped;
+      var bar = document.getElementById("bar");
+      bar.max = p.total || 1; bar.value = done;
+      set("status", p.status); set("sent", p.sent); set("total", p.total); set("failed", p.failed);
+      set("skipped", p.skipped); set("waiting", p.waiting); set("rate", p.rate);
+      set("percent", Math.round(done * 100 / (p.total || 1)));
+      if (p.status === "sending" || p.status === "paused" || p.waiting > 0) setTimeout(tick, 2000);
+    }).catch(function () { setTimeout(tick, 5000); });
+  }
+  setTimeout(tick, 1000);
+})();

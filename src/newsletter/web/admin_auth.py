@@ -1,0 +1,113 @@
+"""Admin sessions: a signed HttpOnly SameSite=Strict cookie holding the user id and a
+CSRF token; every admin form posts that token back and is refused without it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from newsletter.config import Settings
+from newsletter.models import AdminUser
+from newsletter.web.deps import RuntimeDep
+
+SESSION_COOKIE = "nl_admin"
+LOGIN_CSRF_COOKIE = "nl_login_csrf"
+SESSION_MAX_AGE = 12 * 3600
+CSRF_ERROR = "missing or invalid CSRF token; reload the page"
+
+
+@dataclass(frozen=True)
+class AdminContext:
+    user_id: int
+    username: str
+    csrf: str
+
+
+def _serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="newsletter.admin-session")
+
+
+def _secure(settings: Settings) -> bool:
+    return settings.public_url.startswith("https://")
+
+
+def start_session(response: Response, settings: Settings, user: AdminUser) -> None:
+    value = _serializer(settings).dumps({"uid": user.id, "csrf": secrets.token_urlsafe(24)})
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(settings),
+        path="/admin",
+    )
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+
+
+def read_session(request: Request, settings: Settings) -> tuple[int, str] | None:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = _serializer(settings).loads(raw, max_age=SESSION_MAX_AGE)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
+        return None
+    return data["uid"], str(data.get("csrf", ""))
+
+
+def current_admin(request: Request, runtime: RuntimeDep) -> AdminContext:
+    """The logged-in admin, or 401 (never a redirect loop, never a 500).
+
+    Looked up in a short transaction of its own, so the route's session (and, on SQLite,
+    the write lock) is not held open by the check.
+    """
+    found = read_session(request, runtime.settings)
+    if found is None:
+        raise HTTPException(status_code=401, detail="login required")
+    with runtime.sessions.begin() as session:
+        user = session.get(AdminUser, found[0])
+        if user is None:
+            raise HTTPException(status_code=401, detail="login required")
+        return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
+
+
+AdminDep = Annotated[AdminContext, Depends(current_admin)]
+
+
+def check_csrf(admin: AdminContext, submitted: str | None) -> None:
+    if not submitted or not hmac.compare_digest(admin.csrf, submitted):
+        raise HTTPException(
+            status_code=403, detail="missing or invalid CSRF token; reload the page"
+        )
+
+
+def set_login_csrf(response: Response, settings: Settings, token: str) -> None:
+    """Double-submit token for the login form (there is no session to bind it to yet)."""
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(settings),
+        path="/admin",
+    )
+
+
+def check_login_csrf(request: Request, submitted: str | None) -> None:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise HTTPException(
+            status_code=403, detail="missing or invalid CSRF token; reload the page"
+        )

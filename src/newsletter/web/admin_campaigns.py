@@ -1,0 +1,250 @@
+"""Admin pages for bulletins and campaigns: compose, preview exactly as sent, test to
+myself, send after a confirmation stating the number of residents, then watch live
+progress and pause, resume, cancel or retry the failures.
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter import campaign_control
+from newsletter.audit import record_audit
+from newsletter.campaigns import CampaignError, create_bulletin
+from newsletter.categories import list_categories
+from newsletter.compose import composer_for
+from newsletter.delivery import count_eligible
+from newsletter.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.message import HeaderInjectionError
+from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
+from newsletter.outgoing import Recipient
+from newsletter.transport import DeliveryError
+from newsletter.web.admin_auth import AdminDep, check_csrf
+from newsletter.web.admin_pages import client_ip, page
+from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+PREVIEW_ADDRESS = "nguoi.nhan@example.vn"
+ACTIONS = ("pause", "resume", "cancel", "retry-failed")
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id) if valid_row_id(campaign_id) else None
+    if campaign is None:
+        raise HTTPException(status_code=404, detail="no such campaign")
+    return campaign
+
+
+@router.get("/bulletins/new")
+def new_bulletin(request: Request, admin: AdminDep, session: SessionDep) -> HTMLResponse:
+    return page(
+        request,
+        "bulletin_new.html",
+        {"admin": admin, "categories": list_categories(session), "error": None, "form": {}},
+    )
+
+
+@router.post("/bulletins")
+def create(
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    subject: Annotated[str, Form(max_length=500)],
+    body: Annotated[str, Form(max_length=200_000)],
+    csrf: Annotated[str, Form()] = "",
+    categories: Annotated[list[str] | None, Form()] = None,
+) -> Response:
+    check_csrf(admin, csrf)
+    try:
+        campaign = create_bulletin(
+            session,
+            subject=subject,
+            body_markdown=body,
+            category_slugs=categories or [],
+            created_by=admin.username,
+        )
+    except (CampaignError, ValueError) as exc:
+        context = {
+            "admin": admin,
+            "categories": list_categories(session),
+            "error": str(exc),
+            "form": {"subject": subject, "body": body, "categories": categories or []},
+        }
+        return page(request, "bulletin_new.html", context, status_code=422)
+    record_audit(
+        session,
+        actor=admin.username,
+        action="bulletin.drafted",
+        target=f"campaign {campaign.id}",
+        ip=client_ip(request),
+    )
+    return RedirectResponse(f"/admin/bulletins/{campaign.id}", status_code=303)
+
+
+@router.get("/bulletins/{campaign_id}")
+def preview(
+    request: Request,
+    campaign_id: int,
+    admin: AdminDep,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    notice: str = "",
+) -> HTMLResponse:
+    """The message exactly as a resident gets it (their personal links aside)."""
+    campaign = _campaign(session, campaign_id)
+    composer = composer_for(session, runtime.settings, campaign_id)
+    message = composer.compose(
+        Recipient(delivery_id=0, subscriber_id=0, email=PREVIEW_ADDRESS, category_ids=frozenset())
+    )
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    html_part = parsed.get_body(("html",))
+    text_part = parsed.get_body(("plain",))
+    return page(
+        request,
+        "bulletin_preview.html",
+        {
+            "admin": admin,
+            "campaign": campaign,
+            "headers": [(k, str(v)) for k, v in parsed.items()],
+            "html": _content(html_part),
+            "text": _content(text_part),
+            "recipients": count_eligible(session, campaign_id=campaign_id),
+            "size": len(message.data),
+            "notice": notice[:200],
+        },
+    )
+
+
+def _content(part: object) -> str:
+    return part.get_content() if isinstance(part, EmailMessage) else ""
+
+
+@router.post("/bulletins/{campaign_id}/test")
+def send_test_copy(
+    request: Request,
+    campaign_id: int,
+    admin: AdminDep,
+    runtime: RuntimeDep,
+    address: Annotated[str, Form(max_length=320)],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(admin, csrf)
+    try:
+        send_test(runtime, campaign_id=campaign_id, address=address.strip())
+    except (DeliveryError, HeaderInjectionError, ValueError) as exc:
+        raise HTTPException(status_code=422, detail=f"test message not sent: {exc}") from exc
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session,
+            actor=admin.username,
+            action="bulletin.test_sent",
+            target=f"campaign {campaign_id}",
+            ip=client_ip(request),
+        )
+    return RedirectResponse(
+        f"/admin/bulletins/{campaign_id}?notice=test+message+sent", status_code=303
+    )
+
+
+@router.post("/bulletins/{campaign_id}/send")
+def send(
+    request: Request,
+    campaign_id: int,
+    admin: AdminDep,
+    runtime: RuntimeDep,
+    recipients: Annotated[int, Form()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Start the bulletin, if the admin confirmed the number of residents shown to them."""
+    check_csrf(admin, csrf)
+    with runtime.sessions.begin() as session:
+        campaign = _campaign(session, campaign_id)
+        if campaign.status is not CampaignStatus.DRAFT:
+            raise HTTPException(status_code=409, detail="this bulletin was already sent")
+        now_count = count_eligible(session, campaign_id=campaign_id)
+    if now_count != recipients:
+        notice = f"the number of recipients changed to {now_count}; confirm again"
+        return RedirectResponse(
+            f"/admin/bulletins/{campaign_id}?notice={notice.replace(' ', '+')}", status_code=303
+        )
+    start_campaign_now(runtime, campaign_id=campaign_id)
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session,
+            actor=admin.username,
+            action="bulletin.sent",
+            target=f"campaign {campaign_id}",
+            detail=f"{recipients} recipients",
+            ip=client_ip(request),
+        )
+    return RedirectResponse(f"/admin/campaigns/{campaign_id}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(
+    request: Request, campaign_id: int, admin: AdminDep, session: SessionDep
+) -> HTMLResponse:
+    campaign = _campaign(session, campaign_id)
+    failures = session.execute(
+        select(Delivery.id, Subscriber.email, Delivery.status, Delivery.last_error)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_([DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]),
+        )
+        .order_by(Delivery.id)
+        .limit(200)
+    ).all()
+    return page(
+        request,
+        "campaign.html",
+        {
+            "admin": admin,
+            "campaign": campaign,
+            "progress": campaign_control.progress(session, campaign_id=campaign_id),
+            "failures": failures,
+        },
+    )
+
+
+@router.get("/campaigns/{campaign_id}/progress.json")
+def campaign_progress(campaign_id: int, admin: AdminDep, session: SessionDep) -> JSONResponse:
+    _campaign(session, campaign_id)
+    return JSONResponse(campaign_control.progress(session, campaign_id=campaign_id).as_json())
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+def control(
+    request: Request,
+    campaign_id: int,
+    action: str,
+    admin: AdminDep,
+    runtime: RuntimeDep,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(admin, csrf)
+    if action not in ACTIONS or not valid_row_id(campaign_id):
+        raise HTTPException(status_code=404, detail="unknown action")
+    try:
+        control_campaign(runtime, campaign_id=campaign_id, action=action)
+    except LookupError as exc:
+        raise HTTPException(status_code=404, detail="no such campaign") from exc
+    except campaign_control.CampaignStateError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session,
+            actor=admin.username,
+            action=f"campaign.{action}",
+            target=f"campaign {campaign_id}",
+            ip=client_ip(request),
+        )
+    return RedirectResponse(f"/admin/campaigns/{campaign_id}", status_code=303)

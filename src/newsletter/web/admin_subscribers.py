@@ -1,0 +1,153 @@
+"""Admin pages for subscribers: search, one subscriber's consent history, erase,
+CSV export and import. Every action is written to the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from newsletter.addresses import suppression_hash
+from newsletter.audit import record_audit
+from newsletter.dispatch import CeleryProducer, queue_confirmation
+from newsletter.models import Subscriber
+from newsletter.runtime import Runtime
+from newsletter.subscriber_admin import (
+    consent_history,
+    export_csv,
+    import_subscribers,
+    read_csv,
+    search_subscribers,
+)
+from newsletter.subscriptions import erase_subscriber
+from newsletter.web.admin_auth import AdminDep, check_csrf
+from newsletter.web.admin_pages import client_ip, page
+from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
+
+router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
+log = logging.getLogger(__name__)
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@router.get("")
+def subscribers(
+    request: Request, admin: AdminDep, session: SessionDep, q: str = ""
+) -> HTMLResponse:
+    found = (
+        search_subscribers(session, query=q[:320]) if q else search_subscribers(session, query="")
+    )
+    return page(
+        request, "subscribers.html", {"admin": admin, "q": q, "found": found, "result": None}
+    )
+
+
+@router.get("/export.csv")
+def export(admin: AdminDep, runtime: RuntimeDep, request: Request) -> StreamingResponse:
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session, actor=admin.username, action="subscribers.export", ip=client_ip(request)
+        )
+
+    def rows() -> Iterator[str]:
+        with runtime.sessions.begin() as session:
+            yield from export_csv(session)
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
+    )
+
+
+@router.post("/import")
+async def import_csv(
+    request: Request,
+    admin: AdminDep,
+    runtime: RuntimeDep,
+    background: BackgroundTasks,
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form()] = "",
+    consent_source: Annotated[str, Form(max_length=500)] = "",
+) -> HTMLResponse:
+    check_csrf(admin, csrf)
+    data = await file.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise HTTPException(status_code=413, detail="CSV larger than 20 MB: import it with the CLI")
+    try:
+        rows = list(read_csv(data.decode("utf-8-sig")))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(status_code=400, detail=f"cannot read the CSV: {exc}") from exc
+    settings = runtime.settings
+    with runtime.sessions.begin() as session:
+        result = import_subscribers(
+            session,
+            rows=rows,
+            consent_source=consent_source.strip() or None,
+            resend_after=dt.timedelta(hours=settings.confirm_resend_hours),
+            development=settings.is_development,
+            actor=admin.username,
+        )
+        summary = result.as_dict()
+        record_audit(
+            session,
+            actor=admin.username,
+            action="subscribers.import",
+            target=file.filename,
+            detail=json.dumps({k: v for k, v in summary.items() if k != "rejected"}),
+            ip=client_ip(request),
+        )
+    producer: CeleryProducer = request.app.state.celery
+    ids = [subscriber_id for subscriber_id, _email in result.to_confirm]
+    background.add_task(_queue_confirmations, producer, runtime, ids)
+    return page(
+        request, "subscribers.html", {"admin": admin, "q": "", "found": [], "result": summary}
+    )
+
+
+def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[int]) -> None:
+    for subscriber_id in ids:
+        queue_confirmation(producer.app, runtime, subscriber_id=subscriber_id)
+
+
+@router.get("/{subscriber_id}")
+def subscriber(
+    request: Request, subscriber_id: int, admin: AdminDep, session: SessionDep
+) -> HTMLResponse:
+    found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such subscriber")
+    events = consent_history(session, subscriber_id=subscriber_id)
+    return page(request, "subscriber.html", {"admin": admin, "s": found, "events": events})
+
+
+@router.post("/{subscriber_id}/erase")
+def erase(
+    request: Request,
+    subscriber_id: int,
+    admin: AdminDep,
+    session: SessionDep,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_csrf(admin, csrf)
+    found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such subscriber")
+    digest = suppression_hash(found.email)
+    erase_subscriber(session, subscriber_id=subscriber_id)
+    # The trail names the hash, never the erased address.
+    record_audit(
+        session,
+        actor=admin.username,
+        action="subscriber.erase",
+        target=digest,
+        ip=client_ip(request),
+    )
+    return RedirectResponse("/admin/subscribers", status_code=303)

@@ -1,0 +1,203 @@
+"""`/api/v1` bulletins and campaigns: send an urgent bulletin from a script or the CMS,
+follow its progress, pause, resume, cancel or retry the failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from newsletter import campaign_control
+from newsletter.audit import record_audit
+from newsletter.campaigns import CampaignError, create_bulletin
+from newsletter.delivery import count_eligible
+from newsletter.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.message import HeaderInjectionError
+from newsletter.transport import DeliveryError
+from newsletter.web.api import UNPROCESSABLE, Problem
+from newsletter.web.api_auth import ApiCallerDep, require_api_token
+from newsletter.web.deps import RuntimeDep, valid_row_id
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_api_token)],
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body too large"},
+        **UNPROCESSABLE,
+    },
+)
+
+
+class BulletinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    subject: str = Field(min_length=1, max_length=200, examples=["Thông báo cắt nước khẩn cấp"])
+    body_markdown: str = Field(
+        min_length=1,
+        max_length=200_000,
+        examples=["Do sự cố đường ống, **Phường Hòa Bình** tạm ngừng cấp nước từ 14:00 hôm nay."],
+    )
+    categories: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]] = Field(
+        default_factory=list, max_length=100, description="Category slugs; empty: every subscriber."
+    )
+    test_to: str | None = Field(
+        default=None, max_length=320, description="Send one copy here first (outside the ledger)."
+    )
+    send: bool = Field(default=True, description="False: keep it as a draft to review.")
+
+    @field_validator("subject", "body_markdown", "test_to")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL; no honest bulletin contains one.
+        if value is None:
+            return value
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text must be valid Unicode (no lone surrogates)") from exc
+        return value
+
+
+class BulletinOut(BaseModel):
+    id: int
+    status: str
+    recipients: int
+
+
+@router.post(
+    "/bulletins",
+    tags=["bulletins"],
+    response_model=BulletinOut,
+    status_code=201,
+    responses={400: {"model": Problem, "description": "The body is not JSON"}},
+)
+def post_bulletin(body: BulletinIn, runtime: RuntimeDep, caller: ApiCallerDep) -> BulletinOut:
+    """Create an urgent bulletin and, unless `send` is false, start sending it now."""
+    actor = f"api:{caller.name}"
+    with runtime.sessions.begin() as session:
+        try:
+            campaign = create_bulletin(
+                session,
+                subject=body.subject,
+                body_markdown=body.body_markdown,
+                category_slugs=body.categories,
+                created_by=actor,
+            )
+        except (CampaignError, ValueError) as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+        campaign_id = campaign.id
+        recipients = count_eligible(session, campaign_id=campaign_id)
+    if body.test_to:
+        try:
+            send_test(runtime, campaign_id=campaign_id, address=body.test_to)
+        except (DeliveryError, HeaderInjectionError, ValueError) as exc:
+            raise HTTPException(422, detail=f"test message not sent: {exc}") from exc
+    status = "draft"
+    if body.send:
+        start_campaign_now(runtime, campaign_id=campaign_id)
+        status = "sending"
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session,
+            actor=actor,
+            action="bulletin.sent" if body.send else "bulletin.drafted",
+            target=f"campaign {campaign_id}",
+            detail=f"{recipients} recipients",
+        )
+    return BulletinOut(id=campaign_id, status=status, recipients=recipients)
+
+
+class ProgressOut(BaseModel):
+    id: int
+    kind: str
+    status: str
+    subject: str
+    total: int
+    sent: int
+    failed: int
+    skipped: int
+    waiting: int
+    rate: float
+    seconds_left: float | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+def _progress(p: campaign_control.Progress) -> ProgressOut:
+    return ProgressOut(**p.__dict__)
+
+
+@router.get("/campaigns", tags=["campaigns"], response_model=list[ProgressOut])
+def list_campaigns(
+    runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> list[ProgressOut]:
+    """The newest campaigns with their progress."""
+    with runtime.sessions.begin() as session:
+        return [
+            _progress(campaign_control.progress(session, campaign_id=c.id))
+            for c in campaign_control.list_campaigns(session, limit=limit)
+        ]
+
+
+@router.get(
+    "/campaigns/{campaign_id}",
+    tags=["campaigns"],
+    response_model=ProgressOut,
+    responses={404: {"model": Problem, "description": "No such campaign"}},
+)
+def get_campaign(campaign_id: int, runtime: RuntimeDep) -> ProgressOut:
+    """Live progress of one campaign, counted from the delivery ledger."""
+    if not valid_row_id(campaign_id):
+        raise HTTPException(404, detail="no such campaign")
+    with runtime.sessions.begin() as session:
+        try:
+            return _progress(campaign_control.progress(session, campaign_id=campaign_id))
+        except LookupError as exc:
+            raise HTTPException(404, detail="no such campaign") from exc
+
+
+class ActionOut(BaseModel):
+    id: int
+    action: str
+    count: int = Field(
+        description="Batches queued (resume, retry-failed) or messages dropped (cancel)."
+    )
+
+
+@router.post(
+    "/campaigns/{campaign_id}/{action}",
+    tags=["campaigns"],
+    response_model=ActionOut,
+    responses={
+        404: {"model": Problem, "description": "No such campaign"},
+        409: {"model": Problem, "description": "The campaign is not in a state for this action"},
+    },
+)
+def campaign_action(
+    campaign_id: int,
+    action: Literal["pause", "resume", "cancel", "retry-failed"],
+    runtime: RuntimeDep,
+    caller: ApiCallerDep,
+) -> ActionOut:
+    """Pause, resume, cancel a campaign, or queue its failed messages again."""
+    if not valid_row_id(campaign_id):
+        raise HTTPException(404, detail="no such campaign")
+    try:
+        count = control_campaign(runtime, campaign_id=campaign_id, action=action)
+    except LookupError as exc:
+        raise HTTPException(404, detail="no such campaign") from exc
+    except campaign_control.CampaignStateError as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    with runtime.sessions.begin() as session:
+        record_audit(
+            session,
+            actor=f"api:{caller.name}",
+            action=f"campaign.{action}",
+            target=f"campaign {campaign_id}",
+        )
+    return ActionOut(id=campaign_id, action=action, count=count)

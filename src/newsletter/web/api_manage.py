@@ -1,0 +1,114 @@
+"""`/api/v1` routes for management: bounces, stats, subscribers (bearer token required)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from newsletter.bounce_intake import MAX_BOUNCE_BYTES
+from newsletter.bounce_rules import apply_report
+from newsletter.bounces import parse_report
+from newsletter.dashboard import subscriber_overview
+from newsletter.subscriber_admin import search_subscribers, subscriber_stats
+from newsletter.web.api import UNPROCESSABLE, Problem
+from newsletter.web.api_auth import require_api_token
+from newsletter.web.deps import SessionDep, SettingsDep
+
+router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(require_api_token)],
+    responses={
+        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+        413: {"model": Problem, "description": "Body too large"},
+        **UNPROCESSABLE,
+    },
+)
+
+
+class BounceOut(BaseModel):
+    action: str
+    reason: str
+    delivery_id: int | None = None
+
+
+@router.post(
+    "/bounces",
+    tags=["bounces"],
+    response_model=BounceOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "One raw bounce (RFC 3464 DSN), complaint (RFC 5965 ARF) or "
+            "provider bounce message, exactly as received.",
+        }
+    },
+)
+async def post_bounce(request: Request, session: SessionDep, settings: SettingsDep) -> BounceOut:
+    """Process one raw bounce or complaint message now (for an MTA's pipe or a webhook)."""
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BOUNCE_BYTES:
+            raise HTTPException(413, detail="message larger than 10 MB")
+    if not raw.strip():
+        raise HTTPException(422, detail="send the raw message as the request body")
+    report = parse_report(raw, settings)
+    outcome = apply_report(session, report=report, settings=settings)
+    return BounceOut(action=outcome.action, reason=outcome.reason, delivery_id=outcome.delivery_id)
+
+
+class StatsOut(BaseModel):
+    subscribers_by_status: dict[str, int]
+    subscribers_by_category: dict[str, int]
+    all_categories: int
+    suppressed: int
+    bounced_messages: int
+    complaints: int
+
+
+@router.get("/stats", tags=["stats"], response_model=StatsOut)
+def stats(session: SessionDep) -> StatsOut:
+    """Subscriber counts by status and category, suppressions, bounces and complaints."""
+    numbers = subscriber_stats(session)
+    overview = subscriber_overview(session, now=dt.datetime.now(dt.UTC))
+    return StatsOut(
+        subscribers_by_status=numbers.by_status,
+        subscribers_by_category={c.slug: c.subscribers for c in overview.by_category},
+        all_categories=overview.all_categories,
+        suppressed=numbers.suppressed,
+        bounced_messages=numbers.bounced_messages,
+        complaints=numbers.complaints,
+    )
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    status: str
+    categories: list[str]
+    created_at: dt.datetime
+    confirmed_at: dt.datetime | None
+
+
+@router.get("/subscribers", tags=["subscribers"], response_model=list[SubscriberOut])
+def subscribers(
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=320, description="Exact address, or its beginning")] = "",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[SubscriberOut]:
+    """Find subscribers by address."""
+    return [
+        SubscriberOut(
+            id=s.id,
+            email=s.email,
+            status=s.status.value,
+            categories=[c.slug for c in s.categories],
+            created_at=s.created_at,
+            confirmed_at=s.confirmed_at,
+        )
+        for s in search_subscribers(session, query=q, limit=limit)
+    ]
