@@ -72,6 +72,23 @@ def test_only_active_subscribers_in_target_categories_are_queued(runtime: Runtim
     assert len(work.ranges) == 2  # 4 rows in ranges of 3
 
 
+def test_a_draft_that_already_holds_rows_starts_without_duplicating_them(
+    runtime: Runtime,
+) -> None:
+    """Starting a draft whose ledger already has a subscriber's row adds only the others."""
+    with runtime.sessions.begin() as s:
+        ids = add_subscribers(s, 3, prefix="san")
+        campaign_id = add_campaign(s)
+        s.add(Delivery(campaign_id=campaign_id, subscriber_id=ids[0],
+                       status=DeliveryStatus.QUEUED, attempts=0))  # fmt: skip
+    with runtime.sessions.begin() as s:
+        delivery.start_campaign(s, campaign_id=campaign_id)
+        rows = list(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
+        )
+    assert sorted(rows) == sorted(ids)
+
+
 def test_each_subscriber_gets_one_message_and_a_rerun_sends_nothing(
     runtime: Runtime, smtp_server: SMTPServer
 ) -> None:
