@@ -25,17 +25,17 @@ BODY_LINE = (
 
 def template() -> bytes:
     head = (
-        "From: =?utf-8?b?QuG6o24gdGlu?= <bantin@example.gov.vn>\r\n"
-        "To: {to}\r\n"
-        "Subject: =?utf-8?b?QuG6o24gdGluIHR14bqnbg==?=\r\n"
-        "Date: {date}\r\n"
-        "Message-ID: <{token}@example.gov.vn>\r\n"
-        "List-Unsubscribe: <https://bantin.example.gov.vn/unsubscribe/{token}>\r\n"
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
-        "MIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n"
-        "Content-Transfer-Encoding: 8bit\r\n\r\n"
-    ).encode()
+        b"From: =?utf-8?b?QuG6o24gdGlu?= <bantin@example.gov.vn>\r\n"
+        b"To: {to}\r\n"
+        b"Subject: =?utf-8?b?QuG6o24gdGluIHR14bqnbg==?=\r\n"
+        b"Date: {date}\r\n"
+        b"Message-ID: <{token}@example.gov.vn>\r\n"
+        b"List-Unsubscribe: <https://bantin.example.gov.vn/unsubscribe/{token}>\r\n"
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n"
+    )
     body = b""
     while len(body) < 20_000:
         body += BODY_LINE + b"\r\n"
@@ -74,7 +74,9 @@ def _run(kind: str, port: int, key_file: str, seconds: float, out: multiprocessi
     out.put((count, elapsed))
 
 
-def measure(kind: str, port: int, key_file: Path, *, processes: int = 2, seconds: float = 10) -> float:
+def measure(
+    kind: str, port: int, key_file: Path, *, processes: int = 2, seconds: float = 10
+) -> float:
     """Messages per second of `processes` parallel senders of `kind` into the sink."""
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]

@@ -29,18 +29,18 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen  # noqa: E402
-import reference  # noqa: E402
-import services  # noqa: E402
+import loadgen
+import reference
+import services
 
-from newsletter import migrate  # noqa: E402
-from newsletter.campaigns import build_digest  # noqa: E402
-from newsletter.config import Settings  # noqa: E402
-from newsletter.delivery import start_campaign  # noqa: E402
-from newsletter.models import Campaign, CampaignStatus, Category  # noqa: E402
-from newsletter.runtime import build_runtime  # noqa: E402
-from newsletter.tasks import enqueue  # noqa: E402
-from newsletter.worker import create_celery  # noqa: E402
+from newsletter import migrate
+from newsletter.campaigns import build_digest
+from newsletter.config import Settings
+from newsletter.delivery import start_campaign
+from newsletter.models import Campaign, CampaignStatus, Category
+from newsletter.runtime import build_runtime
+from newsletter.tasks import enqueue
+from newsletter.worker import create_celery
 
 BULLETIN_N = 10_000
 HERE = Path(__file__).resolve().parent
@@ -60,13 +60,14 @@ def seed(engine_url: str, settings: Settings, n: int) -> tuple[int, float]:
                              Category(slug="khan-cap", name="Khẩn cấp")])  # fmt: skip
         start = time.perf_counter()
         with runtime.sessions.begin() as session:
-            for first, count, slug, prefix in ((1, n, "tin-tuc", "dan"),
-                                               (n + 1, BULLETIN_N, "khan-cap", "khan")):  # fmt: skip
+            groups = ((1, n, "tin-tuc", "dan"), (n + 1, BULLETIN_N, "khan-cap", "khan"))
+            for first, count, slug, prefix in groups:
                 session.execute(
                     text(
                         "INSERT INTO subscribers (id, email, status, locale, bounce_score,"
                         " created_at, updated_at) SELECT g, :prefix || g || '@example.vn',"
-                        " 'active', 'vi', 0, now(), now() FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) g"
+                        " 'active', 'vi', 0, now(), now()"
+                        " FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) g"
                     ),
                     {"prefix": prefix, "a": first, "b": first + count - 1},
                 )
@@ -106,6 +107,32 @@ def seed(engine_url: str, settings: Settings, n: int) -> tuple[int, float]:
             return digest.id, seeded
     finally:
         runtime.engine.dispose()
+
+
+def start_only(n: int, base_env: dict[str, str]) -> tuple[float, float]:
+    """Campaign start alone at `n` subscribers, on a database of its own: (seed s, start s)."""
+    with services.database(f"bench_start_{uuid.uuid4().hex[:10]}") as url:
+        settings = Settings(**{"database_url": url, "var_dir": base_env["NEWSLETTER_VAR_DIR"]})
+        migrate.upgrade(url)
+        digest_id, seeded = seed(url, settings, n)
+        runtime = build_runtime(settings)
+        try:
+            t0 = time.perf_counter()
+            with runtime.sessions.begin() as session:
+                start_campaign(session, campaign_id=digest_id, batch_size=settings.batch_size)
+            return seeded, time.perf_counter() - t0
+        finally:
+            runtime.engine.dispose()
+
+
+def spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on one process: collapsed stacks (aggregate with bench/profile_top.py)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--duration", str(seconds), "--rate", "200", "--format", "raw", "--nonblocking",
+         "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def env_for(settings_env: dict[str, str]) -> dict[str, str]:
@@ -182,7 +209,7 @@ def machine() -> dict[str, str]:
     }
 
 
-def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="1,000,000 subscribers")
     parser.add_argument("-n", type=int, default=0, help="subscribers (overrides quick/full)")
@@ -191,11 +218,15 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
     parser.add_argument("--load-seconds", type=float, default=15)
     parser.add_argument("--load-rate", type=float, default=300)
     parser.add_argument("--profile", action="store_true", help="py-spy the bulk worker for 20 s")
-    parser.add_argument("--label", default="", help="name of this run in the report")
+    parser.add_argument("--start-n", type=int, default=None,
+                        help="also time campaign start alone at this many subscribers "
+                        "(default: 1,000,000 in quick mode, none with --full)")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None, help="PNG of throughput over time")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     n = args.n or (1_000_000 if args.full else 100_000)
+    if args.start_n is None:
+        args.start_n = 0 if args.full else 1_000_000
     run_id = uuid.uuid4().hex[:10]
     results: dict[str, object] = {"n": n, "bulletin_n": BULLETIN_N, "machine": machine(),
                                   "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -275,7 +306,9 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
             t_start = time.time()
             t0 = time.perf_counter()
             with runtime.sessions.begin() as session:
-                work = start_campaign(session, campaign_id=digest_id, batch_size=settings.batch_size)
+                work = start_campaign(
+                    session, campaign_id=digest_id, batch_size=settings.batch_size
+                )
             started = time.perf_counter() - t0
             enqueue(app, [work])
             enqueued = time.perf_counter() - t0 - started
@@ -287,16 +320,13 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
             # Let the digest reach its steady state before the bulletin arrives.
             while campaign_state(runtime.sessions, digest_id)[1] < min(n // 5, 20_000):
                 time.sleep(0.2)
+            profiles = []
             if args.profile:
-                children = services.process_tree(bulk.pid)[1:]
-                profiles = []
-                for pid in children:
-                    out = tmp / f"profile-{pid}.txt"
-                    profiles.append((out, subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                         str(pid), "--duration", "20", "--rate", "200", "--format", "raw",
-                         "--nonblocking", "-o", str(out)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))  # fmt: skip
+                targets = [(f"bulk-{pid}", pid) for pid in services.process_tree(bulk.pid)[1:]]
+                targets += [("web", web.pid)]
+                for name, pid in targets:
+                    out = tmp / f"profile-{name}.txt"
+                    profiles.append((out, spy(pid, 20, out)))
             body = tmp / "bulletin.txt"
             body.write_text("Cảnh báo: nước sông dâng cao, người dân khu vực ven sông chú ý.\n")
             bulletin_t0 = time.time()
@@ -313,7 +343,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
             results["subscribe_busy"] = busy.__dict__
             log(f"subscribe, digest in flight: {busy.row()}")
 
-            if args.profile:
+            if profiles:
                 for out, proc in profiles:
                     proc.wait(timeout=120)
                     if out.exists():
@@ -323,7 +353,7 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
                         log(f"profile: {dest}")
 
             while True:
-                status, count = campaign_state(runtime.sessions, digest_id)
+                status, _ = campaign_state(runtime.sessions, digest_id)
                 b_status, _ = campaign_state(runtime.sessions, bulletin_id)
                 if status is CampaignStatus.SENT and b_status is CampaignStatus.SENT:
                     break
@@ -349,6 +379,12 @@ def main() -> None:  # noqa: C901, PLR0915 - one linear script reads best here
         results["rss_series"] = [(t - t_start, s) for t, s in sampler.series]
         if args.plot:
             _plot(args.plot, digest_times, bulletin_times, t_start, bulletin_t0, results, sampler)
+        if args.start_n:
+            seeded_big, started_big = start_only(args.start_n, env)
+            results["start_only_n"] = args.start_n
+            results["start_only_seconds"] = started_big
+            log(f"campaign start alone: {args.start_n:,} rows in {started_big:.2f}s "
+                f"(seeding took {seeded_big:.1f}s)")  # fmt: skip
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
@@ -421,6 +457,9 @@ def report(r: dict[str, object]) -> None:
     print(f"| ratio e2e / bare | {f('e2e_rate') / f('ref_bare'):.2f} | |")
     print(f"| campaign start: {r['n']:,} delivery rows | {f('start_seconds'):.2f} s "
           f"(+ {f('enqueue_seconds'):.2f} s enqueue) | 1M ≤ 15 s |")  # fmt: skip
+    if r.get("start_only_n"):
+        print(f"| campaign start alone: {r['start_only_n']:,} delivery rows | "
+              f"{f('start_only_seconds'):.2f} s | ≤ 15 s |")  # fmt: skip
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["rss_peak_mb"].items()))  # type: ignore[attr-defined]
     print(f"| worker peak RSS (MB) | {peaks} | ≤ 200, flat |")
     print(f"| bulletin first accepted | {f('bulletin_first'):.2f} s | ≤ 2 s |")

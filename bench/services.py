@@ -20,7 +20,9 @@ from pathlib import Path
 import redis
 from sqlalchemy import create_engine, text
 
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -58,14 +60,8 @@ def redis_keys(prefix: str) -> Iterator[str]:
 
 
 def ensure_smtp_sink() -> None:
-    if Path(SMTP_SINK).exists():
-        return
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "postfix"],
-        check=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
+    if not Path(SMTP_SINK).exists():
+        raise RuntimeError(f"{SMTP_SINK} is missing: `make bench` installs Debian's postfix")
 
 
 @contextmanager
@@ -114,7 +110,9 @@ def stop(proc: subprocess.Popen[bytes], *, group: bool = False) -> None:
 
 
 @contextmanager
-def newsletter_process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def newsletter_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """`newsletter ARGS` in its own process group, output to `log`."""
     exe = shutil.which("newsletter", path=str(Path(sys.executable).parent))
     command = [exe] if exe else [sys.executable, "-m", "newsletter"]
