@@ -145,19 +145,25 @@ class _Batch:
             )
 
     def _hold_connection(self) -> None:
-        """One connection for the chunk's marks: a pool checkout pings the server first,
-        which cost a round trip per message (profile in docs/benchmarks.md).
+        """On PostgreSQL, one connection for the chunk's marks (docs/benchmarks.md).
 
-        On PostgreSQL the marks commit with synchronous_commit off: the commit is visible
-        to every other process at once (a worker crash still leaves at most the message
-        in flight unmarked), but its WAL flush no longer waits for the disk — a per-row
-        fsync was the ceiling of the whole send. Only a crash of the database server
-        itself can lose the last few hundred milliseconds of marks; docs/delivery.md.
+        Each mark through the pool cost four round trips (the pool's ping, BEGIN, UPDATE,
+        COMMIT) and an fsync. Held in autocommit, a mark is one UPDATE — one statement,
+        so it is as atomic as before. Its commit is asynchronous (synchronous_commit off):
+        visible to every other process at once, so a *worker* crash still leaves at most
+        the message in flight unmarked, but the WAL flush no longer waits for the disk —
+        a per-row fsync was the ceiling of the whole send. Only a crash of the database
+        server itself can lose the last fraction of a second of marks; docs/delivery.md.
         """
+        if self.runtime.engine.dialect.name != "postgresql":
+            return  # SQLite: pooled sessions as everywhere (BEGIN IMMEDIATE, no ping)
         connection = self.runtime.engine.connect()
-        if connection.dialect.name == "postgresql":
+        try:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
             connection.exec_driver_sql("SET synchronous_commit = off")
-            connection.commit()
+        except SQLAlchemyError:
+            connection.close()
+            raise
         self.connection = connection
 
     def _drop_connection(self) -> None:
@@ -165,25 +171,25 @@ class _Batch:
         if connection is None:
             return
         try:
-            if connection.dialect.name == "postgresql":
-                connection.rollback()
-                connection.exec_driver_sql("RESET synchronous_commit")
-                connection.commit()
+            connection.exec_driver_sql("RESET synchronous_commit")
         except SQLAlchemyError:
             connection.invalidate()  # never give the pool a connection in an unknown state
         finally:
-            connection.close()
+            connection.close()  # the pool restores the isolation level
 
-    def _in_transaction(self, action: Callable[[Session], T]) -> T:
-        """Run `action` in its own transaction, on the held connection when there is one.
+    def _mark(self, action: Callable[[Session], T]) -> T:
+        """Run a single-statement `action` on the held connection, else in a transaction.
 
         A held connection that died (database restart) is dropped and the action runs
-        once more on a fresh pooled one, as the pool's ping used to arrange.
+        once more on a fresh pooled one, as the pool's ping used to arrange; the marks
+        only change rows still `sending`, so running one twice changes nothing.
         """
         if self.connection is not None:
             try:
-                with Session(bind=self.connection) as session, session.begin():
-                    return action(session)
+                with Session(bind=self.connection) as session:
+                    result = action(session)
+                    session.commit()  # autocommit: the statement is already committed
+                    return result
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
@@ -276,7 +282,7 @@ class _Batch:
             return status, exc.code is None and not exc.permanent
         # The window of docs/delivery.md: accepted by the server, not yet marked.
         now = utcnow()
-        self._in_transaction(
+        self._mark(
             lambda session: mark_sent(
                 session, delivery_id=row.delivery_id, message_id=message.message_id, now=now
             )
