@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults lint format clean browser-deps
+.PHONY: run test test-faults lint format clean browser-deps bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,13 +37,32 @@ test-faults: $(STAMP)
 
 ## lint: ruff (check + format check) and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+## bench: end-to-end benchmark (quick: 100,000 subscribers; `make bench ARGS=--full`: 1,000,000).
+## Needs the local PostgreSQL and Redis; installs Postfix's smtp-sink when missing (the
+## postfix daemon is never started). Report on stdout; see docs/benchmarks.md.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@# A policy-rc.d answering 101 (when there is none) keeps the package from starting
+	@# the postfix daemon; the bench runs smtp-sink alone.
+	@test -x /usr/sbin/smtp-sink || { \
+		made=; test -e /usr/sbin/policy-rc.d || { made=1; \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }; \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq postfix; \
+		status=$$?; test -z "$$made" || rm -f /usr/sbin/policy-rc.d; exit $$status; }
+	$(BIN)/python bench/run.py $(ARGS)
+
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

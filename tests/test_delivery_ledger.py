@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from newsletter import campaign_control, delivery
 from newsletter.addresses import suppression_hash
@@ -71,6 +71,50 @@ def test_only_active_subscribers_in_target_categories_are_queued(runtime: Runtim
     assert work.ranges
     assert all(first <= last for first, last in work.ranges)
     assert len(work.ranges) == 2  # 4 rows in ranges of 3
+
+
+def test_a_draft_that_already_holds_rows_starts_without_duplicating_them(
+    runtime: Runtime,
+) -> None:
+    """Starting a draft whose ledger already has a subscriber's row adds only the others."""
+    with runtime.sessions.begin() as s:
+        ids = add_subscribers(s, 3, prefix="san")
+        campaign_id = add_campaign(s)
+        s.add(Delivery(campaign_id=campaign_id, subscriber_id=ids[0],
+                       status=DeliveryStatus.QUEUED, attempts=0))  # fmt: skip
+    with runtime.sessions.begin() as s:
+        delivery.start_campaign(s, campaign_id=campaign_id)
+        rows = list(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
+        )
+    assert sorted(rows) == sorted(ids)
+
+
+def test_a_batch_gives_its_connections_back_as_it_found_them(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """After a batch the pool's connections commit synchronously and in transactions again."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 5, prefix="pool")
+        campaign_id = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+    send_all(runtime, work)
+    assert len(smtp_server.wait_for(5)) == 5
+    with runtime.sessions.begin() as s:
+        assert ledger(s, campaign_id)[DeliveryStatus.SENT] == 5
+    if runtime.engine.dialect.name != "postgresql":
+        return
+    pooled = [runtime.engine.connect() for _ in range(runtime.engine.pool.checkedin())]
+    try:
+        for conn in pooled:  # every connection the batch used, the held one among them
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            conn.execute(update(Delivery).values(last_error="rolled back"))
+            conn.rollback()
+            assert conn.scalar(select(func.count()).where(Delivery.last_error.is_not(None))) == 0
+    finally:
+        for conn in pooled:
+            conn.close()
 
 
 def test_each_subscriber_gets_one_message_and_a_rerun_sends_nothing(

@@ -177,3 +177,23 @@ def test_dkim_needs_all_three_settings_and_a_usable_key(
                 dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=tmp_path / "junk.pem"
             )
         )
+
+
+def test_a_replaced_key_file_is_read_again(settings_factory: Any, tmp_path: Path) -> None:
+    """Parsed keys are reused per file content, so replacing the key file changes the signer."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = make_keys(tmp_path / "a"), make_keys(tmp_path / "b")
+    path = tmp_path / "current.pem"
+
+    def public_numbers() -> Any:
+        settings = settings_factory(dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=path)
+        signer = signer_from_settings(settings)
+        assert signer is not None
+        return signer.keys[0].private_key.public_key().public_numbers()
+
+    path.write_bytes(first.rsa_file.read_bytes())
+    before = public_numbers()
+    assert public_numbers() == before
+    path.write_bytes(second.rsa_file.read_bytes())
+    assert public_numbers() != before

@@ -60,8 +60,14 @@ class ClaimedRow:
     deliverable: bool  # active and not suppressed at claim time
 
 
-def _eligible_subscribers(campaign_id: int):  # type: ignore[no-untyped-def]
-    """Active subscribers in the campaign's categories (no rows on either side: all)."""
+def _eligible_subscribers(campaign_id: int, *, has_rows: bool):  # type: ignore[no-untyped-def]
+    """Active subscribers in the campaign's categories (no rows on either side: all).
+
+    `has_rows`: the campaign already has ledger rows, so those subscribers are left out.
+    When it has none the anti-join is omitted: PostgreSQL plans it as a nested loop over
+    the ledger it is filling (which it believes empty), quadratic in the list — 130 s
+    for 100,000 rows (docs/benchmarks.md).
+    """
     campaign_has_categories = exists().where(campaign_categories.c.campaign_id == campaign_id)
     subscriber_has_categories = exists().where(
         subscriber_categories.c.subscriber_id == Subscriber.id
@@ -76,7 +82,7 @@ def _eligible_subscribers(campaign_id: int):  # type: ignore[no-untyped-def]
     already_in_ledger = exists().where(
         and_(Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id)
     )
-    return (
+    query = (
         select(
             literal(campaign_id),
             Subscriber.id,
@@ -87,9 +93,9 @@ def _eligible_subscribers(campaign_id: int):  # type: ignore[no-untyped-def]
         .where(
             or_(not_(campaign_has_categories), not_(subscriber_has_categories), shares_a_category)
         )
-        .where(not_(already_in_ledger))
         .order_by(Subscriber.id)
     )
+    return query.where(not_(already_in_ledger)) if has_rows else query
 
 
 def count_eligible(session: Session, *, campaign_id: int) -> int:
@@ -114,10 +120,14 @@ def start_campaign(
         raise LookupError(f"campaign {campaign_id} does not exist")
     if campaign.status is not CampaignStatus.DRAFT:
         return Work(campaign_id, campaign.kind, [])
+    has_rows = (
+        session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1))
+        is not None
+    )
     session.execute(
         insert(Delivery).from_select(
             ["campaign_id", "subscriber_id", "status", "attempts"],
-            _eligible_subscribers(campaign_id),
+            _eligible_subscribers(campaign_id, has_rows=has_rows),
         )
     )
     total = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0

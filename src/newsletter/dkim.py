@@ -13,6 +13,7 @@ whole job for any finished message and is what the tests compare the fast path w
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -162,12 +163,20 @@ def _load_key(path: Path) -> object:
     except OSError as exc:
         raise DkimConfigError(f"cannot read DKIM key file {path}: {exc.strerror}") from exc
     try:
-        return serialization.load_pem_private_key(data, password=None)
+        return _parse_key(data)
     except (ValueError, TypeError) as exc:
         raise DkimConfigError(
             f"{path} is not an unencrypted PEM private key (make one with "
             "`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`)"
         ) from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_key(data: bytes) -> object:
+    # Every batch builds its composer, so its signer: parsing (and checking) an RSA key
+    # took ~9 % of a worker's time in the profile (docs/benchmarks.md). Keyed by the
+    # file's bytes, so a replaced key file is read anew.
+    return serialization.load_pem_private_key(data, password=None)
 
 
 def signer_from_settings(settings: Settings) -> DkimSigner | None:

@@ -1,0 +1,494 @@
+"""End-to-end benchmark: a digest to N subscribers through real workers, side by side with
+the machine's own reference, plus campaign start, worker RSS, bulletin latency under load
+and the subscribe endpoint. Prints a Markdown report; see docs/benchmarks.md.
+
+Run:  make bench            (quick: N = 100,000)
+      make bench ARGS=--full (N = 1,000,000)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import loadgen
+import reference
+import services
+
+from newsletter import migrate
+from newsletter.campaigns import build_digest
+from newsletter.config import Settings
+from newsletter.delivery import start_campaign
+from newsletter.models import Campaign, CampaignStatus, Category
+from newsletter.runtime import build_runtime
+from newsletter.tasks import enqueue
+from newsletter.worker import create_celery
+
+BULLETIN_N = 10_000
+HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent / "docs"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def seed(engine_url: str, settings: Settings, n: int) -> tuple[int, float]:
+    """N digest readers (tin-tuc), BULLETIN_N bulletin readers (khan-cap), 10 articles."""
+    runtime = build_runtime(settings)
+    try:
+        with runtime.sessions.begin() as session:
+            session.add_all([Category(slug="tin-tuc", name="Tin tức"),
+                             Category(slug="khan-cap", name="Khẩn cấp")])  # fmt: skip
+        start = time.perf_counter()
+        with runtime.sessions.begin() as session:
+            groups = ((1, n, "tin-tuc", "dan"), (n + 1, BULLETIN_N, "khan-cap", "khan"))
+            for first, count, slug, prefix in groups:
+                session.execute(
+                    text(
+                        "INSERT INTO subscribers (id, email, status, locale, bounce_score,"
+                        " created_at, updated_at) SELECT g, :prefix || g || '@example.vn',"
+                        " 'active', 'vi', 0, now(), now()"
+                        " FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) g"
+                    ),
+                    {"prefix": prefix, "a": first, "b": first + count - 1},
+                )
+                session.execute(
+                    text(
+                        "INSERT INTO subscriber_categories (subscriber_id, category_id)"
+                        " SELECT g, (SELECT id FROM categories WHERE slug = :slug)"
+                        " FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) g"
+                    ),
+                    {"slug": slug, "a": first, "b": first + count - 1},
+                )
+            session.execute(text("SELECT setval('subscribers_id_seq', :m)"), {"m": n + BULLETIN_N})
+            now = dt.datetime.now(dt.UTC)
+            for i in range(10):
+                session.execute(
+                    text(
+                        "INSERT INTO articles (guid, url, title, summary, published_at,"
+                        " first_seen_at, updated_at, category_id) VALUES (:g, :u, :t, :s, :p,"
+                        " now(), now(), (SELECT id FROM categories WHERE slug = 'tin-tuc'))"
+                    ),
+                    {
+                        "g": f"bench-{i}",
+                        "u": f"https://example.gov.vn/tin-tuc/bai-{i}.html",
+                        "t": f"Bài số {i}: Thành phố triển khai các biện pháp phòng chống bão",
+                        "s": "Ủy ban nhân dân thành phố thông báo lịch cắt điện, cấp nước và "
+                        "phân luồng giao thông trong tuần tới để phục vụ thi công. " * 3,
+                        "p": now - dt.timedelta(hours=i + 1),
+                    },
+                )
+        seeded = time.perf_counter() - start
+        with runtime.sessions.begin() as session:
+            session.execute(text("ANALYZE"))
+            digest = build_digest(session, settings=settings, now=now)
+            assert digest is not None
+            digest.categories = [session.query(Category).filter_by(slug="tin-tuc").one()]
+            session.flush()
+            return digest.id, seeded
+    finally:
+        runtime.engine.dispose()
+
+
+def start_only(n: int, base_env: dict[str, str]) -> tuple[float, float]:
+    """Campaign start alone at `n` subscribers, on a database of its own: (seed s, start s)."""
+    with services.database(f"bench_start_{uuid.uuid4().hex[:10]}") as url:
+        settings = Settings(**{"database_url": url, "var_dir": base_env["NEWSLETTER_VAR_DIR"]})
+        migrate.upgrade(url)
+        digest_id, seeded = seed(url, settings, n)
+        runtime = build_runtime(settings)
+        try:
+            t0 = time.perf_counter()
+            with runtime.sessions.begin() as session:
+                start_campaign(session, campaign_id=digest_id, batch_size=settings.batch_size)
+            return seeded, time.perf_counter() - t0
+        finally:
+            runtime.engine.dispose()
+
+
+def spy(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on one process: collapsed stacks (aggregate with bench/profile_top.py)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+         "--duration", str(seconds), "--rate", "200", "--format", "raw", "--nonblocking",
+         "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def env_for(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(settings_env)
+    return env
+
+
+class Sampler(threading.Thread):
+    """Peak RSS of every worker process (the Celery parents and their pool children)."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.peak: dict[str, float] = {}
+        self.series: list[tuple[float, dict[str, float]]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.5):
+            sample: dict[str, float] = {}
+            for name, root in self.roots.items():
+                for index, pid in enumerate(services.process_tree(root)):
+                    label = f"{name}/{'main' if index == 0 else f'child{index}'}"
+                    sample[label] = services.rss_mb(pid)
+                    self.peak[label] = max(self.peak.get(label, 0.0), sample[label])
+            self.series.append((time.time(), sample))
+
+
+def sent_times(runtime_url: str, campaign_id: int) -> list[float]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(runtime_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT extract(epoch FROM sent_at) FROM deliveries"
+                     " WHERE campaign_id = :c AND sent_at IS NOT NULL ORDER BY sent_at"),
+                {"c": campaign_id},
+            )  # fmt: skip
+            return [float(r[0]) for r in rows]
+    finally:
+        engine.dispose()
+
+
+def campaign_state(runtime_sessions, campaign_id: int) -> tuple[CampaignStatus, int]:  # type: ignore[no-untyped-def]
+    with runtime_sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        return campaign.status, campaign.sent_count
+
+
+def machine() -> dict[str, str]:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    import redis
+
+    client = redis.Redis.from_url(services.REDIS_URL)
+    try:
+        redis_version = str(client.info("server")["redis_version"])
+    finally:
+        client.close()
+    return {
+        "cpu": f"{model}, {os.cpu_count()} cores",
+        "memory": f"{int(mem) // 1024:,} MB",
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "redis": redis_version,
+        "kernel": platform.release(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="1,000,000 subscribers")
+    parser.add_argument("-n", type=int, default=0, help="subscribers (overrides quick/full)")
+    parser.add_argument("--bulk-concurrency", type=int, default=2)
+    parser.add_argument("--ref-seconds", type=float, default=10)
+    parser.add_argument("--load-seconds", type=float, default=10)
+    parser.add_argument("--load-rate", type=float, default=300)
+    parser.add_argument("--profile", action="store_true", help="py-spy the bulk worker for 20 s")
+    parser.add_argument("--start-n", type=int, default=None,
+                        help="also time campaign start alone at this many subscribers "
+                        "(default: 1,000,000 in quick mode, none with --full)")  # fmt: skip
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of throughput over time")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args()
+    n = args.n or (1_000_000 if args.full else 100_000)
+    if args.start_n is None:
+        args.start_n = 0 if args.full else 1_000_000
+    run_id = uuid.uuid4().hex[:10]
+    results: dict[str, object] = {"n": n, "bulletin_n": BULLETIN_N, "machine": machine(),
+                                  "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                                  "command": " ".join(sys.argv)}  # fmt: skip
+    log(f"bench run {run_id}: N={n:,}")
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key_file = tmp / "dkim.pem"
+        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.TraditionalOpenSSL,
+                                               serialization.NoEncryption()))  # fmt: skip
+        db_url = stack.enter_context(services.database(f"bench_{run_id}"))
+        prefix = f"bench-{run_id}:"
+        redis_url = stack.enter_context(services.redis_keys(prefix))
+        port = stack.enter_context(services.smtp_sink())
+        env = {
+            "NEWSLETTER_ENV": "test",
+            "NEWSLETTER_SECRET_KEY": "bench-" + "s" * 40,
+            "NEWSLETTER_VAR_DIR": str(tmp / "var"),
+            "NEWSLETTER_DATABASE_URL": db_url,
+            "NEWSLETTER_BROKER_URL": redis_url,
+            "NEWSLETTER_REDIS_URL": redis_url,
+            "NEWSLETTER_REDIS_PREFIX": prefix,
+            "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{port}",
+            "NEWSLETTER_PUBLIC_URL": "https://bantin.example.gov.vn",
+            "NEWSLETTER_SEND_RATE": "1000000",
+            "NEWSLETTER_DKIM_DOMAIN": "example.gov.vn",
+            "NEWSLETTER_DKIM_SELECTOR": "bench",
+            "NEWSLETTER_DKIM_KEY_FILE": str(key_file),
+            "NEWSLETTER_SUBSCRIBE_RATE_LIMIT": "100000000",
+        }
+        os.environ.update(env)  # Settings() below and `newsletter` children read the same
+        settings = Settings()
+        migrate.upgrade(db_url)
+        digest_id, seeded = seed(db_url, settings, n)
+        results["seed_seconds"] = seeded
+        log(f"seeded {n + BULLETIN_N:,} subscribers in {seeded:.1f}s; digest #{digest_id}")
+
+        for kind in ("signed", "bare"):
+            rate = reference.measure(kind, port, key_file, seconds=args.ref_seconds)
+            results[f"ref_{kind}"] = rate
+            log(f"reference {kind}: {rate:,.0f} msg/s")
+
+        web_port = services.free_port()
+        web = stack.enter_context(services.newsletter_process(
+            ["web", "--port", str(web_port)], env_for(env), tmp / "web.log"))  # fmt: skip
+        services.wait_for_port(web_port)
+        base = f"http://127.0.0.1:{web_port}"
+        loadgen.load(base, rate=50, seconds=2)  # warm up the web process
+        idle = loadgen.load(base, rate=args.load_rate, seconds=args.load_seconds)
+        results["subscribe_idle"] = idle.__dict__
+        log(f"subscribe, no digest in flight: {idle.row()}")
+
+        bulk = stack.enter_context(services.newsletter_process(
+            ["worker", "--queues", "bulk", "--concurrency", str(args.bulk_concurrency)],
+            env_for(env), tmp / "bulk.log"))  # fmt: skip
+        urgent = stack.enter_context(services.newsletter_process(
+            ["worker", "--queues", "urgent,default", "--concurrency", "1"],
+            env_for(env), tmp / "urgent.log"))  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            logs = (tmp / "bulk.log").read_text(errors="replace") + (tmp / "urgent.log").read_text(
+                errors="replace"
+            )
+            if logs.count(" ready.") >= 2:
+                break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError("workers did not become ready:\n" + logs[-3000:])
+        sampler = Sampler({"bulk": bulk.pid, "urgent": urgent.pid})
+        sampler.start()
+
+        runtime = build_runtime(settings)
+        app = create_celery(settings)
+        try:
+            t_start = time.time()
+            t0 = time.perf_counter()
+            with runtime.sessions.begin() as session:
+                work = start_campaign(
+                    session, campaign_id=digest_id, batch_size=settings.batch_size
+                )
+            started = time.perf_counter() - t0
+            enqueue(app, [work])
+            enqueued = time.perf_counter() - t0 - started
+            results["start_seconds"] = started
+            results["enqueue_seconds"] = enqueued
+            log(f"campaign start: {n:,} rows in {started:.2f}s; {len(work.ranges)} tasks enqueued"
+                f" in {enqueued:.2f}s")  # fmt: skip
+
+            # Let the digest reach its steady state before the bulletin arrives.
+            while campaign_state(runtime.sessions, digest_id)[1] < min(n // 5, 20_000):
+                time.sleep(0.2)
+            profiles = []
+            if args.profile:
+                targets = [(f"bulk-{pid}", pid) for pid in services.process_tree(bulk.pid)[1:]]
+                targets += [("web", web.pid)]
+                for name, pid in targets:
+                    out = tmp / f"profile-{name}.txt"
+                    profiles.append((out, spy(pid, 20, out)))
+            body = tmp / "bulletin.txt"
+            body.write_text("Cảnh báo: nước sông dâng cao, người dân khu vực ven sông chú ý.\n")
+            bulletin_t0 = time.time()
+            sent = subprocess.run(
+                [str(Path(sys.executable).parent / "newsletter"), "bulletin", "send",
+                 "--subject", "Cảnh báo lũ khẩn cấp", "--body-file", str(body),
+                 "--category", "khan-cap", "--yes"],
+                env=env_for(env), capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            bulletin_id = int(sent.stdout.strip().splitlines()[-1])
+            log(f"bulletin #{bulletin_id} started ({time.time() - bulletin_t0:.2f}s for the CLI)")
+
+            # The bulletin's latency is measured with the digest in flight and nothing else;
+            # the subscribe load comes after it (it takes CPU from the workers).
+            while campaign_state(runtime.sessions, bulletin_id)[0] is not CampaignStatus.SENT:
+                time.sleep(0.2)
+            results["load_window"] = [time.time() - t_start]
+            busy = loadgen.load(base, rate=args.load_rate, seconds=args.load_seconds)
+            results["load_window"].append(time.time() - t_start)  # type: ignore[attr-defined]
+            results["subscribe_busy"] = busy.__dict__
+            log(f"subscribe, digest in flight: {busy.row()}")
+
+            if profiles:
+                for out, proc in profiles:
+                    proc.wait(timeout=120)
+                    if out.exists():
+                        dest = HERE / "out" / f"profile-{run_id}-{out.stem}.txt"
+                        dest.parent.mkdir(exist_ok=True)
+                        dest.write_bytes(out.read_bytes())
+                        log(f"profile: {dest}")
+
+            while True:
+                status, _ = campaign_state(runtime.sessions, digest_id)
+                b_status, _ = campaign_state(runtime.sessions, bulletin_id)
+                if status is CampaignStatus.SENT and b_status is CampaignStatus.SENT:
+                    break
+                time.sleep(0.5)
+        finally:
+            app.close()
+            runtime.engine.dispose()
+        sampler.halt.set()
+        sampler.join()
+        digest_times = sent_times(db_url, digest_id)
+        bulletin_times = sent_times(db_url, bulletin_id)
+        total = digest_times[-1] - t_start
+        results["e2e_rate"] = len(digest_times) / total
+        results["e2e_seconds"] = total
+        results["digest_sent"] = len(digest_times)
+        per_second = _per_second(digest_times, t_start)
+        middle = per_second[len(per_second) // 10 : len(per_second) * 9 // 10] or per_second
+        results["steady_rate_median"] = statistics.median(middle)
+        load_end = t_start + results["load_window"][1]  # type: ignore[index]
+        after = [t for t in digest_times if t >= load_end]
+        if len(after) > 1 and after[-1] > load_end:
+            results["rate_after_load"] = len(after) / (after[-1] - load_end)
+        results["bulletin_first"] = bulletin_times[0] - bulletin_t0
+        results["bulletin_last"] = bulletin_times[-1] - bulletin_t0
+        results["bulletin_sent"] = len(bulletin_times)
+        results["rss_peak_mb"] = sampler.peak
+        results["rss_series"] = [(t - t_start, s) for t, s in sampler.series]
+        if args.plot:
+            _plot(args.plot, digest_times, bulletin_times, t_start, bulletin_t0, results, sampler)
+        if args.start_n:
+            seeded_big, started_big = start_only(args.start_n, env)
+            results["start_only_n"] = args.start_n
+            results["start_only_seconds"] = started_big
+            log(f"campaign start alone: {args.start_n:,} rows in {started_big:.2f}s "
+                f"(seeding took {seeded_big:.1f}s)")  # fmt: skip
+    report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+
+
+def _per_second(times: list[float], t0: float) -> list[int]:
+    if not times:
+        return []
+    buckets = [0] * (int(times[-1] - t0) + 1)
+    for t in times:
+        buckets[max(0, int(t - t0))] += 1
+    return buckets
+
+
+def _plot(path: Path, digest: list[float], bulletin: list[float], t0: float, b0: float,
+          results: dict[str, object], sampler: Sampler) -> None:  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax_rss) = plt.subplots(2, 1, figsize=(10, 7), sharex=True,
+                                     gridspec_kw={"height_ratios": [3, 1]})  # fmt: skip
+    d = _per_second(digest, t0)
+    b = _per_second(bulletin, t0)
+    ax.plot(range(len(d)), d, label="digest (messages/s, per second)", color="tab:blue")
+    if b:
+        ax.plot(range(len(b)), b, label=f"bulletin to {len(bulletin):,}", color="tab:red")
+        ax.axvline(b0 - t0, color="tab:red", linestyle=":", label="`bulletin send` issued")
+    for key, style, name in (("ref_signed", "--", "reference: signed"),
+                             ("ref_bare", ":", "reference: bare")):  # fmt: skip
+        ax.axhline(float(results[key]), color="gray", linestyle=style, label=name)  # type: ignore[arg-type]
+    ax.axhline(0.6 * float(results["ref_signed"]), color="tab:green", linestyle="-.",  # type: ignore[arg-type]
+               label="target: 0.6 × signed")  # fmt: skip
+    start, end = results["load_window"]  # type: ignore[misc]
+    ax.axvspan(start, end, color="orange", alpha=0.15, label="subscribe load (300 req/s)")
+    ax.set_ylabel("messages accepted by the sink / s")
+    ax.set_title(f"Digest to {results['n']:,} subscribers, RSA-2048 DKIM, PostgreSQL ledger "
+                 f"— {results['date']}")  # fmt: skip
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    labels = sorted({k for _, s in sampler.series for k in s})
+    for label in labels:
+        xs = [t - t0 for t, s in sampler.series if label in s]
+        ys = [s[label] for _, s in sampler.series if label in s]
+        ax_rss.plot(xs, ys, label=label)
+    ax_rss.set_ylabel("worker RSS (MB)")
+    ax_rss.set_xlabel("seconds since campaign start")
+    ax_rss.legend(loc="lower right", fontsize=7, ncol=3)
+    ax_rss.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(r: dict[str, object]) -> None:
+    def f(key: str) -> float:
+        return float(r[key])  # type: ignore[arg-type]
+
+    print(f"\n### Run {r['date']} — N = {r['n']:,}\n")
+    print(f"Command: `{r['command']}`\n")
+    for k, v in r["machine"].items():  # type: ignore[attr-defined]
+        print(f"- {k}: {v}")
+    print("\n| figure | value | target |\n|---|---|---|")
+    print(f"| reference signed (2 processes) | {f('ref_signed'):,.0f} msg/s | |")
+    print(f"| reference bare (2 processes) | {f('ref_bare'):,.0f} msg/s | |")
+    print(f"| e2e digest, start → last accepted | {f('e2e_rate'):,.0f} msg/s "
+          f"({r['digest_sent']:,} in {f('e2e_seconds'):.1f} s) | |")  # fmt: skip
+    print(f"| e2e steady state (median of per-second rates, middle 80 %) | "
+          f"{f('steady_rate_median'):,.0f} msg/s | |")  # fmt: skip
+    if "rate_after_load" in r:
+        print(
+            f"| e2e after the subscribe load, to the end (workers alone) | "
+            f"{f('rate_after_load'):,.0f} msg/s = {f('rate_after_load') / f('ref_signed'):.2f}"
+            " × signed | |"
+        )
+    print(f"| ratio e2e / signed | {f('e2e_rate') / f('ref_signed'):.2f} | ≥ 0.6 |")
+    print(f"| ratio e2e / bare | {f('e2e_rate') / f('ref_bare'):.2f} | |")
+    print(f"| campaign start: {r['n']:,} delivery rows | {f('start_seconds'):.2f} s "
+          f"(+ {f('enqueue_seconds'):.2f} s enqueue) | 1M ≤ 15 s |")  # fmt: skip
+    if r.get("start_only_n"):
+        print(f"| campaign start alone: {r['start_only_n']:,} delivery rows | "
+              f"{f('start_only_seconds'):.2f} s | ≤ 15 s |")  # fmt: skip
+    peaks = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r["rss_peak_mb"].items()))  # type: ignore[attr-defined]
+    print(f"| worker peak RSS (MB) | {peaks} | ≤ 200, flat |")
+    print(f"| bulletin first accepted | {f('bulletin_first'):.2f} s | ≤ 2 s |")
+    print(f"| bulletin all {r['bulletin_sent']:,} accepted | {f('bulletin_last'):.2f} s | ≤ 30 s |")
+    for key, name in (("subscribe_idle", "no digest"), ("subscribe_busy", "digest in flight")):
+        s = r[key]
+        codes = ", ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items()))  # type: ignore[index]
+        print(f"| subscribe, {name} | {s['achieved']:,.0f} req/s of {s['rate']:,.0f}; "  # type: ignore[index]
+              f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; {{{codes}}} | "  # type: ignore[index]
+              "p99 ≤ 100 ms at 300 req/s |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

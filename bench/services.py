@@ -1,0 +1,147 @@
+"""What a bench run starts itself: a database, the SMTP sink, workers, the web server.
+
+Everything is torn down by the caller (ExitStack); the database and the Redis keys are
+unique per run so a bench never touches another run's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, text
+
+ADMIN_URL = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def database(name: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def redis_keys(prefix: str) -> Iterator[str]:
+    """Yield REDIS_URL; delete every key under `prefix` afterwards."""
+    yield REDIS_URL
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
+def ensure_smtp_sink() -> None:
+    if not Path(SMTP_SINK).exists():
+        raise RuntimeError(f"{SMTP_SINK} is missing: `make bench` installs Debian's postfix")
+
+
+@contextmanager
+def smtp_sink() -> Iterator[int]:
+    """Postfix's smtp-sink on a free loopback port: accepts and discards, in C."""
+    ensure_smtp_sink()
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [SMTP_SINK, *user, f"127.0.0.1:{port}", "1024"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield port
+    finally:
+        stop(proc)
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes], *, group: bool = False) -> None:
+    if proc.poll() is None:
+        if group:
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def newsletter_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`newsletter ARGS` in its own process group, output to `log`."""
+    exe = shutil.which("newsletter", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "newsletter"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*command, *args], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield proc
+        finally:
+            stop(proc, group=True)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a Celery worker and its pool children)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [pid] + [child.pid for child in root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
