@@ -100,7 +100,12 @@ def _eligible_subscribers(campaign_id: int, *, has_rows: bool):  # type: ignore[
 
 def count_eligible(session: Session, *, campaign_id: int) -> int:
     """How many residents starting this campaign now would write into the ledger."""
-    eligible = _eligible_subscribers(campaign_id).order_by(None).subquery()
+    has_rows = session.scalar(
+        select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1)
+    )
+    eligible = (
+        _eligible_subscribers(campaign_id, has_rows=has_rows is not None).order_by(None).subquery()
+    )
     return session.scalar(select(func.count()).select_from(eligible)) or 0
 
 
