@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -38,6 +39,12 @@ START_HINTS = {
         "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log"
     ),
 }
+
+# CI explores the same cases every run, so a green main stays green; a developer's run
+# explores new ones each time (and finds what CI would not).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

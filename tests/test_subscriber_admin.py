@@ -116,6 +116,8 @@ def test_search_and_stats(session: Session) -> None:
         "anh@example.vn",
     }
     assert search_subscribers(session, query="%") == []
+    assert search_subscribers(session, query="an\x00") == []
+    assert search_subscribers(session, query="an\udc80") == []
     stats = subscriber_stats(session)
     assert stats.by_status["active"] == 1
     assert stats.by_status["pending"] == 1

@@ -55,6 +55,8 @@ class ImportResult:
 def search_subscribers(session: Session, *, query: str, limit: int = 50) -> list[Subscriber]:
     """Exact address when `query` has an @, else addresses starting with it."""
     query = query.strip()
+    if "\x00" in query or not _encodable(query):
+        return []  # no stored address holds NUL or a lone surrogate (PostgreSQL refuses both)
     statement = select(Subscriber).order_by(Subscriber.id.desc()).limit(limit)
     if "@" in query:
         key = normalize_lenient(query)
@@ -63,6 +65,14 @@ def search_subscribers(session: Session, *, query: str, limit: int = 50) -> list
         escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(Subscriber.email.like(f"{escaped}%", escape="\\"))
     return list(session.scalars(statement))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def consent_history(session: Session, *, subscriber_id: int) -> list[ConsentEvent]:
