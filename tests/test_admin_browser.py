@@ -3,38 +3,22 @@ preview it, send it, and watch its progress reach 100%."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from newsletter.config import Settings
 from newsletter.runtime import build_runtime
 from newsletter.web import create_app
 from tests.support.admin import ADMIN_PASSWORD, create_admin
+from tests.support.browser import ARTIFACTS, browser_fixture  # noqa: F401
 from tests.support.ledger import WorkerProcess, add_category, add_subscribers
 from tests.support.smtp import SMTPServer
 from tests.support.webserver import WebServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is missing: run `make browser-deps` (part of `make test`)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def test_official_sends_a_bulletin_and_watches_it_finish(

@@ -6,11 +6,11 @@ The portals are pages on other loopback origins (tests/support/feedserver.py ser
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
+from tests.support.browser import browser_fixture  # noqa: F401
 from tests.support.feedserver import FeedServer
 from tests.support.public_site import (  # noqa: F401
     SiteFactory,
@@ -19,25 +19,7 @@ from tests.support.public_site import (  # noqa: F401
     site_factory_fixture,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is missing: run `make browser-deps` (part of `make test`)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture

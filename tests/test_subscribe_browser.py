@@ -8,15 +8,14 @@ Chromium comes from `make browser-deps` (a prerequisite of `make test`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import select
 
 from newsletter.models import ConsentEvent, Subscriber
+from tests.support.browser import ARTIFACTS, browser_fixture  # noqa: F401
 from tests.support.public_site import (  # noqa: F401
     SiteFactory,
     mail_lane_fixture,
@@ -24,13 +23,6 @@ from tests.support.public_site import (  # noqa: F401
     site_factory_fixture,
 )
 from tests.support.smtp import _free_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 # The browser exercises pages and script, not the store: one backend is enough.
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
@@ -75,18 +67,6 @@ class _PortalServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian chromium is missing: run `make browser-deps` (part of `make test`)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_browser_subscribes_from_the_footer_box(
