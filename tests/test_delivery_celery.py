@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import mailbox
 from collections.abc import Callable
 from pathlib import Path
@@ -10,11 +11,11 @@ import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
-from newsletter.models import Delivery, DeliveryStatus, SubscriberStatus
+from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError
 from newsletter.suppression import is_suppressed
-from newsletter.tasks import SEND_BATCH, retry_backoff_max, send_confirmation
+from newsletter.tasks import SEND_BATCH, SEND_CONFIRMATION, retry_backoff_max, send_confirmation
 from newsletter.worker import broker_transport_options, create_celery
 from tests.bounce_samples import sample
 from tests.support.ledger import add_campaign, add_subscribers
@@ -137,3 +138,24 @@ def test_each_app_keeps_its_own_tasks(settings_factory: Callable[..., Settings])
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_confirmation_given_up_can_be_asked_again_at_once(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """When the confirmation task fails for good, the resend window is cleared."""
+    settings = settings_factory(database_url=database_url)
+    app = create_celery(settings)
+    runtime = build_runtime(settings)
+    try:
+        with runtime.sessions.begin() as s:
+            [pending] = add_subscribers(s, 1, status=SubscriberStatus.PENDING)
+            s.get(Subscriber, pending).confirmation_sent_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+        task = app.tasks[SEND_CONFIRMATION]
+        task.on_failure(RetryLaterError("451 still busy"), "task-id", (pending,), {}, None)
+        with runtime.sessions() as s:
+            assert s.get(Subscriber, pending).confirmation_sent_at is None  # type: ignore[union-attr]
+    finally:
+        runtime.close()
+        app.close()

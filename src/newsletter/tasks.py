@@ -29,6 +29,7 @@ from newsletter.models import (
 from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.sending import RetryLaterError, send_batch
+from newsletter.subscriptions import forget_confirmation_sent
 from newsletter.transport import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -205,9 +206,20 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         retry_backoff=2,
         retry_backoff_max=retry_backoff_max(settings),
         max_retries=delivery.MAX_ATTEMPTS,
+        on_failure=lambda _task, _exc, _task_id, args, _kwargs, _einfo: confirmation_gave_up(
+            state.runtime, subscriber_id=args[0]
+        ),
     )
     def send_confirmation_task(subscriber_id: int) -> bool:
         return send_confirmation(state.runtime, subscriber_id=subscriber_id)
+
+
+def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
+    """The confirmation could not be sent after every retry: let the resident's next
+    request mail it at once instead of waiting CONFIRM_RESEND_HOURS."""
+    log.warning("confirmation to subscriber %s given up after retries", subscriber_id)
+    with runtime.sessions.begin() as session:
+        forget_confirmation_sent(session, subscriber_id=subscriber_id)
 
 
 def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
