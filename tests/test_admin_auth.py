@@ -40,6 +40,7 @@ def test_passwords_are_argon2_and_checked(session: Session) -> None:
     assert authenticate(session, username="canbo", password=PASSWORD, now=NOW) is user
     assert authenticate(session, username="canbo", password="sai", now=NOW) is None
     assert authenticate(session, username="khong-co", password=PASSWORD, now=NOW) is None
+    assert authenticate(session, username="can\x00bo", password=PASSWORD, now=NOW) is None
     with pytest.raises(AdminUserError, match="at least 12"):
         create_admin_user(session, username="ngan", password="short")
     with pytest.raises(AdminUserError, match="already exists"):

@@ -68,7 +68,12 @@ def authenticate(
     account's delay runs, without even checking the password (so guessing gains nothing).
     """
     now = now or dt.datetime.now(dt.UTC)
-    user = session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+    valid_name = USERNAME_PATTERN.fullmatch(username) is not None
+    user = (
+        session.scalars(select(AdminUser).where(AdminUser.username == username)).first()
+        if valid_name  # a name no account can have (NUL, say) is never sent to the database
+        else None
+    )
     if user is None:
         # Spend the same time as a real check, so timing does not reveal usernames.
         _hasher.hash(password)
