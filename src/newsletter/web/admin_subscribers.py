@@ -40,9 +40,7 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 def subscribers(
     request: Request, admin: AdminDep, session: SessionDep, q: str = ""
 ) -> HTMLResponse:
-    found = (
-        search_subscribers(session, query=q[:320]) if q else search_subscribers(session, query="")
-    )
+    found = search_subscribers(session, query=q[:320])
     return page(
         request, "subscribers.html", {"admin": admin, "q": q, "found": found, "result": None}
     )
