@@ -30,7 +30,10 @@ def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[S
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits when the route returns, *before* the answer
+# is sent. With the default ("request") the commit came after the response, so a client
+# following a redirect could ask for a row that was not committed yet.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 # Ids are 64-bit integers: a larger number names no row (and would overflow the driver),
