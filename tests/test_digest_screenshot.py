@@ -12,22 +12,17 @@ from sqlalchemy.orm import Session
 from newsletter.campaigns import build_digest
 from newsletter.compose import composer_for
 from newsletter.outgoing import Recipient
+from tests.support.browser import ARTIFACTS, CHROMIUM
 from tests.support.composedata import NOW, add_article, add_categories, parts
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+from tests.support.requirements import require
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is missing: install it with `make browser-deps` "
-    "(or `apt-get install -y chromium`) to render the digest screenshot",
-)
 @pytest.mark.parametrize("db_backend", ["sqlite"], indirect=True)
 def test_digest_html_renders_in_chromium(
     db_backend: str, session: Session, settings_factory: Any, tmp_path: Path
 ) -> None:
     """Headless Chromium renders the digest's HTML part to a non-empty PNG in test-artifacts/."""
+    require(CHROMIUM.exists(), "Debian chromium is missing: run `make browser-deps`")
     settings = settings_factory()
     news, notices = add_categories(session)
     for n in (1, 2, 4, 5, 7, 8):  # no thumbnails: the test machine has no internet

@@ -13,6 +13,7 @@ from newsletter.models import DeliveryStatus
 from tests.faults.conftest import Rig, addresses, assert_everyone_once
 from tests.faults.services import RedisServer, Sink
 from tests.support.ledger import wait_for_ledger, wait_until
+from tests.support.requirements import require
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgresql"])]
 
@@ -20,8 +21,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgr
 @pytest.fixture
 def private_redis(logs: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own: the machine's shared Redis is never restarted."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    require(
+        shutil.which("redis-server") is not None,
+        "redis-server is missing: apt-get install redis-server",
+    )
     server = RedisServer(logs)
     server.start()
     yield server

@@ -18,6 +18,7 @@ from newsletter.models import DeliveryStatus
 from tests.faults.conftest import Rig, addresses, assert_everyone_once
 from tests.faults.services import PG_BIN, PostgresCluster, Sink
 from tests.support.ledger import wait_for_ledger, wait_until
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.faults
 
@@ -27,8 +28,10 @@ WORKERS = 2
 @pytest.fixture
 def cluster(logs: Path) -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of this test's own, migrated."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"no initdb in {PG_BIN}: PostgreSQL's server binaries are not installed")
+    require(
+        (PG_BIN / "initdb").exists(),
+        f"no initdb in {PG_BIN}: install PostgreSQL's server (apt-get install postgresql)",
+    )
     server = PostgresCluster(logs)
     try:
         server.start()

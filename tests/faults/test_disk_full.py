@@ -21,6 +21,7 @@ import pytest
 from newsletter.models import DeliveryStatus
 from tests.faults.conftest import Rig, addresses, assert_everyone_once
 from tests.support.ledger import wait_for_ledger, wait_until
+from tests.support.requirements import require
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgresql"])]
 
@@ -36,8 +37,10 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         text=True,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    require(
+        done.returncode == 0,
+        f"cannot mount a tmpfs (the test needs root): {done.stderr.strip()}",
+    )
     try:
         yield mount
     finally:
