@@ -23,6 +23,7 @@ from tests.support.ledger import (
     add_category,
     add_subscribers,
     wait_for_ledger,
+    wait_until,
     worker_env,
 )
 from tests.support.smtp import SMTPServer
@@ -144,8 +145,16 @@ def test_bulletin_from_the_api(
         campaign_id = response.json()["id"]
         assert response.json()["recipients"] == 4
         wait_for_ledger(runtime, campaign_id, timeout=60)
-        shown = client.get(f"/api/v1/campaigns/{campaign_id}", headers=auth).json()
-        assert (shown["sent"], shown["status"]) == (4, "sent")
+
+        def shown() -> dict[str, object]:
+            answer: dict[str, object] = client.get(
+                f"/api/v1/campaigns/{campaign_id}", headers=auth
+            ).json()
+            return answer
+
+        # The worker marks the campaign sent just after its last row: wait for that step.
+        wait_until(lambda: shown()["status"] == "sent", timeout=30, what="campaign sent")
+        assert shown()["sent"] == 4
         again = client.post(f"/api/v1/campaigns/{campaign_id}/pause", headers=auth)
         assert again.status_code == 409
         assert client.get("/api/v1/campaigns/999999", headers=auth).status_code == 404

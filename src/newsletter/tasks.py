@@ -156,20 +156,22 @@ TASK_ROUTES = {
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     state = ProcessState(settings)
+    # Tasks that send mail: redelivered if their worker dies (they are idempotent), and
+    # retried with backoff on a temporary refusal, within the visibility timeout.
+    # shared=False (here and below): the task belongs to this app only. A shared task
+    # would be copied into every app created later in the process, with this app's settings.
+    sending_options: dict[str, Any] = {
+        "shared": False,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "autoretry_for": (RetryLaterError,),
+        "retry_backoff": 2,
+        "retry_backoff_max": retry_backoff_max(settings),
+        "retry_jitter": True,
+        "max_retries": delivery.MAX_ATTEMPTS,
+    }
 
-    # shared=False: the task belongs to this app only. A shared task would be copied
-    # into every app created later in the process, with this app's settings.
-    @app.task(
-        name=SEND_BATCH,
-        shared=False,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        autoretry_for=(RetryLaterError,),
-        retry_backoff=2,
-        retry_backoff_max=retry_backoff_max(settings),
-        retry_jitter=True,
-        max_retries=delivery.MAX_ATTEMPTS,
-    )
+    @app.task(name=SEND_BATCH, **sending_options)
     def send_batch_task(campaign_id: int, first_id: int, last_id: int) -> dict[str, Any]:
         outcome = send_batch(
             state.runtime,
@@ -199,13 +201,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(
         name=SEND_CONFIRMATION,
-        shared=False,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        autoretry_for=(RetryLaterError,),
-        retry_backoff=2,
-        retry_backoff_max=retry_backoff_max(settings),
-        max_retries=delivery.MAX_ATTEMPTS,
+        **sending_options,
         on_failure=lambda _task, _exc, _task_id, args, _kwargs, _einfo: confirmation_gave_up(
             state.runtime, subscriber_id=args[0]
         ),

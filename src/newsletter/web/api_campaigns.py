@@ -3,7 +3,6 @@ follow its progress, pause, resume, cancel or retry the failures."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -112,24 +111,9 @@ def post_bulletin(body: BulletinIn, runtime: RuntimeDep, caller: ApiCallerDep) -
     return BulletinOut(id=campaign_id, status=status, recipients=recipients)
 
 
-class ProgressOut(BaseModel):
-    id: int
-    kind: str
-    status: str
-    subject: str
-    total: int
-    sent: int
-    failed: int
-    skipped: int
-    waiting: int
-    rate: float
-    seconds_left: float | None
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-
-def _progress(p: campaign_control.Progress) -> ProgressOut:
-    return ProgressOut(**p.__dict__)
+# The API answers campaign_control.Progress itself (a dataclass FastAPI can serialise),
+# so the wire format cannot drift from what the CLI and the admin pages show.
+ProgressOut = campaign_control.Progress
 
 
 @router.get("/campaigns", tags=["campaigns"], response_model=list[ProgressOut])
@@ -139,7 +123,7 @@ def list_campaigns(
     """The newest campaigns with their progress."""
     with runtime.sessions.begin() as session:
         return [
-            _progress(campaign_control.progress(session, campaign_id=c.id))
+            campaign_control.progress(session, campaign_id=c.id)
             for c in campaign_control.list_campaigns(session, limit=limit)
         ]
 
@@ -156,7 +140,7 @@ def get_campaign(campaign_id: int, runtime: RuntimeDep) -> ProgressOut:
         raise HTTPException(404, detail="no such campaign")
     with runtime.sessions.begin() as session:
         try:
-            return _progress(campaign_control.progress(session, campaign_id=campaign_id))
+            return campaign_control.progress(session, campaign_id=campaign_id)
         except LookupError as exc:
             raise HTTPException(404, detail="no such campaign") from exc
 
