@@ -69,3 +69,49 @@ def test_daily_cap_stops_sending(
     finally:
         first.close()
         second.close()
+
+
+def _budget_settings(
+    where: str, settings_factory: Callable[..., Settings], request: pytest.FixtureRequest,
+    **overrides: object,
+) -> Settings:  # fmt: skip
+    if where == "redis":
+        overrides["redis_url"] = request.getfixturevalue("redis_url")
+        overrides["redis_prefix"] = request.getfixturevalue("redis_prefix")
+    return settings_factory(**overrides)
+
+
+@pytest.mark.parametrize("where", ["redis", "file"])
+def test_one_call_grants_several_tokens_up_to_the_burst(
+    where: str, settings_factory: Callable[..., Settings], request: pytest.FixtureRequest
+) -> None:
+    """Asking for many grants what the bucket holds (a tenth of a second), never more."""
+    settings = _budget_settings(where, settings_factory, request, send_rate=200)
+    budget = open_budget(settings)
+    try:
+        first = budget.acquire(50)
+        second = budget.acquire(3)
+    finally:
+        budget.close()
+    assert first == burst_for(200) == 20
+    assert 1 <= second <= 3
+
+
+@pytest.mark.parametrize("where", ["redis", "file"])
+def test_grants_stop_at_the_daily_cap_and_given_back_tokens_count_again(
+    where: str, settings_factory: Callable[..., Settings], request: pytest.FixtureRequest
+) -> None:
+    """A grant never crosses the cap; tokens given back unused can be taken again today."""
+    settings = _budget_settings(where, settings_factory, request, send_rate=1000, daily_cap=30)
+    budget = open_budget(settings)
+    try:
+        assert budget.acquire(25) == 25
+        assert budget.acquire(25) == 5
+        with pytest.raises(DailyCapError):
+            budget.acquire(1)
+        budget.give_back(4)
+        assert budget.acquire(25) == 4
+        with pytest.raises(DailyCapError):
+            budget.acquire(1)
+    finally:
+        budget.close()

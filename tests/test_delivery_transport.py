@@ -1,13 +1,15 @@
-"""The SMTP transport's envelope for international addresses, and reconnecting after a drop."""
+"""The SMTP transport: international envelopes, reconnecting after a drop, pipelining and
+refusals at each step."""
 
 from __future__ import annotations
 
+import smtplib
 from collections.abc import Iterator
 
 import pytest
 
 from newsletter.message import build_message, make_message_id
-from newsletter.transport import DeliveryError, SMTPTransport, open_transport
+from newsletter.transport import DeliveryError, SMTPTransport, open_transport, sendmail
 from tests.support.smtp import SMTPServer
 
 
@@ -79,3 +81,85 @@ def test_dropped_connection_is_reopened(smtp_server: SMTPServer) -> None:
     finally:
         transport.close()
     assert [m.rcpt_tos for m in smtp_server.wait_for(2)] == [["a@example.vn"], ["c@example.vn"]]
+
+
+class CountingSMTP(smtplib.SMTP):
+    """smtplib's client, counting its writes: each write is one round trip's worth."""
+
+    writes = 0
+
+    def send(self, s: bytes | str) -> None:
+        self.writes += 1
+        super().send(s)
+
+
+def dotted_message() -> bytes:
+    # A body line that starts with a dot must arrive as written (dot-stuffing, RFC 5321).
+    return build_message(
+        from_header="bantin@example.gov.vn", to="a@example.vn", subject="Chào bạn",
+        text="Dòng một\n.dòng bắt đầu bằng dấu chấm\n.\n", message_id="<x@example.gov.vn>",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_one_message_in_two_writes_when_the_relay_pipelines(pipelining: bool) -> None:
+    """MAIL, RCPT and DATA go in one write when PIPELINING is offered, else smtplib's four."""
+    server = SMTPServer(pipelining=pipelining)
+    server.start()
+    try:
+        conn = CountingSMTP("127.0.0.1", server.port)
+        conn.ehlo()
+        conn.writes = 0
+        assert sendmail(conn, "b@example.gov.vn", "a@example.vn", dotted_message(), []) == {}
+        writes = conn.writes
+        conn.quit()
+        [mail] = server.wait_for(1)
+    finally:
+        server.stop()
+    assert writes == (2 if pipelining else 4)
+    assert mail.data.replace(b"\r\n", b"\n") == dotted_message().replace(b"\r\n", b"\n")
+    assert mail.rcpt_tos == ["a@example.vn"]
+    assert mail.mail_from == "b@example.gov.vn"
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize(
+    ("refuse", "code", "permanent", "recipient_refused"),
+    [
+        ("sender", 553, True, False),
+        ("recipient", 550, True, True),
+        ("recipient", 451, False, True),
+        ("data", 554, True, False),
+        ("data", 452, False, False),
+    ],
+)
+def test_a_refusal_is_reported_and_the_connection_stays_usable(
+    pipelining: bool, refuse: str, code: int, permanent: bool, recipient_refused: bool
+) -> None:
+    """Whichever reply refuses, pipelined or not: the same error, and the next message goes."""
+    server = SMTPServer(pipelining=pipelining)
+    reply = f"{code} refused here"
+    if refuse == "sender":
+        server.refuse_sender("refused@example.gov.vn", reply)
+        sender, recipient = "refused@example.gov.vn", "a@example.vn"
+    elif refuse == "recipient":
+        server.refuse("gone@example.vn", reply)
+        sender, recipient = "b@example.gov.vn", "gone@example.vn"
+    else:
+        server.refuse_data("spam@example.vn", reply)
+        sender, recipient = "b@example.gov.vn", "spam@example.vn"
+    server.start()
+    transport = open_transport(server.url)
+    try:
+        with pytest.raises(DeliveryError) as failure:
+            transport.send(sender=sender, recipient=recipient, message=message(recipient))
+        transport.send(sender="b@example.gov.vn", recipient="c@example.vn", message=message())
+        received = server.wait_for(1)
+    finally:
+        transport.close()
+        server.stop()
+    assert failure.value.code == code
+    assert failure.value.permanent is permanent
+    assert failure.value.recipient_refused is recipient_refused
+    assert "refused here" in str(failure.value)
+    assert [m.rcpt_tos for m in received] == [["c@example.vn"]]

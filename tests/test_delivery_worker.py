@@ -7,6 +7,7 @@ SMTP server, so parallel runs on the shared Redis never see each other's tasks.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -257,10 +258,14 @@ def test_bulletin_overtakes_a_running_digest(
         weather = add_category(s, "thoi-tiet", "Thời tiết")
         add_subscribers(s, 500, prefix="tuan", categories=[news])
         digest = add_campaign(s, kind=CampaignKind.DIGEST, subject="Bản tin tuần")
-    engine.worker(queues="bulk")
-    engine.worker(queues="urgent,default")
+    bulk = engine.worker(queues="bulk")
+    urgent = engine.worker(queues="urgent,default")
     engine.start(digest)
     wait_until(lambda: sent_count(engine, digest) >= 50, timeout=60, what="the digest under way")
+    # The digest's sender yields the CPU to the bulletin's (cli/processes.default_niceness).
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, bulk.process.pid) == min(19, own + 10)
+    assert os.getpriority(os.PRIO_PROCESS, urgent.process.pid) == own
     with engine.runtime.sessions.begin() as s:
         add_subscribers(s, 40, prefix="khan", categories=[weather])
         bulletin = add_campaign(

@@ -12,7 +12,20 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, insert, literal, not_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from newsletter.addresses import suppression_hash
@@ -253,18 +266,32 @@ def subscriber_categories_of(
     return {sid: frozenset(found.get(sid, ())) for sid in subscriber_ids}
 
 
-def mark_sent(session: Session, *, delivery_id: int, message_id: str, now: dt.datetime) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
-        .values(
-            status=DeliveryStatus.SENT,
-            message_id=message_id,
-            sent_at=now,
-            updated_at=now,
-            attempts=Delivery.attempts + 1,
-            last_error=None,
-        )
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+# Built once: marking sent is the one statement per message, so it skips the ORM's
+# bulk-update machinery (docs/benchmarks.md). Parameters: delivery_id, message_id, now.
+_MARK_SENT = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("delivery_id"),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+    )
+    .values(
+        status=DeliveryStatus.SENT,
+        message_id=bindparam("sent_message_id"),
+        sent_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        last_error=None,
+    )
+)
+
+
+def mark_sent(
+    executor: Session | Connection, *, delivery_id: int, message_id: str, now: dt.datetime
+) -> None:
+    """Mark a `sending` row sent: one UPDATE, on a session or a bare connection."""
+    executor.execute(
+        _MARK_SENT, {"delivery_id": delivery_id, "sent_message_id": message_id, "now": now}
     )
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -41,8 +39,6 @@ from newsletter.runtime import Runtime
 from newsletter.transport import DeliveryError, MaildirTransport, SMTPTransport, open_transport
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # A claimed chunk is about this many seconds of sending at the configured rate: short
 # enough that pause/cancel and a bulletin's arrival are noticed quickly, and far inside
@@ -174,62 +170,75 @@ class _Batch:
             return
         connection.close()  # the pool restores the isolation level
 
-    def _mark(self, action: Callable[[Session], T]) -> T:
-        """Run a single-statement `action` on the held connection, else in a transaction.
+    def _mark_sent(self, delivery_id: int, message_id: str, now: dt.datetime) -> None:
+        """Mark one row sent on the held connection (autocommit), else in a transaction.
 
-        A held connection that died (database restart) is dropped and the action runs
-        once more on a fresh pooled one, as the pool's ping used to arrange; the marks
-        only change rows still `sending`, so running one twice changes nothing.
+        A held connection that died (database restart) is dropped and the mark runs
+        once more on a fresh pooled one, as the pool's ping used to arrange; the mark
+        only changes a row still `sending`, so running it twice changes nothing.
         """
         if self.connection is not None:
             try:
-                with Session(bind=self.connection) as session:
-                    result = action(session)
-                    session.commit()  # autocommit: the statement is already committed
-                    return result
+                mark_sent(self.connection, delivery_id=delivery_id, message_id=message_id, now=now)
+                return
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
                 self._drop_connection()
         with self.runtime.sessions.begin() as session:
-            return action(session)
+            mark_sent(session, delivery_id=delivery_id, message_id=message_id, now=now)
 
     def _send_rows(
         self, todo: list[ClaimedRow], categories: dict[int, frozenset[int]]
     ) -> tuple[int, int]:
         sent = failed = 0
-        for index, row in enumerate(todo):
-            assert row.subscriber_id is not None
-            try:
-                self.budget.acquire()
-            except DailyCapError as exc:
-                self._stop(str(exc), todo[index:])
-                break
-            except Exception:
-                # The budget's Redis went away: none of these rows was tried, so give
-                # them back now rather than after the lease (docs/faults.md).
-                self._release_quietly(todo[index:])
-                raise
-            try:
-                status, connection_lost = self._send_one(row, categories[row.subscriber_id])
-            except Exception:
-                # Unexpected (the database went away, a bug): give back the rows not yet
-                # tried so they need not wait for the lease; this one may have been sent,
-                # so it keeps its lease (the window of docs/delivery.md).
-                self._release_quietly(todo[index + 1 :])
-                raise
-            if status is DeliveryStatus.SENT:
-                sent += 1
-            elif status is DeliveryStatus.FAILED:
-                failed += 1
-            else:
-                self.outcome.requeued += 1
-                self.tried.add(row.delivery_id)
-            if connection_lost:
-                # The relay is unreachable: trying the rest now would only burn attempts.
-                self._stop("SMTP connection lost", todo[index + 1 :])
-                break
+        tokens = 0  # taken from the budget and not used yet: one budget call per grant
+        try:
+            for index, row in enumerate(todo):
+                assert row.subscriber_id is not None
+                if not tokens:
+                    try:
+                        tokens = self.budget.acquire(len(todo) - index)
+                    except DailyCapError as exc:
+                        self._stop(str(exc), todo[index:])
+                        break
+                    except Exception:
+                        # The budget's Redis went away: none of these rows was tried, so
+                        # give them back now rather than after the lease (docs/faults.md).
+                        self._release_quietly(todo[index:])
+                        raise
+                tokens -= 1
+                try:
+                    status, connection_lost = self._send_one(row, categories[row.subscriber_id])
+                except Exception:
+                    # Unexpected (the database went away, a bug): give back the rows not
+                    # yet tried so they need not wait for the lease; this one may have been
+                    # sent, so it keeps its lease (the window of docs/delivery.md).
+                    self._release_quietly(todo[index + 1 :])
+                    raise
+                if status is DeliveryStatus.SENT:
+                    sent += 1
+                elif status is DeliveryStatus.FAILED:
+                    failed += 1
+                else:
+                    self.outcome.requeued += 1
+                    self.tried.add(row.delivery_id)
+                if connection_lost:
+                    # The relay is unreachable: trying the rest now would only burn attempts.
+                    self._stop("SMTP connection lost", todo[index + 1 :])
+                    break
+        finally:
+            self._give_back_quietly(tokens)
         return sent, failed
+
+    def _give_back_quietly(self, tokens: int) -> None:
+        """Unused tokens go back, so a stopped batch does not eat into the daily cap."""
+        if not tokens:
+            return
+        try:
+            self.budget.give_back(tokens)
+        except Exception as exc:  # the budget's Redis went away: the cap errs on the safe side
+            log.warning("could not give back %d send tokens: %s", tokens, exc)
 
     def _send_one(
         self, row: ClaimedRow, category_ids: frozenset[int]
@@ -295,12 +304,7 @@ class _Batch:
             )
             return status, exc.code is None and not exc.permanent
         # The window of docs/delivery.md: accepted by the server, not yet marked.
-        now = utcnow()
-        self._mark(
-            lambda session: mark_sent(
-                session, delivery_id=row.delivery_id, message_id=message.message_id, now=now
-            )
-        )
+        self._mark_sent(row.delivery_id, message.message_id, utcnow())
         return DeliveryStatus.SENT, False
 
     def _apply_rejection(

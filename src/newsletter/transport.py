@@ -2,6 +2,8 @@
 
 `smtp://user:pass@host:587?starttls=true`, `smtps://user:pass@host:465`, `maildir:PATH`.
 A transport is opened once per batch and reused, so a batch pays for one connection.
+When the relay offers PIPELINING (RFC 2920), a message costs two round trips instead of
+smtplib's four: MAIL, RCPT and DATA go in one write (docs/benchmarks.md).
 A non-ASCII envelope goes out with SMTPUTF8 when the relay offers it, else with the
 domain as IDNA A-labels. Retrying temporary failures is the caller's job (tasks.py
 retries a batch with exponential backoff); a transport reports, it does not wait.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -181,7 +184,7 @@ class SMTPTransport:
         conn = self._conn or self._open()
         envelope_from, envelope_to, options = self._envelope(conn, sender, recipient)
         try:
-            refused = conn.sendmail(envelope_from, [envelope_to], message, mail_options=options)
+            refused = sendmail(conn, envelope_from, envelope_to, message, options)
         except smtplib.SMTPServerDisconnected:
             # The relay closed an idle connection: reconnect once and try again.
             self._conn = None
@@ -212,7 +215,7 @@ class SMTPTransport:
         self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes, options: list[str]
     ) -> dict[str, tuple[int, bytes]]:
         try:
-            return conn.sendmail(sender, [recipient], message, mail_options=options)
+            return sendmail(conn, sender, recipient, message, options)
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 _reply(exc.smtp_code, exc.smtp_error),
@@ -247,6 +250,56 @@ class SMTPTransport:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def sendmail(
+    conn: smtplib.SMTP, sender: str, recipient: str, message: bytes, options: list[str]
+) -> dict[str, tuple[int, bytes]]:
+    """`conn.sendmail` for one recipient, pipelined when the server offers PIPELINING.
+
+    Same answers and exceptions as smtplib's (SMTPSenderRefused, SMTPRecipientsRefused,
+    SMTPDataError, SMTPServerDisconnected), and the same state after a refusal (RSET
+    sent), so the caller cannot tell which path ran.
+    """
+    if not conn.has_extn("pipelining"):
+        return conn.sendmail(sender, [recipient], message, mail_options=options)
+    params = list(options)
+    if conn.has_extn("size"):
+        params.append(f"SIZE={len(message)}")
+    # With SMTPUTF8 the envelope may carry UTF-8 (smtplib switches the same way).
+    encoding = "utf-8" if "SMTPUTF8" in params else "ascii"
+    mail = " ".join([f"MAIL FROM:<{sender}>", *params])
+    conn.send(f"{mail}\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode(encoding))
+    # Every reply is read before deciding, so the connection stays in step whatever failed.
+    mail_code, mail_reply = conn.getreply()
+    rcpt_code, rcpt_reply = conn.getreply()
+    data_code, data_reply = conn.getreply()
+    if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+        # A server that opened DATA after refusing the envelope: the transaction cannot be
+        # ended without sending something, so drop the connection (the next send reconnects).
+        conn.close()
+    elif mail_code != 250 or rcpt_code not in (250, 251) or data_code != 354:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            conn.rset()
+    if mail_code != 250:
+        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, sender)
+    if rcpt_code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
+    if data_code != 354:
+        raise smtplib.SMTPDataError(data_code, data_reply)
+    data = _LEADING_DOT.sub(b"..", message)  # dot-stuffing, as smtplib.SMTP.data does
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    conn.send(data + b".\r\n")
+    code, reply = conn.getreply()
+    if code != 250:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            conn.rset()
+        raise smtplib.SMTPDataError(code, reply)
+    return {}
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def ascii_address(address: str) -> str:

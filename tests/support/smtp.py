@@ -34,6 +34,40 @@ class _Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Replies to give instead of accepting, keyed by recipient (e.g. "451 4.3.0 try later").
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    # Replies to give instead of accepting, keyed by envelope sender (at MAIL) ...
+    mail_replies: dict[str, str] = field(default_factory=dict)
+    # ... and keyed by recipient at the end of DATA.
+    data_replies: dict[str, str] = field(default_factory=dict)
+    pipelining: bool = True
+
+    async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        if self.pipelining:
+            # aiosmtpd reads commands one line at a time, so pipelined ones just queue up.
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        reply = self.mail_replies.get(address)
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self,
@@ -53,6 +87,9 @@ class _Handler:
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         data = envelope.original_content or b""
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.data_replies:
+                return self.data_replies[rcpt]
         mail = ReceivedMail(
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
@@ -74,8 +111,8 @@ def _free_port() -> int:
 class SMTPServer:
     """Start with `.start()`; `.url` is the NEWSLETTER_SMTP_URL that reaches it."""
 
-    def __init__(self, *, smtputf8: bool = False) -> None:
-        self.handler = _Handler()
+    def __init__(self, *, smtputf8: bool = False, pipelining: bool = True) -> None:
+        self.handler = _Handler(pipelining=pipelining)
         self.port = _free_port()
         self.controller = Controller(
             self.handler,
@@ -95,7 +132,16 @@ class SMTPServer:
             return list(self.handler.received)
 
     def refuse(self, address: str, reply: str) -> None:
+        """Answer `reply` to RCPT TO:<address> instead of accepting it."""
         self.handler.rcpt_replies[address] = reply
+
+    def refuse_sender(self, address: str, reply: str) -> None:
+        """Answer `reply` to MAIL FROM:<address> instead of accepting it."""
+        self.handler.mail_replies[address] = reply
+
+    def refuse_data(self, recipient: str, reply: str) -> None:
+        """Answer `reply` at the end of the data of a message to `recipient`."""
+        self.handler.data_replies[recipient] = reply
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[ReceivedMail]:
         """Wait until at least `count` messages arrived; fails the test on timeout."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +18,10 @@ from newsletter.config import Settings
 from newsletter.db import create_db_engine
 from newsletter.health import check_broker, check_database
 from newsletter.logs import configure_logging
-from newsletter.worker import QUEUES, create_celery
+from newsletter.worker import BULK_QUEUE, QUEUES, create_celery
+
+# Niceness of a worker that only sends digests (see default_niceness).
+BULK_NICENESS = 10
 
 
 def require_dependencies(settings: Settings) -> None:
@@ -48,14 +52,33 @@ def web(
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
 
 
+def default_niceness(queues: str) -> int:
+    """A worker that only sends digests yields the CPU to everything else.
+
+    On a small server the bulk senders would otherwise take the cores from the web
+    process (subscribe requests), the urgent worker (bulletins) and the CLI; at a lower
+    priority they still use every idle cycle (docs/benchmarks.md).
+    """
+    names = {name.strip() for name in queues.split(",") if name.strip()}
+    return BULK_NICENESS if names == {BULK_QUEUE} else 0
+
+
 def worker(
     queues: str = typer.Option(",".join(QUEUES), help="Comma-separated queues to consume."),
     concurrency: int = typer.Option(0, help="Worker processes (0: one per core)."),
+    nice: int | None = typer.Option(
+        None,
+        help=f"Scheduling niceness to add (default: {BULK_NICENESS} for a worker of the "
+        "bulk queue alone, else 0).",
+    ),
 ) -> None:
     """Run a Celery worker."""
     settings = cli_settings()
     require_dependencies(settings)
     configure_logging(settings)
+    niceness = default_niceness(queues) if nice is None else nice
+    if niceness > 0:
+        os.nice(niceness)  # the pool's processes inherit it
     argv = [
         "worker",
         "--loglevel=INFO",
