@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mailbox
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError
 from newsletter.suppression import is_suppressed
 from newsletter.tasks import SEND_BATCH, SEND_CONFIRMATION, retry_backoff_max, send_confirmation
+from newsletter.transport import SMTPTransport, open_transport
 from newsletter.worker import broker_transport_options, create_celery
 from tests.bounce_samples import sample
 from tests.support.ledger import add_campaign, add_subscribers
@@ -126,6 +128,29 @@ def test_confirmation_task_mails_pending_subscribers_and_retries_4xx(
     [mail] = smtp_server.wait_for(1)
     assert mail.rcpt_tos == ["dan00000@example.vn"]
     assert "/confirm/" in mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_confirmations_of_one_worker_share_one_connection(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
+) -> None:
+    """A worker's confirmations reuse its SMTP connection, and survive the relay dropping it."""
+    runtime = build_runtime(settings_factory(database_url=database_url, smtp_url=smtp_server.url))
+    transport = open_transport(smtp_server.url)
+    assert isinstance(transport, SMTPTransport)
+    try:
+        with runtime.sessions.begin() as s:
+            pending = add_subscribers(s, 4, status=SubscriberStatus.PENDING)
+        for subscriber_id in pending[:3]:
+            assert send_confirmation(runtime, subscriber_id=subscriber_id, transport=transport)
+        assert transport._conn is not None
+        transport._conn.sock.shutdown(socket.SHUT_RDWR)  # as if the relay had dropped it
+        assert send_confirmation(runtime, subscriber_id=pending[3], transport=transport)
+    finally:
+        transport.close()
+        runtime.close()
+    assert len(smtp_server.wait_for(4)) == 4
+    assert smtp_server.connections == 2
 
 
 def test_each_app_keeps_its_own_tasks(settings_factory: Callable[..., Settings]) -> None:

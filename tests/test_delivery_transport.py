@@ -4,6 +4,7 @@ refusals at each step."""
 from __future__ import annotations
 
 import smtplib
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -74,13 +75,14 @@ def test_dropped_connection_is_reopened(smtp_server: SMTPServer) -> None:
     try:
         transport.send(sender="b@example.gov.vn", recipient="a@example.vn", message=message())
         assert transport._conn is not None
-        transport._conn.sock.close()  # the server side sees a drop; smtplib does not know yet
+        transport._conn.sock.shutdown(socket.SHUT_RDWR)  # a drop smtplib does not know of yet
         transport.send(
             sender="b@example.gov.vn", recipient="c@example.vn", message=message("c@example.vn")
         )
     finally:
         transport.close()
     assert [m.rcpt_tos for m in smtp_server.wait_for(2)] == [["a@example.vn"], ["c@example.vn"]]
+    assert smtp_server.connections == 2
 
 
 class CountingSMTP(smtplib.SMTP):

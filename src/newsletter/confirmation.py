@@ -18,7 +18,7 @@ from newsletter.config import Settings
 from newsletter.links import confirm_url
 from newsletter.message import build_message, format_address, make_message_id
 from newsletter.render import create_environment
-from newsletter.transport import open_transport
+from newsletter.transport import Transport, open_transport
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,20 @@ def build_confirmation(
     return ConfirmationMail(sender=settings.sender_address, recipient=recipient, message=message)
 
 
-def send_confirmation(settings: Settings, *, subscriber_id: int, email: str) -> None:
-    """Build and send one confirmation through NEWSLETTER_SMTP_URL; DeliveryError on refusal."""
+def send_confirmation(
+    settings: Settings, *, subscriber_id: int, email: str, transport: Transport | None = None
+) -> None:
+    """Build and send one confirmation through NEWSLETTER_SMTP_URL; DeliveryError on refusal.
+
+    With `transport` (a worker's, kept open between confirmations) the mail reuses its
+    connection instead of paying a connect, EHLO and QUIT of its own.
+    """
     mail = build_confirmation(settings, subscriber_id=subscriber_id, email=email)
-    transport = open_transport(settings.smtp_url)
-    try:
+    if transport is not None:
         transport.send(sender=mail.sender, recipient=mail.recipient, message=mail.message)
+        return
+    own = open_transport(settings.smtp_url)
+    try:
+        own.send(sender=mail.sender, recipient=mail.recipient, message=mail.message)
     finally:
-        transport.close()
+        own.close()

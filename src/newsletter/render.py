@@ -7,7 +7,9 @@ replaced by putting a file of the same relative path in NEWSLETTER_TEMPLATES_DIR
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from functools import partial
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,9 +27,31 @@ def select_autoescape(template_name: str | None) -> bool:
 
 
 def create_environment(settings: Settings) -> Environment:
+    """The environment for these settings, shared by every caller with the same ones.
+
+    Compiling a template costs tens of milliseconds: a digest batch or a request that
+    built its own environment paid that every time (docs/benchmarks.md). Jinja still
+    reloads a template whose file changed; a file newly added to NEWSLETTER_TEMPLATES_DIR
+    is seen after a restart.
+    """
+    return _environment(
+        settings.templates_dir,
+        settings.timezone,
+        tuple(branding(settings).items()),
+        settings.public_url.rstrip("/"),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(
+    templates_dir: Path | None,
+    timezone: str,
+    org: tuple[tuple[str, str], ...],
+    public_url: str,
+) -> Environment:
     loaders: list[Any] = []
-    if settings.templates_dir is not None:
-        loaders.append(FileSystemLoader(str(settings.templates_dir)))
+    if templates_dir is not None:
+        loaders.append(FileSystemLoader(str(templates_dir)))
     loaders.append(PackageLoader("newsletter", "templates"))
     env = Environment(
         loader=ChoiceLoader(loaders),
@@ -37,11 +61,11 @@ def create_environment(settings: Settings) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    tz = ZoneInfo(settings.timezone)
+    tz = ZoneInfo(timezone)
     env.filters["vn_date"] = partial(vietnamese_date, tz=tz)
     env.filters["vn_datetime"] = partial(vietnamese_datetime, tz=tz)
-    env.globals["org"] = branding(settings)
-    env.globals["public_url"] = settings.public_url.rstrip("/")
+    env.globals["org"] = dict(org)
+    env.globals["public_url"] = public_url
     return env
 
 

@@ -30,7 +30,13 @@ from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.sending import RetryLaterError, send_batch
 from newsletter.subscriptions import forget_confirmation_sent
-from newsletter.transport import DeliveryError
+from newsletter.transport import (
+    DeliveryError,
+    MaildirTransport,
+    SMTPTransport,
+    Transport,
+    open_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +73,14 @@ class ProcessState:
         self._pid = 0
         self._runtime: Runtime | None = None
         self._budget: RedisBudget | FileBudget | None = None
+        self._confirmations: MaildirTransport | SMTPTransport | None = None
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
             self._pid = os.getpid()
             self._runtime = None
             self._budget = None
+            self._confirmations = None
 
     @property
     def runtime(self) -> Runtime:
@@ -87,6 +95,14 @@ class ProcessState:
         if self._budget is None:
             self._budget = open_budget(self.settings)
         return self._budget
+
+    @property
+    def confirmations(self) -> MaildirTransport | SMTPTransport:
+        """One transport per process for confirmation mails, reopened after a drop."""
+        self._check_pid()
+        if self._confirmations is None:
+            self._confirmations = open_transport(self.settings.smtp_url)
+        return self._confirmations
 
 
 def enqueue(app: Celery, works: list[delivery.Work]) -> int:
@@ -207,7 +223,9 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         ),
     )
     def send_confirmation_task(subscriber_id: int) -> bool:
-        return send_confirmation(state.runtime, subscriber_id=subscriber_id)
+        return send_confirmation(
+            state.runtime, subscriber_id=subscriber_id, transport=state.confirmations
+        )
 
 
 def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
@@ -218,7 +236,9 @@ def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
         forget_confirmation_sent(session, subscriber_id=subscriber_id)
 
 
-def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
+def send_confirmation(
+    runtime: Runtime, *, subscriber_id: int, transport: Transport | None = None
+) -> bool:
     """Mail a pending subscriber's confirmation; False when there is no one to confirm.
 
     The address is read at run time, so an erasure between the request and the task
@@ -230,7 +250,9 @@ def send_confirmation(runtime: Runtime, *, subscriber_id: int) -> bool:
             return False
         email = subscriber.email
     try:
-        mail_confirmation(runtime.settings, subscriber_id=subscriber_id, email=email)
+        mail_confirmation(
+            runtime.settings, subscriber_id=subscriber_id, email=email, transport=transport
+        )
     except DeliveryError as exc:
         if exc.permanent:
             log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)

@@ -39,6 +39,7 @@ class _Handler:
     # ... and keyed by recipient at the end of DATA.
     data_replies: dict[str, str] = field(default_factory=dict)
     pipelining: bool = True
+    greetings: int = 0  # EHLOs answered: one per connection from our clients
 
     async def handle_EHLO(  # noqa: N802 - aiosmtpd's hook name
         self,
@@ -49,6 +50,8 @@ class _Handler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        with self.lock:
+            self.greetings += 1
         if self.pipelining:
             # aiosmtpd reads commands one line at a time, so pipelined ones just queue up.
             responses.insert(-1, "250-PIPELINING")
@@ -130,6 +133,12 @@ class SMTPServer:
     def received(self) -> list[ReceivedMail]:
         with self.handler.lock:
             return list(self.handler.received)
+
+    @property
+    def connections(self) -> int:
+        """Connections that greeted with EHLO (smtplib greets once per connection)."""
+        with self.handler.lock:
+            return self.handler.greetings
 
     def refuse(self, address: str, reply: str) -> None:
         """Answer `reply` to RCPT TO:<address> instead of accepting it."""
