@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.cli.processes import default_concurrency, default_niceness
 from tests.conftest import TEST_SECRET
 
 GROUPS = [
@@ -76,3 +77,16 @@ def test_db_upgrade_on_empty_sqlite_file(backend: str, tmp_path: Path) -> None:
     result = newsletter("db", "upgrade", env={"NEWSLETTER_ENV": "development"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "var" / "newsletter.db").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("queues", "per_core", "niceness"),
+    [("bulk", 2, 10), (" bulk ", 2, 10), ("urgent,default", 1, 0), ("urgent,bulk,default", 1, 0)],
+)
+def test_a_digest_sender_runs_more_processes_at_a_lower_priority(
+    queues: str, per_core: int, niceness: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a worker of the bulk queue alone doubles its processes and yields the CPU."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert default_concurrency(queues) == 3 * per_core
+    assert default_niceness(queues) == niceness

@@ -266,6 +266,9 @@ def test_bulletin_overtakes_a_running_digest(
     own = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, bulk.process.pid) == min(19, own + 10)
     assert os.getpriority(os.PRIO_PROCESS, urgent.process.pid) == own
+    autogroup = Path(f"/proc/{bulk.process.pid}/autogroup")
+    if autogroup.exists():  # the worker leads its own session (WorkerProcess): niced as a group
+        assert autogroup.read_text().split()[-1] == "10"
     with engine.runtime.sessions.begin() as s:
         add_subscribers(s, 40, prefix="khan", categories=[weather])
         bulletin = add_campaign(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -52,6 +54,10 @@ def web(
     uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
 
 
+def _bulk_only(queues: str) -> bool:
+    return {name.strip() for name in queues.split(",") if name.strip()} == {BULK_QUEUE}
+
+
 def default_niceness(queues: str) -> int:
     """A worker that only sends digests yields the CPU to everything else.
 
@@ -59,13 +65,40 @@ def default_niceness(queues: str) -> int:
     process (subscribe requests), the urgent worker (bulletins) and the CLI; at a lower
     priority they still use every idle cycle (docs/benchmarks.md).
     """
-    names = {name.strip() for name in queues.split(",") if name.strip()}
-    return BULK_NICENESS if names == {BULK_QUEUE} else 0
+    return BULK_NICENESS if _bulk_only(queues) else 0
+
+
+def default_concurrency(queues: str) -> int:
+    """Two processes per core for a digest sender, else one (Celery's own default).
+
+    A sender spends most of its time waiting for the relay's and the database's replies;
+    a second process per core fills those waits (docs/benchmarks.md).
+    """
+    cores = os.cpu_count() or 1
+    return 2 * cores if _bulk_only(queues) else cores
+
+
+def lower_priority(niceness: int) -> None:
+    """Add `niceness` to this process (its pool inherits it), and to its autogroup.
+
+    With the kernel's autogroups (sched_autogroup_enabled, Debian's default) the CPU is
+    shared between sessions first and niceness only counts inside a session; a worker
+    that leads its own session (a container, a service manager, bench/) is niced as a
+    group too. A worker sharing a terminal's session is niced alone, which is what
+    counts inside that session.
+    """
+    os.nice(niceness)
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) == os.getpid() and autogroup.exists():
+        with contextlib.suppress(OSError):  # not permitted, or no autogroups: niced alone
+            autogroup.write_text(str(min(19, niceness)))
 
 
 def worker(
     queues: str = typer.Option(",".join(QUEUES), help="Comma-separated queues to consume."),
-    concurrency: int = typer.Option(0, help="Worker processes (0: one per core)."),
+    concurrency: int = typer.Option(
+        0, help="Worker processes (0: two per core for the bulk queue alone, else one per core)."
+    ),
     nice: int | None = typer.Option(
         None,
         help=f"Scheduling niceness to add (default: {BULK_NICENESS} for a worker of the "
@@ -78,7 +111,7 @@ def worker(
     configure_logging(settings)
     niceness = default_niceness(queues) if nice is None else nice
     if niceness > 0:
-        os.nice(niceness)  # the pool's processes inherit it
+        lower_priority(niceness)
     argv = [
         "worker",
         "--loglevel=INFO",
@@ -88,8 +121,7 @@ def worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    if concurrency:
-        argv.append(f"--concurrency={concurrency}")
+    argv.append(f"--concurrency={concurrency or default_concurrency(queues)}")
     create_celery(settings).worker_main(argv)
 
 
