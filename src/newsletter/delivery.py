@@ -103,8 +103,10 @@ def _eligible_subscribers(campaign_id: int, *, has_rows: bool):  # type: ignore[
             literal(0),
         )
         .where(Subscriber.status == SubscriberStatus.ACTIVE)
+        # The hashed "shares a category" test first: PostgreSQL evaluates an OR in the
+        # order written, and it settles most rows without a per-row index probe.
         .where(
-            or_(not_(campaign_has_categories), not_(subscriber_has_categories), shares_a_category)
+            or_(shares_a_category, not_(campaign_has_categories), not_(subscriber_has_categories))
         )
         .order_by(Subscriber.id)
     )
