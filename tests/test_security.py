@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -68,27 +69,66 @@ def feed_server() -> Iterator[FeedServer]:
     server.stop()
 
 
+def stand_in_for_the_internet(
+    monkeypatch: pytest.MonkeyPatch, public: FeedServer
+) -> Callable[[str, int], list[str]]:
+    """The public feed host is the internet, which tests cannot reach: the loopback server
+    `public` stands in for it (by its port); every other address gets the real check."""
+    real = feed_fetch.public_addresses
+
+    def public_addresses(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"] if port == public.port else real(host, port)
+
+    monkeypatch.setattr(feed_fetch, "public_addresses", public_addresses)
+    return real
+
+
 def test_redirect_into_the_intranet_is_refused(
     feed_server: FeedServer,
     settings_factory: Callable[..., Settings],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A public feed that redirects to an internal address is refused at the redirect hop."""
-    internal = feed_server.serve("/internal", rss(rss_item(1)).encode())
-    start = feed_server.url("/start")
-    feed_server.routes["/start"] = Answer(status=302, headers={"Location": internal})
-    real_check = feed_fetch.check_destination
-
-    def first_hop_is_public(url: str, *, allow_private: bool) -> None:
-        # The public feed host is the internet, which tests cannot reach: /start on the
-        # loopback server stands in for it; every other hop gets the real check.
-        if url != start:
-            real_check(url, allow_private=allow_private)
-
-    monkeypatch.setattr(feed_fetch, "check_destination", first_hop_is_public)
-    with pytest.raises(FeedError, match="loopback/private"):
-        fetch_feed(settings_factory(), url=start)
+    intranet = FeedServer()
+    intranet.start()
+    try:
+        internal = intranet.serve("/internal", rss(rss_item(1)).encode())
+        start = feed_server.url("/start")
+        feed_server.routes["/start"] = Answer(status=302, headers={"Location": internal})
+        stand_in_for_the_internet(monkeypatch, feed_server)
+        with pytest.raises(FeedError, match="loopback/private"):
+            fetch_feed(settings_factory(), url=start)
+    finally:
+        intranet.stop()
     assert [path for path, _ in feed_server.requests] == ["/start"]
+    assert intranet.requests == []
+
+
+def test_a_name_that_rebinds_to_the_intranet_after_the_check_is_refused(
+    feed_server: FeedServer,
+    settings_factory: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the name is public when checked, loopback when connected: refused.
+
+    The resolver is the one thing replaced (a rebinding DNS server cannot run here): it
+    answers a public address first and the feed server's loopback address after.
+    """
+    feed_server.serve("/rss", rss(rss_item(1)).encode())
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])
+
+    def rebinding(host: str, port: object, *args: object, **kwargs: object) -> list[Any]:
+        if host != "feeds.example.gov.vn":
+            return real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    url = f"http://feeds.example.gov.vn:{feed_server.port}/rss"
+    with pytest.raises(FeedError, match=r"resolves to 127\.0\.0\.1"):
+        fetch_feed(settings_factory(), url=url)
+    assert feed_server.requests == []
 
 
 # --- XSS through feeds, end to end --------------------------------------------------------

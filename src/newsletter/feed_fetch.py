@@ -11,10 +11,12 @@ import ipaddress
 import socket
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from newsletter.config import Settings
@@ -58,11 +60,16 @@ def check_destination(url: str, *, allow_private: bool) -> None:
         raise FeedError(f"invalid feed URL {url!r}: only absolute http(s) URLs can be polled")
     if allow_private:
         return
-    host = parts.hostname
+    public_addresses(parts.hostname, port or (443 if parts.scheme.lower() == "https" else 80))
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """`host`'s addresses; FeedError if it has none or any is loopback/private/reserved."""
     try:
-        infos = socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise FeedError(f"cannot resolve host {host!r}: {exc}") from None
+    addresses: list[str] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if not address.is_global:
@@ -70,6 +77,49 @@ def check_destination(url: str, *, allow_private: bool) -> None:
                 f"feed host {host!r} resolves to {address}, a loopback/private/reserved "
                 "address; refused (set NEWSLETTER_FEED_ALLOW_PRIVATE=true to allow it)"
             )
+        addresses.append(str(address))
+    if not addresses:
+        raise FeedError(f"cannot resolve host {host!r}: no address")
+    return addresses
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Connects only to addresses it vetted itself, at connection time.
+
+    check_destination resolves the name before the request, but the connection would
+    resolve it again: a DNS answer that changes in between (DNS rebinding) could reach
+    the intranet. Here the name is resolved once and the socket goes to those vetted
+    addresses; TLS still checks the certificate against the name.
+    """
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        error: httpcore.ConnectError | None = None
+        for address in public_addresses(host, port):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        assert error is not None  # public_addresses never returns an empty list
+        raise error
+
+
+def _client(settings: Settings, timeout: float) -> httpx.Client:
+    # trust_env=False: a proxy from the environment would bypass the destination check.
+    transport = httpx.HTTPTransport(trust_env=False)
+    if not settings.feed_allow_private:
+        pool = transport._pool
+        assert isinstance(pool, httpcore.ConnectionPool)
+        pool._network_backend = _PublicOnlyBackend()
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+    )
 
 
 def _decompressor(response: httpx.Response) -> Any:
@@ -141,8 +191,7 @@ def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     current = url
-    # trust_env=False: a proxy from the environment would bypass the destination check.
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with _client(settings, timeout) as client:
         for _hop in range(settings.feed_max_redirects + 1):
             check_destination(current, allow_private=settings.feed_allow_private)
             remaining = max(deadline - time.monotonic(), 0.1)

@@ -69,6 +69,10 @@ class FeedServer:
         self._server.server_close()
         self._thread.join()
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
     def url(self, path: str) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}{path}"
