@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.apitokens import find_api_token
 from newsletter.cli.processes import default_concurrency, default_niceness
+from newsletter.config import Settings
+from newsletter.runtime import build_runtime
 from tests.conftest import TEST_SECRET
 
 GROUPS = [
@@ -43,7 +47,8 @@ def test_every_contract_command_has_help() -> None:
         ["feeds", "poll"], ["articles", "import"], ["digest", "preview"], ["digest", "send"],
         ["bulletin", "send"], ["campaigns", "show"], ["subscribers", "import"],
         ["subscribers", "export"], ["subscribers", "stats"], ["subscribers", "erase"],
-        ["admin", "create-user"], ["admin", "create-token"], ["bounces", "process"],
+        ["admin", "create-user"], ["admin", "create-token"], ["admin", "list-tokens"],
+        ["admin", "revoke-token"], ["bounces", "process"],
     ]:  # fmt: skip
         result = newsletter(*command, "--help")
         assert result.returncode == 0, (command, result.stderr)
@@ -90,3 +95,30 @@ def test_a_digest_sender_runs_more_processes_at_a_lower_priority(
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert default_concurrency(queues) == 3 * per_core
     assert default_niceness(queues) == niceness
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_an_api_token_can_be_listed_and_revoked(
+    db_backend: str, database_url: str, tmp_path: Path
+) -> None:
+    """`admin revoke-token` stops a token at once; `list-tokens` shows it, never the secret."""
+    env = {"NEWSLETTER_DATABASE_URL": database_url}
+    created = newsletter("admin", "create-token", "cms", env=env, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    listed = json.loads(newsletter("admin", "list-tokens", "--json", env=env, cwd=tmp_path).stdout)
+    assert [(t["name"], t["revoked_at"]) for t in listed] == [("cms", None)]
+    assert token not in json.dumps(listed)
+    revoked = newsletter("admin", "revoke-token", str(listed[0]["id"]), env=env, cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    after = json.loads(newsletter("admin", "list-tokens", "--json", env=env, cwd=tmp_path).stdout)
+    assert after[0]["revoked_at"] is not None
+    runtime = build_runtime(Settings(database_url=database_url, secret_key=TEST_SECRET))
+    try:
+        with runtime.sessions() as session:
+            assert find_api_token(session, token=token) is None
+    finally:
+        runtime.close()
+    missing = newsletter("admin", "revoke-token", "999", env=env, cwd=tmp_path)
+    assert missing.returncode == 1
+    assert "no API token #999" in missing.stderr

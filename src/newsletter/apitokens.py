@@ -36,3 +36,18 @@ def find_api_token(session: Session, *, token: str) -> ApiToken | None:
         return None
     row.last_used_at = utcnow()
     return row
+
+
+def list_api_tokens(session: Session) -> list[ApiToken]:
+    """Every token, oldest first, revoked ones included (the secret itself is never kept)."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke_api_token(session: Session, *, token_id: int) -> ApiToken:
+    """Revoke token `token_id` now; LookupError if there is none. Revoking twice is a no-op."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise LookupError(f"no API token #{token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row

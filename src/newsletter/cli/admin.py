@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import typer
 
 from newsletter.admin_users import AdminUserError, create_admin_user
-from newsletter.apitokens import create_api_token
+from newsletter.apitokens import create_api_token, list_api_tokens, revoke_api_token
 from newsletter.audit import record_audit
 from newsletter.cli.common import cli_runtime, console, err_console, fail
 
@@ -47,3 +48,42 @@ def create_token(
         record_audit(session, actor="cli", action="api_token_created", target=name.strip())
     print(token)
     err_console.print("store it now: it is not shown again", highlight=False)
+
+
+@app.command("list-tokens")
+def list_tokens(
+    as_json: bool = typer.Option(False, "--json", help="One JSON array, for scripts."),
+) -> None:
+    """List API tokens: id, name, created, last used, revoked (never the secret)."""
+    with cli_runtime() as rt, rt.sessions() as session:
+        rows = [
+            {
+                "id": row.id,
+                "name": row.name,
+                "created_at": row.created_at.isoformat(),
+                "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+                "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            }
+            for row in list_api_tokens(session)
+        ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        used = row["last_used_at"] or "never used"
+        console.print(f"#{row['id']}  {row['name']}  ({state}; last used: {used})", highlight=False)
+
+
+@app.command("revoke-token")
+def revoke_token(
+    token_id: int = typer.Argument(..., help="The token's id, from `admin list-tokens`."),
+) -> None:
+    """Revoke API token TOKEN_ID at once: its next request gets 401."""
+    with cli_runtime() as rt, rt.sessions.begin() as session:
+        try:
+            row = revoke_api_token(session, token_id=token_id)
+        except LookupError as exc:
+            fail(str(exc))
+        record_audit(session, actor="cli", action="api_token_revoked", target=row.name)
+    console.print(f"revoked API token #{token_id} ({row.name})", highlight=False)
