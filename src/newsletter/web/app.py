@@ -9,8 +9,9 @@ from functools import partial
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.dispatch import CeleryProducer
+from newsletter.logs import configure_logging
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.web import (
@@ -33,6 +34,17 @@ from newsletter.web.limits import (
 from newsletter.web.middleware import count_requests
 from newsletter.web.public_support import PublicState
 from newsletter.web.security_headers import SecurityHeadersMiddleware
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app with settings from NEWSLETTER_* / .env: uvicorn's factory for `--workers`.
+
+    Each worker process of `newsletter web --workers N` imports and calls this itself
+    (uvicorn cannot hand an app object to another process), and sets up its own logging.
+    """
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
