@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -111,6 +111,19 @@ def _kept_silent(session: Session, *, email: str) -> bool:
     return bool(set(session.scalars(query)) - {SUPPRESSION_ERASED})
 
 
+# Built once: executed with fresh parameters, they skip statement construction and hit
+# SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
+_SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
+_INSERT_NEW = {
+    name: dialect_insert(_SUBSCRIBERS)
+    .on_conflict_do_nothing(index_elements=[_SUBSCRIBERS.c.email])
+    .returning(_SUBSCRIBERS.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_CONSENT = insert(ConsentEvent.__table__)  # type: ignore[arg-type]
+_INSERT_CATEGORIES = insert(subscriber_categories)
+
+
 def _insert_new(
     session: Session, *, email: str, name: str | None, consent: Consent, now: dt.datetime
 ) -> int | None:
@@ -119,23 +132,19 @@ def _insert_new(
     One statement (ON CONFLICT DO NOTHING RETURNING) instead of SELECT, SAVEPOINT, INSERT,
     RELEASE and UPDATEs: two simultaneous first requests cannot both create the row.
     """
-    dialect = session.get_bind().dialect.name
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        dialect_insert(Subscriber)
-        .values(
-            email=email,
-            name=name or None,
-            status=SubscriberStatus.PENDING,
-            source=_clip(consent.source_url, 500),
-            created_at=now,
-            updated_at=now,
-            confirmation_sent_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[Subscriber.email])
-        .returning(Subscriber.id)
-    )
-    new_id: int | None = session.scalar(statement)
+    statement = _INSERT_NEW[session.get_bind().dialect.name]
+    new_id: int | None = session.execute(
+        statement,
+        {
+            "email": email,
+            "name": name or None,
+            "status": SubscriberStatus.PENDING,
+            "source": _clip(consent.source_url, 500),
+            "created_at": now,
+            "updated_at": now,
+            "confirmation_sent_at": now,
+        },
+    ).scalar()
     return new_id
 
 
@@ -167,12 +176,12 @@ def request_subscription(
         # A new address (the common case): three statements in all, no ORM flush.
         if categories:
             session.execute(
-                insert(subscriber_categories),
+                _INSERT_CATEGORIES,
                 [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
             )
         extra = {"categories": [c.slug for c in categories]}
         row = _consent_row(new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
-        session.execute(insert(ConsentEvent).values(row))
+        session.execute(_INSERT_CONSENT, row)
         return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
     # Known address (or another request inserted it first: ON CONFLICT waited for that
