@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -31,7 +30,7 @@ from newsletter.web.limits import (
     PUBLIC_FORM_MAX_BYTES,
     BodySizeLimitMiddleware,
 )
-from newsletter.web.middleware import count_requests
+from newsletter.web.middleware import RequestCounter
 from newsletter.web.public_support import PublicState
 from newsletter.web.security_headers import SecurityHeadersMiddleware
 
@@ -71,7 +70,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.celery = celery
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
-    app.middleware("http")(partial(count_requests, app.state.metrics))
+    app.add_middleware(RequestCounter, metrics=app.state.metrics)
     app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)
