@@ -71,13 +71,34 @@ def web_env(
     return env
 
 
-def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def cpu_seconds(web_pid: int, database: str) -> dict[str, float]:
+    """CPU time so far of the web process tree and of the PostgreSQL backends of `database`.
+
+    Per request, these are what a noisy shared machine cannot blur: the throughput a run
+    reaches depends on the CPU the other tenants leave, the CPU each request costs does not.
+    """
+    import psutil
+
+    totals = {"web": 0.0, "postgres": 0.0}
+    for pid in services.process_tree(web_pid):
+        try:
+            times = psutil.Process(pid).cpu_times()
+            totals["web"] += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+        if database in " ".join(proc.info["cmdline"] or []) and proc.info["cpu_times"]:
+            totals["postgres"] += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    return totals
+
+
+def profile(pid: int, seconds: float, out: Path, gil: bool) -> subprocess.Popen[bytes]:
     if not PY_SPY.exists():
         raise SystemExit(f"{PY_SPY} is missing: .venv/bin/pip install -e '.[dev,bench]'")
     return subprocess.Popen(
         [str(PY_SPY), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
          "--rate", "200", "--duration", str(int(seconds) + 1), "--output", str(out),
-         "--nonblocking"],
+         "--nonblocking", *(["--gil"] if gil else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -99,6 +120,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100, help="loadgen connections")
     parser.add_argument("--workers", type=int, default=0, help="`newsletter web --workers`")
     parser.add_argument("--profile", action="store_true", help="record the web with py-spy")
+    parser.add_argument("--gil", action="store_true", help="--profile: GIL holders only")
     parser.add_argument("--src", type=Path, default=None, help="run the web from this src/")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--null", action="store_true", help="load a do-nothing server instead")
@@ -108,9 +130,11 @@ def main() -> None:
     run_id = uuid.uuid4().hex[:10]
     prefix = f"bench-sub-{run_id}:"
     results: list[loadgen.LoadResult] = []
+    costs: list[dict[str, float]] = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sub-")))
-        db_url = stack.enter_context(services.database(f"bench_sub_{run_id}"))
+        db_name = f"bench_sub_{run_id}"
+        db_url = stack.enter_context(services.database(db_name))
         redis_url = stack.enter_context(services.redis_keys(prefix))
         migrate.upgrade(db_url)
         env = web_env(db_url, redis_url, prefix, tmp / "var", args.src)
@@ -131,16 +155,21 @@ def main() -> None:
             if args.profile:
                 out = HERE / "out" / f"profile-subscribe-{run_id}-{run}.txt"
                 out.parent.mkdir(exist_ok=True)
-                spy = profile(web.pid, args.seconds, out)
+                spy = profile(web.pid, args.seconds, out, args.gil)
                 time.sleep(1)  # py-spy attaches
             cpu = time.process_time()
+            before = cpu_seconds(web.pid, db_name)
             result = generator.load(
                 base, rate=args.rate, seconds=args.seconds, concurrency=args.concurrency
             )
+            after = cpu_seconds(web.pid, db_name)
             cpu = time.process_time() - cpu
+            per_request = {k: 1000 * (after[k] - before[k]) / max(result.done, 1) for k in after}
+            costs.append(per_request)
             results.append(result)
-            log(f"run {run + 1}: {result.row()}; "
-                f"generator CPU {1000 * cpu / max(result.done, 1):.2f} ms/request")  # fmt: skip
+            log(f"run {run + 1}: {result.row()}; CPU ms/request: web "
+                f"{per_request['web']:.2f}, postgres {per_request['postgres']:.2f}, "
+                f"generator {1000 * cpu / max(result.done, 1):.2f}")  # fmt: skip
             if spy is not None:
                 spy.wait(timeout=120)
                 log(f"profile: {out}")
@@ -171,6 +200,8 @@ def main() -> None:
         "p99_ms": median("p99_ms"),
         "statuses": statuses,
         "errors": sum(r.errors for r in results),
+        "web_cpu_ms": statistics.median(c["web"] for c in costs),
+        "postgres_cpu_ms": statistics.median(c["postgres"] for c in costs),
     }
     print(
         f"subscribe at {args.rate:,.0f} req/s offered, {len(results)} run(s) of "
@@ -178,7 +209,8 @@ def main() -> None:
         f"{args.client} client: median "
         f"{summary['achieved']:,.0f} req/s achieved, p50 {summary['p50_ms']:.1f} ms, "
         f"p99 {summary['p99_ms']:.1f} ms; statuses {statuses}; "
-        f"transport errors {summary['errors']}"
+        f"transport errors {summary['errors']}; CPU ms/request: web "
+        f"{summary['web_cpu_ms']:.2f}, postgres {summary['postgres_cpu_ms']:.2f}"
     )
     if args.json:
         runs = [r.__dict__ for r in results]
