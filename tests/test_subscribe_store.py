@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import event, func, select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.addresses import suppression_hash
 from newsletter.categories import CategoryError, add_category
+from newsletter.config import Settings
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import (
     Campaign,
@@ -23,6 +25,7 @@ from newsletter.models import (
     SubscriberStatus,
     Suppression,
 )
+from newsletter.runtime import build_runtime
 from newsletter.subscriptions import (
     Consent,
     confirm_subscription,
@@ -31,6 +34,8 @@ from newsletter.subscriptions import (
     request_subscription,
     unsubscribe,
 )
+from newsletter.web.public import SubscribeForm, _store_request
+from newsletter.web.public_support import STORE_CONCURRENCY
 
 EMAIL = "binh@example.gov.vn"
 CONSENT = Consent(ip="203.0.113.7", user_agent="UA", form_text_version="v1", via="form")
@@ -234,3 +239,41 @@ def test_simultaneous_first_requests_make_one_row(database_url: str) -> None:
             assert s.scalar(select(func.count()).select_from(ConsentEvent)) == 2
     finally:
         engine.dispose()
+
+
+def test_subscribe_requests_write_through_the_pool_only(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """Twenty requests at once never open a connection beyond the pool's five.
+
+    Past the pool, SQLAlchemy opens and closes a connection per request (on PostgreSQL a
+    backend forked each time), which under load cost more than the request itself.
+    """
+    runtime = build_runtime(settings_factory(database_url=database_url))
+    opened: list[int] = []
+    event.listen(runtime.engine, "connect", lambda *_: opened.append(1))
+    slots = threading.BoundedSemaphore(STORE_CONCURRENCY)
+    barrier = threading.Barrier(20)
+    failures: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            form = SubscribeForm(email=f"nguoi.{i}@example.vn", name=None, categories=[],
+                                 source=None)  # fmt: skip
+            _store_request(runtime, form, CONSENT, slots)
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == []
+        assert len(opened) <= STORE_CONCURRENCY
+        with runtime.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Subscriber)) == 20
+    finally:
+        runtime.close()
