@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -105,10 +105,15 @@ def _clip(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
 
+_SUPPRESSION_REASONS = select(Suppression.reason).where(
+    Suppression.email_hash == bindparam("email_hash")
+)
+
+
 def _kept_silent(session: Session, *, email: str) -> bool:
     """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
-    query = select(Suppression.reason).where(Suppression.email_hash == suppression_hash(email))
-    return bool(set(session.scalars(query)) - {SUPPRESSION_ERASED})
+    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": suppression_hash(email)})
+    return bool(set(reasons) - {SUPPRESSION_ERASED})
 
 
 # Built once: executed with fresh parameters, they skip statement construction and hit
