@@ -30,15 +30,19 @@ class _Pool:
         self.idle: list[Connection] = []
         self.slots = asyncio.Semaphore(size)
 
-    async def get(self) -> Connection:
+    async def get(self) -> tuple[Connection, bool]:
+        """A connection and whether it was reused (the server may have closed it since)."""
         await self.slots.acquire()
         if self.idle:
-            return self.idle.pop()
+            return self.idle.pop(), True
         try:
-            return await asyncio.open_connection(self.host, self.port)
+            return await self.open(), False
         except OSError:
             self.slots.release()
             raise
+
+    async def open(self) -> Connection:
+        return await asyncio.open_connection(self.host, self.port)
 
     def put(self, conn: Connection, *, reuse: bool) -> None:
         if reuse:
@@ -94,12 +98,22 @@ async def _load(url: str, rate: float, seconds: float, concurrency: int) -> Load
     async def one(i: int, slot: float) -> None:
         nonlocal errors
         try:
-            conn = await pool.get()
+            conn, reused = await pool.get()
         except OSError:
             errors += 1
             return
         try:
-            status, keep = await _exchange(conn, request(i))
+            try:
+                status, keep = await _exchange(conn, request(i))
+            except (OSError, asyncio.IncompleteReadError):
+                if not reused:
+                    raise
+                # The server closed this idle keep-alive connection (uvicorn: after 5 s)
+                # as we reused it: nothing was processed, so send again on a new one,
+                # as an HTTP client does.
+                conn[1].close()
+                conn = await pool.open()
+                status, keep = await _exchange(conn, request(i))
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pool.put(conn, reuse=False)
             errors += 1
