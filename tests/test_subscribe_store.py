@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.addresses import suppression_hash
 from newsletter.categories import CategoryError, add_category
+from newsletter.config import Settings
+from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -20,6 +25,7 @@ from newsletter.models import (
     SubscriberStatus,
     Suppression,
 )
+from newsletter.runtime import build_runtime
 from newsletter.subscriptions import (
     Consent,
     confirm_subscription,
@@ -28,6 +34,8 @@ from newsletter.subscriptions import (
     request_subscription,
     unsubscribe,
 )
+from newsletter.web.public import SubscribeForm, _store_request
+from newsletter.web.public_support import STORE_CONCURRENCY
 
 EMAIL = "binh@example.gov.vn"
 CONSENT = Consent(ip="203.0.113.7", user_agent="UA", form_text_version="v1", via="form")
@@ -142,3 +150,130 @@ def test_erased_address_may_subscribe_again_and_confirm(session: Session) -> Non
     row = the_subscriber(session)
     confirm_subscription(session, subscriber_id=row.id, consent=CONSENT)
     assert session.scalar(select(func.count()).select_from(Suppression)) == 0
+
+
+def test_new_address_is_stored_whole(session: Session) -> None:
+    """A first request stores the pending row, its categories and its consent event."""
+    add_category(session, slug="tin-tuc", name="Tin tức")
+    add_category(session, slug="khan-cap", name="Khẩn cấp")
+    consent = Consent(
+        ip="203.0.113.7", user_agent="UA", form_text_version="v1", consent_text="Tôi đồng ý",
+        source_url="https://example.gov.vn/x", via="json",
+    )  # fmt: skip
+    outcome = request_subscription(
+        session, email=EMAIL, name="Bình", category_slugs=["khan-cap", "tin-tuc"],
+        consent=consent, resend_after=WINDOW, now=T0,
+    )  # fmt: skip
+    assert outcome.send_confirmation is True
+    row = the_subscriber(session)
+    assert outcome.subscriber_id == row.id
+    assert (row.status, row.name, row.locale, row.bounce_score) == (
+        SubscriberStatus.PENDING, "Bình", "vi", 0.0,
+    )  # fmt: skip
+    assert row.source == "https://example.gov.vn/x"
+    for moment in (row.created_at, row.updated_at, row.confirmation_sent_at):
+        assert moment is not None
+        assert (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)) == T0
+    assert sorted(c.slug for c in row.categories) == ["khan-cap", "tin-tuc"]
+    consent_event = session.scalars(select(ConsentEvent)).one()
+    assert consent_event.subscriber_id == row.id
+    assert consent_event.kind.value == "subscribe_requested"
+    assert (consent_event.ip, consent_event.user_agent, consent_event.form_text_version) == (
+        "203.0.113.7", "UA", "v1",
+    )  # fmt: skip
+    assert consent_event.detail is not None
+    assert json.loads(consent_event.detail) == {
+        "via": "json", "consent_text": "Tôi đồng ý", "categories": ["tin-tuc", "khan-cap"],
+    }  # fmt: skip
+
+
+def test_new_address_costs_three_statements(session: Session) -> None:
+    """A new address is one suppression look-up, one INSERT ... ON CONFLICT and the consent.
+
+    The subscribe endpoint's throughput rests on this (docs/benchmarks.md): a return to
+    SELECT FOR UPDATE, SAVEPOINT, INSERT and UPDATEs shows here first.
+    """
+    session.execute(select(1))  # the test's own SAVEPOINT, before counting
+    statements: list[str] = []
+    connection = session.connection()
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        assert request(session) is True
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(statements) == 3, statements
+    # The second request for the address takes the known-address path and is not due.
+    assert request(session, at=T0 + dt.timedelta(minutes=1)) is False
+
+
+def test_simultaneous_first_requests_make_one_row(database_url: str) -> None:
+    """Two first requests for one address at once: one row, one confirmation, two events."""
+    engine = create_db_engine(database_url)
+    factory = create_session_factory(engine)
+    barrier = threading.Barrier(2)
+    outcomes: list[bool] = []
+    failures: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with factory.begin() as s:
+                outcomes.append(request(s))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == []
+        assert sorted(outcomes) == [False, True]
+        with factory() as s:
+            assert s.scalar(select(func.count()).select_from(Subscriber)) == 1
+            assert s.scalar(select(func.count()).select_from(ConsentEvent)) == 2
+    finally:
+        engine.dispose()
+
+
+def test_subscribe_requests_write_through_the_pool_only(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """Twenty requests at once never open a connection beyond the pool's five.
+
+    Past the pool, SQLAlchemy opens and closes a connection per request (on PostgreSQL a
+    backend forked each time), which under load cost more than the request itself.
+    """
+    runtime = build_runtime(settings_factory(database_url=database_url))
+    opened: list[int] = []
+    event.listen(runtime.engine, "connect", lambda *_: opened.append(1))
+    slots = threading.BoundedSemaphore(STORE_CONCURRENCY)
+    barrier = threading.Barrier(20)
+    failures: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            form = SubscribeForm(email=f"nguoi.{i}@example.vn", name=None, categories=[],
+                                 source=None)  # fmt: skip
+            _store_request(runtime, form, CONSENT, slots)
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert failures == []
+        assert len(opened) <= STORE_CONCURRENCY
+        with runtime.sessions() as s:
+            assert s.scalar(select(func.count()).select_from(Subscriber)) == 20
+    finally:
+        runtime.close()

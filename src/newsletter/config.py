@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     confirm_token_days: float = Field(default=7, gt=0)
     subscribe_rate_limit: int = Field(default=10, ge=1)
     subscribe_rate_window_seconds: int = Field(default=600, ge=1)
+    # `newsletter web` processes (uvicorn workers) behind one port; above 1 needs REDIS_URL
+    # so that the per-IP subscribe limit stays one count shared by every process.
+    web_workers: int = Field(default=1, ge=1, le=64)
     feed_poll_minutes: int = Field(default=15, ge=1)
     # Feed polling bounds: a hostile or broken feed server costs at most this much.
     feed_timeout_seconds: float = Field(default=20.0, gt=0)

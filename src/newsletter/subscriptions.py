@@ -11,8 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from newsletter.addresses import normalize_lenient, suppression_hash
@@ -26,6 +27,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    subscriber_categories,
     utcnow,
 )
 from newsletter.suppression import suppress
@@ -58,6 +60,33 @@ class SubscribeOutcome:
     send_confirmation: bool
 
 
+def _consent_row(
+    subscriber_id: int,
+    kind: ConsentKind,
+    consent: Consent,
+    *,
+    now: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one consent event, for the ORM or for a Core INSERT alike."""
+    detail: dict[str, Any] = {}
+    if consent.via:
+        detail["via"] = consent.via
+    if consent.consent_text:
+        detail["consent_text"] = consent.consent_text
+    detail.update(extra or {})
+    return {
+        "subscriber_id": subscriber_id,
+        "kind": kind,
+        "occurred_at": now,
+        "ip": _clip(consent.ip, 64),
+        "user_agent": _clip(consent.user_agent, 500),
+        "form_text_version": _clip(consent.form_text_version, 64),
+        "source_url": _clip(consent.source_url, 2000),
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    }
+
+
 def _record(
     session: Session,
     subscriber: Subscriber,
@@ -67,22 +96,7 @@ def _record(
     now: dt.datetime,
     extra: dict[str, Any] | None = None,
 ) -> ConsentEvent:
-    detail: dict[str, Any] = {}
-    if consent.via:
-        detail["via"] = consent.via
-    if consent.consent_text:
-        detail["consent_text"] = consent.consent_text
-    detail.update(extra or {})
-    event = ConsentEvent(
-        subscriber_id=subscriber.id,
-        kind=kind,
-        occurred_at=now,
-        ip=_clip(consent.ip, 64),
-        user_agent=_clip(consent.user_agent, 500),
-        form_text_version=_clip(consent.form_text_version, 64),
-        source_url=_clip(consent.source_url, 2000),
-        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-    )
+    event = ConsentEvent(**_consent_row(subscriber.id, kind, consent, now=now, extra=extra))
     session.add(event)
     return event
 
@@ -91,10 +105,52 @@ def _clip(value: str | None, length: int) -> str | None:
     return value[:length] if value else None
 
 
+_SUPPRESSION_REASONS = select(Suppression.reason).where(
+    Suppression.email_hash == bindparam("email_hash")
+)
+
+
 def _kept_silent(session: Session, *, email: str) -> bool:
     """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
-    query = select(Suppression.reason).where(Suppression.email_hash == suppression_hash(email))
-    return bool(set(session.scalars(query)) - {SUPPRESSION_ERASED})
+    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": suppression_hash(email)})
+    return bool(set(reasons) - {SUPPRESSION_ERASED})
+
+
+# Built once: executed with fresh parameters, they skip statement construction and hit
+# SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
+_SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
+_INSERT_NEW = {
+    name: dialect_insert(_SUBSCRIBERS)
+    .on_conflict_do_nothing(index_elements=[_SUBSCRIBERS.c.email])
+    .returning(_SUBSCRIBERS.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_CONSENT = insert(ConsentEvent.__table__)  # type: ignore[arg-type]
+_INSERT_CATEGORIES = insert(subscriber_categories)
+
+
+def _insert_new(
+    session: Session, *, email: str, name: str | None, consent: Consent, now: dt.datetime
+) -> int | None:
+    """INSERT the address as pending, due its confirmation now; None when it exists.
+
+    One statement (ON CONFLICT DO NOTHING RETURNING) instead of SELECT, SAVEPOINT, INSERT,
+    RELEASE and UPDATEs: two simultaneous first requests cannot both create the row.
+    """
+    statement = _INSERT_NEW[session.get_bind().dialect.name]
+    new_id: int | None = session.execute(
+        statement,
+        {
+            "email": email,
+            "name": name or None,
+            "status": SubscriberStatus.PENDING,
+            "source": _clip(consent.source_url, 500),
+            "created_at": now,
+            "updated_at": now,
+            "confirmation_sent_at": now,
+        },
+    ).scalar()
+    return new_id
 
 
 def request_subscription(
@@ -120,20 +176,24 @@ def request_subscription(
     if _kept_silent(session, email=email):
         return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
 
-    subscriber = session.scalar(
+    new_id = _insert_new(session, email=email, name=name, consent=consent, now=now)
+    if new_id is not None:
+        # A new address (the common case): three statements in all, no ORM flush.
+        if categories:
+            session.execute(
+                _INSERT_CATEGORIES,
+                [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
+            )
+        extra = {"categories": [c.slug for c in categories]}
+        row = _consent_row(new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
+        session.execute(_INSERT_CONSENT, row)
+        return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
+
+    # Known address (or another request inserted it first: ON CONFLICT waited for that
+    # transaction, and this statement sees its row).
+    subscriber = session.scalars(
         select(Subscriber).where(Subscriber.email == email).with_for_update()
-    )
-    if subscriber is None:
-        subscriber = Subscriber(email=email, status=SubscriberStatus.PENDING, created_at=now)
-        try:
-            # Two simultaneous first requests for one address: the loser re-reads the row.
-            with session.begin_nested():
-                session.add(subscriber)
-                session.flush()
-        except IntegrityError:
-            subscriber = session.scalars(
-                select(Subscriber).where(Subscriber.email == email).with_for_update()
-            ).one()
+    ).one()
 
     if subscriber.status not in _REOPENABLE:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)

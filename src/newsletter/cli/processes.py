@@ -42,16 +42,36 @@ def require_dependencies(settings: Settings) -> None:
         fail("cannot start: " + "; ".join(down), code=4)
 
 
+FACTORY = "newsletter.web.app:create_app_from_environment"
+
+
 def web(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(
+        0, min=0, help="Web processes sharing the port (0: NEWSLETTER_WEB_WORKERS, default 1)."
+    ),
 ) -> None:
     """Run the web server (public pages, API, admin)."""
     from newsletter.web import create_app
 
     settings = cli_settings()
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+    processes = workers or settings.web_workers
+    if processes == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+        return
+    if not settings.redis_url:
+        # The per-IP subscribe limit counts in memory without Redis: each process would
+        # allow the whole limit again, so N processes would let a client send N times more.
+        fail(
+            f"{processes} web processes need NEWSLETTER_REDIS_URL (or a Redis broker) so "
+            "that the per-IP subscribe limit is shared; set it, or run one process.",
+            code=2,
+        )
+    # Each process builds its own app from the environment (settings were checked above).
+    uvicorn.run(FACTORY, factory=True, workers=processes, host=host, port=port,
+                proxy_headers=True, log_config=None)  # fmt: skip
 
 
 def _bulk_only(queues: str) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.dispatch import CeleryProducer
+from newsletter.logs import configure_logging
 from newsletter.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.web import (
@@ -30,9 +30,20 @@ from newsletter.web.limits import (
     PUBLIC_FORM_MAX_BYTES,
     BodySizeLimitMiddleware,
 )
-from newsletter.web.middleware import count_requests
+from newsletter.web.middleware import RequestCounter
 from newsletter.web.public_support import PublicState
 from newsletter.web.security_headers import SecurityHeadersMiddleware
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app with settings from NEWSLETTER_* / .env: uvicorn's factory for `--workers`.
+
+    Each worker process of `newsletter web --workers N` imports and calls this itself
+    (uvicorn cannot hand an app object to another process), and sets up its own logging.
+    """
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
@@ -59,7 +70,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.celery = celery
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
-    app.middleware("http")(partial(count_requests, app.state.metrics))
+    app.add_middleware(RequestCounter, metrics=app.state.metrics)
     app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)

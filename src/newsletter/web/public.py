@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +169,9 @@ async def subscribe(request: Request) -> Response:
             via="json" if as_json else "form",
         )
         # Off the event loop: the MX look-up may wait on DNS for up to two seconds.
-        outcome = await run_in_threadpool(_store_request, _runtime(request), form, consent)
+        outcome = await run_in_threadpool(
+            _store_request, _runtime(request), form, consent, state.store_slots
+        )
     except InputError as exc:
         return await _refuse(state, request, exc.message, exc.field, fields)
     except CategoryError:
@@ -185,7 +188,9 @@ async def subscribe(request: Request) -> Response:
     return response
 
 
-def _store_request(runtime: Runtime, form: SubscribeForm, consent: Consent) -> SubscribeOutcome:
+def _store_request(
+    runtime: Runtime, form: SubscribeForm, consent: Consent, slots: threading.BoundedSemaphore
+) -> SubscribeOutcome:
     """Validate the address and record the request; says whether to send a confirmation."""
     settings = runtime.settings
     address = parse_address(
@@ -193,7 +198,7 @@ def _store_request(runtime: Runtime, form: SubscribeForm, consent: Consent) -> S
         development=settings.env is Environment.DEVELOPMENT,
         check_mx=settings.env is Environment.PRODUCTION,
     )
-    with runtime.sessions.begin() as session:
+    with slots, runtime.sessions.begin() as session:
         return request_subscription(
             session,
             email=address.normalized,

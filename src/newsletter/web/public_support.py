@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,10 @@ from newsletter.render import create_environment
 # Pages that carry a token in their URL: never cached, never leaked through Referer.
 TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 MAX_FIELD_VALUES = 100
+# Subscribe requests writing at once, per process: SQLAlchemy's default pool_size. Past
+# the pool, each further connection is opened and closed again for a single request (a
+# PostgreSQL backend forked each time), which under load cost more than the request.
+STORE_CONCURRENCY = 5
 
 
 @dataclass
@@ -32,6 +37,9 @@ class PublicState:
     consent_text: str = ""
     consent_version: str = ""
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    store_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(STORE_CONCURRENCY)
+    )
 
     @classmethod
     def build(cls, settings: Settings) -> PublicState:
