@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen
+import loadgen_raw as loadgen
 import reference
 import services
 
@@ -299,6 +299,7 @@ def main() -> None:
             "NEWSLETTER_DKIM_SELECTOR": "bench",
             "NEWSLETTER_DKIM_KEY_FILE": str(key_file),
             "NEWSLETTER_SUBSCRIBE_RATE_LIMIT": "100000000",
+            "NEWSLETTER_WEB_WORKERS": "2",  # as docker-compose runs it
         }
         os.environ.update(env)  # Settings() below and `newsletter` children read the same
         settings = Settings()
