@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from newsletter import migrate
 from newsletter.db import create_db_engine
@@ -82,3 +82,32 @@ def test_upgrade_is_repeatable(database_factory: DatabaseFactory) -> None:
         assert migrate.current_revision(engine) == migrate.head_revision(url)
     finally:
         engine.dispose()
+
+
+def test_stored_addresses_get_lower_case_keys_without_merging_anyone(
+    database_factory: DatabaseFactory,
+) -> None:
+    """0005 lower-cases each key unless another row is the same mailbox: those stay as are."""
+    url = database_factory.empty_url()
+    migrate.upgrade(url, "0004_fast_start")
+    stored = ["An@x.vn", "Binh@x.vn", "binh@x.vn", "Chi@x.vn", "CHI@x.vn", "dung@x.vn"]
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            for email in stored:
+                conn.execute(
+                    text(
+                        "INSERT INTO subscribers (email, status, locale, bounce_score,"
+                        " created_at, updated_at) VALUES (:e, 'active', 'vi', 0,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"e": email},
+                )
+        migrate.upgrade(url)
+        with engine.connect() as conn:
+            emails = sorted(conn.scalars(text("SELECT email FROM subscribers")))
+    finally:
+        engine.dispose()
+    assert emails == sorted(
+        ["an@x.vn", "Binh@x.vn", "binh@x.vn", "Chi@x.vn", "CHI@x.vn", "dung@x.vn"]
+    )

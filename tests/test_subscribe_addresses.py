@@ -10,6 +10,7 @@ import pytest
 from newsletter.addresses import (
     InputError,
     check_text,
+    normalize_lenient,
     parse_address,
     smtp_address,
     suppression_hash,
@@ -19,8 +20,10 @@ from tests.support.smtp import _free_port
 
 
 def test_normalized_key_and_a_label_form() -> None:
-    """The domain is lower-cased and IDN domains keep a Unicode key and an A-label SMTP form."""
-    assert parse_address(" An@EXAMPLE.gov.vn ").normalized == "An@example.gov.vn"
+    """The whole key is lower-cased and IDN domains keep a Unicode key and an A-label form."""
+    assert parse_address(" An@EXAMPLE.gov.vn ").normalized == "an@example.gov.vn"
+    assert parse_address("NGUYEN.Van.An@Example.VN").ascii == "nguyen.van.an@example.vn"
+    assert normalize_lenient(" An@EXAMPLE.gov.vn") == "an@example.gov.vn"
     idn = parse_address("an@xn--v-d-rma6749a.vn")
     assert idn.normalized == "an@ví-dụ.vn"
     assert idn.ascii == "an@xn--v-d-rma6749a.vn"

@@ -124,6 +124,19 @@ def test_confirmation_at_most_once_per_window_and_never_to_active(site: Site) ->
     assert row.status is SubscriberStatus.ACTIVE
 
 
+def test_the_same_mailbox_in_other_letter_cases_is_one_subscriber(site: Site) -> None:
+    """`An.Nguyen@…` after `an.nguyen@…` is the same resident: one row, one confirmation."""
+    with site.client() as client:
+        client.post("/subscribe", data={"email": EMAIL})
+        client.post("/subscribe", data={"email": EMAIL.upper()})
+        client.post("/subscribe", data={"email": "other@example.gov.vn"})
+    received = site.smtp.wait_for(2)
+    assert [m.rcpt_tos for m in received] == [[EMAIL], ["other@example.gov.vn"]]
+    with site.runtime.sessions() as session:
+        emails = sorted(session.scalars(select(Subscriber.email)))
+    assert emails == [EMAIL, "other@example.gov.vn"]
+
+
 def test_resend_after_window(site_factory: SiteFactory) -> None:
     """With CONFIRM_RESEND_HOURS=0 every request for a pending address mails again."""
     running = site_factory(confirm_resend_hours=0)

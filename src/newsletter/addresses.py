@@ -1,8 +1,11 @@
 """E-mail addresses as residents type them: validated, normalized, safe to store and mail.
 
-email-validator's `.normalized` form is the key of a subscriber. Local parts must be
-ASCII (no SMTPUTF8 needed); internationalized domains are accepted and mailed to their
-A-label form, which every relay understands.
+The key of a subscriber is email-validator's `.normalized` form with the local part
+lower-cased too (`email_key`): `An@x.vn` and `an@x.vn` are one mailbox at every provider
+a city's residents use, and must not become two subscribers mailed twice (RFC 5321 lets
+a server tell them apart; none of theirs does). Local parts must be ASCII (no SMTPUTF8
+needed); internationalized domains are accepted and mailed to their A-label form, which
+every relay understands.
 """
 
 from __future__ import annotations
@@ -94,8 +97,14 @@ def parse_address(
         ) from exc
     if check_mx and not development:
         _check_deliverable(result.ascii_domain, resolver=resolver)
-    ascii_email = result.ascii_email or result.normalized
-    return Address(normalized=result.normalized, ascii=ascii_email)
+    key = email_key(result.normalized)
+    return Address(normalized=key, ascii=email_key(result.ascii_email or result.normalized))
+
+
+def email_key(normalized: str) -> str:
+    """`normalized` with its local part lower-cased (the domain already is)."""
+    local, at, domain = normalized.rpartition("@")
+    return f"{local.lower()}{at}{domain}" if at else normalized.lower()
 
 
 def _check_deliverable(ascii_domain: str, *, resolver: Any) -> None:
@@ -137,7 +146,7 @@ def normalize_lenient(email: str) -> str:
         )
     except EmailNotValidError:
         return email.strip()
-    return result.normalized
+    return email_key(result.normalized)
 
 
 def suppression_hash(email: str) -> str:
