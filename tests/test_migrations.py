@@ -56,7 +56,7 @@ def test_models_and_migrations_agree(database_factory: DatabaseFactory) -> None:
 
 
 def test_send_path_indexes_exist(database_factory: DatabaseFactory) -> None:
-    """Deliveries are indexed by (campaign, status) and subscribers by status."""
+    """Deliveries are indexed by (campaign, status, id) for claims, subscribers by status."""
     url = database_factory.empty_url()
     migrate.upgrade(url)
     engine = create_db_engine(url)
@@ -66,7 +66,7 @@ def test_send_path_indexes_exist(database_factory: DatabaseFactory) -> None:
         subscriber_indexes = {
             tuple(ix["column_names"]) for ix in inspector.get_indexes("subscribers")
         }
-        assert ("campaign_id", "status") in delivery_indexes
+        assert ("campaign_id", "status", "id") in delivery_indexes
         assert ("status",) in subscriber_indexes
     finally:
         engine.dispose()

@@ -309,7 +309,10 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
-        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        # A claim asks for (campaign, queued, id in a range): with `id` in the index the
+        # range is an index condition. Without it, at 1,000,000 rows, each claim read
+        # every queued row of the campaign (~900,000 entries, 177 ms) to keep 50.
+        Index("ix_deliveries_campaign_status_id", "campaign_id", "status", "id"),
         # Only rows in flight, for the reconciler: a campaign's start inserts every row
         # as `queued` and so pays nothing for this index (docs/benchmarks.md).
         Index(
