@@ -482,7 +482,9 @@ def _plot(path: Path, digest: list[float], loaded: list[float], bulletin: list[f
         label = f"digest B to {len(loaded):,}, under bulletin and subscribe load"
         ax.plot(range(first, len(lo)), lo[first:], color="tab:purple", label=label)
     if b:
-        ax.plot(range(len(b)), b, label=f"bulletin to {len(bulletin):,}", color="tab:red")
+        first = next(i for i, v in enumerate(b) if v)
+        ax.plot(range(first, len(b)), b[first:], label=f"bulletin to {len(bulletin):,}",
+                color="tab:red")  # fmt: skip
         ax.axvline(b0 - t0, color="tab:red", linestyle=":", label="`bulletin send` issued")
     for key, style, name in (("ref_signed", "--", "reference: signed"),
                              ("ref_bare", ":", "reference: bare")):  # fmt: skip
