@@ -300,3 +300,26 @@ def test_suppressed_address_gets_nothing_from_later_campaigns(
         m.rcpt_tos[0] for m in smtp_server.received if m.message["Subject"] == "Lần hai"
     ]
     assert second_round == ["dan00002@example.vn"]
+
+
+def test_a_reader_of_several_target_categories_is_counted_and_queued_once(
+    runtime: Runtime,
+) -> None:
+    """Two of the campaign's categories still make one row, and the count agrees with it."""
+    with runtime.sessions.begin() as s:
+        water = add_category(s, "thong-bao", "Thông báo")
+        culture = add_category(s, "van-hoa", "Văn hóa – Xã hội")
+        sport = add_category(s, "the-thao", "Thể thao")
+        every = add_subscribers(s, 1, prefix="moi")
+        both = add_subscribers(s, 2, prefix="cahai", categories=[water, culture])
+        add_subscribers(s, 2, prefix="bongda", categories=[sport])
+        campaign_id = add_campaign(s, categories=[water, culture])
+        s.add(Delivery(campaign_id=campaign_id, subscriber_id=both[0],
+                       status=DeliveryStatus.QUEUED, attempts=0))  # fmt: skip
+    with runtime.sessions.begin() as s:
+        assert delivery.count_eligible(s, campaign_id=campaign_id) == 2
+        delivery.start_campaign(s, campaign_id=campaign_id)
+        rows = list(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
+        )
+    assert sorted(rows) == sorted(every + both)

@@ -15,8 +15,6 @@ from email.message import Message
 from email.utils import getaddresses
 from enum import StrEnum
 
-from flufl.bounce import all_failures
-
 from newsletter.config import Settings
 from newsletter.tokens import Purpose, TokenError, read_token
 
@@ -226,6 +224,10 @@ def _heuristic_status(msg: Message) -> tuple[str | None, str | None]:
 
 
 def _parse_nonstandard(msg: Message) -> list[RecipientFailure]:
+    # Imported here: the ledger (delivery.py → bounce_rules → this module) is on every
+    # path, an urgent bulletin's CLI included; flufl.bounce's detectors only on this one.
+    from flufl.bounce import all_failures
+
     try:
         temporary, permanent = all_failures(msg)
     except (IndexError, KeyError, ValueError, TypeError, AttributeError, UnicodeError) as exc:

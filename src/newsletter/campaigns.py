@@ -12,8 +12,6 @@ from sqlalchemy.orm import Session
 
 from newsletter.categories import categories_by_slug
 from newsletter.config import Settings
-from newsletter.digest_content import date_range
-from newsletter.mailrender import MailRenderer
 from newsletter.message import HeaderInjectionError, check_header_value
 from newsletter.models import Article, Campaign, CampaignKind, CampaignStatus
 from newsletter.sanitize import markdown_to_html
@@ -43,6 +41,11 @@ def plan_digest(session: Session, *, settings: Settings, now: dt.datetime) -> Ca
 
     None when no article is new. Nothing is added to the session (previews use this).
     """
+    # Imported here: the digest's subject needs Jinja2 and Babel; a bulletin (whose CLI
+    # imports this module on its way to the first batch) needs neither.
+    from newsletter.digest_content import date_range
+    from newsletter.mailrender import MailRenderer
+
     previous = session.scalar(
         select(Campaign)
         .where(

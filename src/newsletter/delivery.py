@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     Connection,
+    Select,
     Table,
     and_,
     bindparam,
@@ -22,11 +23,12 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
-    or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement, GenerativeSelect
 
 from newsletter.addresses import suppression_hash
 from newsletter.bounce_rules import decayed_score
@@ -73,44 +75,54 @@ class ClaimedRow:
     deliverable: bool  # active and not suppressed at claim time
 
 
-def _eligible_subscribers(campaign_id: int, *, has_rows: bool):  # type: ignore[no-untyped-def]
+def _campaign_category_ids(session: Session, campaign_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(campaign_categories.c.category_id).where(
+                campaign_categories.c.campaign_id == campaign_id
+            )
+        )
+    )
+
+
+def _eligible_subscribers(
+    campaign_id: int, *, category_ids: Collection[int], has_rows: bool
+) -> GenerativeSelect:
     """Active subscribers in the campaign's categories (no rows on either side: all).
+
+    `category_ids`: the campaign's, read first, so PostgreSQL plans with the real values:
+    the readers of a small category come from the category index (10,000 of 1,000,000
+    subscribers: ~20 ms) instead of a per-subscriber test over the whole table (3.5 s).
+    Subscribers with no category read everything: that anti-join still reads every
+    subscriber (~0.4 s at 1,000,000), the price of storing "all" as no rows.
 
     `has_rows`: the campaign already has ledger rows, so those subscribers are left out.
     When it has none the anti-join is omitted: PostgreSQL plans it as a nested loop over
     the ledger it is filling (which it believes empty), quadratic in the list — 130 s
     for 100,000 rows (docs/benchmarks.md).
     """
-    campaign_has_categories = exists().where(campaign_categories.c.campaign_id == campaign_id)
-    subscriber_has_categories = exists().where(
-        subscriber_categories.c.subscriber_id == Subscriber.id
-    )
-    shares_a_category = exists().where(
-        and_(
-            subscriber_categories.c.subscriber_id == Subscriber.id,
-            subscriber_categories.c.category_id == campaign_categories.c.category_id,
-            campaign_categories.c.campaign_id == campaign_id,
-        )
-    )
     already_in_ledger = exists().where(
         and_(Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id)
     )
-    query = (
-        select(
+
+    def active(*conditions: ColumnElement[bool]) -> Select[int, int, str, int]:
+        query = select(
             literal(campaign_id),
             Subscriber.id,
             literal(DeliveryStatus.QUEUED.value),
             literal(0),
-        )
-        .where(Subscriber.status == SubscriberStatus.ACTIVE)
-        # The hashed "shares a category" test first: PostgreSQL evaluates an OR in the
-        # order written, and it settles most rows without a per-row index probe.
-        .where(
-            or_(shares_a_category, not_(campaign_has_categories), not_(subscriber_has_categories))
-        )
-        .order_by(Subscriber.id)
+        ).where(Subscriber.status == SubscriberStatus.ACTIVE, *conditions)
+        return query.where(not_(already_in_ledger)) if has_rows else query
+
+    if not category_ids:
+        return active().order_by(Subscriber.id)
+    readers = select(subscriber_categories.c.subscriber_id).where(
+        subscriber_categories.c.category_id.in_(category_ids)
     )
-    return query.where(not_(already_in_ledger)) if has_rows else query
+    reads_everything = not_(exists().where(subscriber_categories.c.subscriber_id == Subscriber.id))
+    # Disjoint halves (some categories / none), so UNION ALL needs no de-duplication.
+    both = union_all(active(Subscriber.id.in_(readers)), active(reads_everything))
+    return both.order_by(both.selected_columns.id)
 
 
 def count_eligible(session: Session, *, campaign_id: int) -> int:
@@ -119,7 +131,13 @@ def count_eligible(session: Session, *, campaign_id: int) -> int:
         select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1)
     )
     eligible = (
-        _eligible_subscribers(campaign_id, has_rows=has_rows is not None).order_by(None).subquery()
+        _eligible_subscribers(
+            campaign_id,
+            category_ids=_campaign_category_ids(session, campaign_id),
+            has_rows=has_rows is not None,
+        )
+        .order_by(None)
+        .subquery()
     )
     return session.scalar(select(func.count()).select_from(eligible)) or 0
 
@@ -147,7 +165,11 @@ def start_campaign(
     session.execute(
         insert(Delivery).from_select(
             ["campaign_id", "subscriber_id", "status", "attempts"],
-            _eligible_subscribers(campaign_id, has_rows=has_rows),
+            _eligible_subscribers(
+                campaign_id,
+                category_ids=_campaign_category_ids(session, campaign_id),
+                has_rows=has_rows,
+            ),
         )
     )
     total = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0

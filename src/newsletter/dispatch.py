@@ -1,8 +1,8 @@
 """Entry points for the CLI, the admin face and the public site: enqueue, never send inline.
 
-The CLI builds a Celery app only to enqueue, and closes it; the web app keeps one
-`CeleryProducer` (built on first use, closed by its lifespan). The work itself happens
-in the workers (tasks.py).
+The CLI builds a Celery app only to enqueue (`create_producer`, which imports no task
+module), and closes it; the web app keeps one `CeleryProducer` (built on first use, closed
+by its lifespan). The work itself happens in the workers (tasks.py).
 """
 
 from __future__ import annotations
@@ -14,21 +14,19 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from newsletter import campaign_control
-from newsletter.compose import composer_for
 from newsletter.config import Settings
 from newsletter.delivery import Work
-from newsletter.outgoing import Recipient
-from newsletter.runtime import Runtime
-from newsletter.subscriptions import forget_confirmation_sent
-from newsletter.tasks import (
+from newsletter.enqueue import (
     SEND_CONFIRMATION,
     URGENT_QUEUE,
     build_and_start_digest,
     enqueue,
     start_and_enqueue,
 )
-from newsletter.transport import open_transport
-from newsletter.worker import create_celery
+from newsletter.outgoing import Recipient
+from newsletter.runtime import Runtime
+from newsletter.subscriptions import forget_confirmation_sent
+from newsletter.worker import create_celery, create_producer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ class CeleryProducer:
 
 def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
     """Fill the ledger of a draft campaign and enqueue its batches."""
-    app = create_celery(runtime.settings)
+    app = create_producer(runtime.settings)
     try:
         return start_and_enqueue(app, runtime, campaign_id)
     finally:
@@ -70,7 +68,7 @@ def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
 
 def send_digest_now(runtime: Runtime) -> int | None:
     """Build and start this period's digest; None when there is nothing new or it exists."""
-    app = create_celery(runtime.settings)
+    app = create_producer(runtime.settings)
     try:
         return build_and_start_digest(app, runtime)
     finally:
@@ -82,6 +80,11 @@ def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
 
     The copy's personal links point at no subscriber (id 0), so they lead nowhere.
     """
+    # Imported here: composing pulls in Jinja2, CSS inlining and DKIM, which only a test
+    # send needs before the bulletin's batches are queued (its workers compose the rest).
+    from newsletter.compose import composer_for
+    from newsletter.transport import open_transport
+
     with runtime.sessions() as session:
         composer = composer_for(session, runtime.settings, campaign_id)
     message = composer.compose(
@@ -125,7 +128,7 @@ def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:
             )
         else:
             raise ValueError(f"unknown campaign action {action!r}")
-    app = create_celery(settings)
+    app = create_producer(settings)
     try:
         return enqueue(app, [work])
     finally:

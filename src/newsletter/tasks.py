@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers over delivery.py, sending.py and schedule.py.
 
+Queue and task names and the enqueue helpers live in enqueue.py (light enough for the CLI).
+
 Registered on an app by `register_tasks(app, settings)` (called by worker.create_celery),
 so a test builds its own app with its own settings. Every task is safe to run twice.
 """
@@ -15,17 +17,26 @@ from celery import Celery
 
 from newsletter import delivery
 from newsletter.bounce_intake import poll_bounce_mailbox
-from newsletter.campaigns import build_digest
 from newsletter.config import Settings
 from newsletter.confirmation import send_confirmation as mail_confirmation
-from newsletter.feeds import poll_all_feeds
-from newsletter.models import (
-    CampaignKind,
-    CampaignStatus,
-    Subscriber,
-    SubscriberStatus,
-    utcnow,
+from newsletter.enqueue import (
+    BUILD_DIGEST,
+    BULK_QUEUE,
+    DEFAULT_QUEUE,
+    POLL_BOUNCES,
+    POLL_FEEDS,
+    RECONCILE,
+    SEND_BATCH,
+    SEND_CONFIRMATION,
+    TASK_ROUTES,
+    URGENT_QUEUE,
+    build_and_start_digest,
+    enqueue,
+    queue_for,
+    start_and_enqueue,
 )
+from newsletter.feeds import poll_all_feeds
+from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.sending import RetryLaterError, send_batch
@@ -38,18 +49,30 @@ from newsletter.transport import (
     open_transport,
 )
 
+# The names enqueue.py defines stay importable from here, where the tasks live.
+__all__ = [
+    "BUILD_DIGEST",
+    "BULK_QUEUE",
+    "DEFAULT_QUEUE",
+    "POLL_BOUNCES",
+    "POLL_FEEDS",
+    "RECONCILE",
+    "SEND_BATCH",
+    "SEND_CONFIRMATION",
+    "TASK_ROUTES",
+    "URGENT_QUEUE",
+    "build_and_start_digest",
+    "confirmation_gave_up",
+    "enqueue",
+    "queue_for",
+    "reconcile_and_enqueue",
+    "register_tasks",
+    "retry_backoff_max",
+    "send_confirmation",
+    "start_and_enqueue",
+]
+
 log = logging.getLogger(__name__)
-
-URGENT_QUEUE = "urgent"
-BULK_QUEUE = "bulk"
-DEFAULT_QUEUE = "default"
-
-SEND_BATCH = "newsletter.send_batch"
-RECONCILE = "newsletter.reconcile"
-BUILD_DIGEST = "newsletter.build_and_start_digest"
-POLL_FEEDS = "newsletter.poll_feeds"
-POLL_BOUNCES = "newsletter.poll_bounces"
-SEND_CONFIRMATION = "newsletter.send_confirmation"
 
 # Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes and
 # at half the broker's visibility timeout (an ETA longer than it is delivered twice).
@@ -58,11 +81,6 @@ RETRY_BACKOFF_MAX = 300
 
 def retry_backoff_max(settings: Settings) -> int:
     return min(RETRY_BACKOFF_MAX, settings.visibility_timeout // 2)
-
-
-def queue_for(kind: CampaignKind) -> str:
-    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
-    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
 
 
 class ProcessState:
@@ -105,46 +123,6 @@ class ProcessState:
         return self._confirmations
 
 
-def enqueue(app: Celery, works: list[delivery.Work]) -> int:
-    """Send one batch task per range; call only after the ledger's commit returned."""
-    count = 0
-    for work in works:
-        for first_id, last_id in work.ranges:
-            app.send_task(
-                SEND_BATCH, args=[work.campaign_id, first_id, last_id], queue=queue_for(work.kind)
-            )
-            count += 1
-    return count
-
-
-def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delivery.Work:
-    """Start a draft campaign and enqueue its batches (commit first, then enqueue)."""
-    with runtime.sessions.begin() as session:
-        work = delivery.start_campaign(
-            session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
-        )
-    enqueue(app, [work])
-    return work
-
-
-def build_and_start_digest(
-    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
-) -> int | None:
-    """This period's digest, built and started; None when there is nothing (new) to send.
-
-    `campaigns.build_digest` returns the period's existing digest when there is one (two
-    beats, a re-run, `digest send --now`): that one is never started again.
-    """
-    now = now or utcnow()
-    with runtime.sessions.begin() as session:
-        campaign = build_digest(session, settings=runtime.settings, now=now)
-        if campaign is None or campaign.status is not CampaignStatus.DRAFT:
-            return None
-        campaign_id: int = campaign.id
-    # Two beats may both get the same fresh draft; only one of them starts it.
-    return campaign_id if start_and_enqueue(app, runtime, campaign_id).started else None
-
-
 def reconcile_and_enqueue(
     app: Celery,
     runtime: Runtime,
@@ -158,16 +136,6 @@ def reconcile_and_enqueue(
             session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
         )
     return enqueue(app, works)
-
-
-# Where each task goes when its sender names no queue (send_batch always names one).
-TASK_ROUTES = {
-    RECONCILE: {"queue": DEFAULT_QUEUE},
-    BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
-    POLL_FEEDS: {"queue": DEFAULT_QUEUE},
-    POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
-    SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
-}
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:

@@ -1,7 +1,8 @@
 """Celery app factory: queues, routing, beat schedule and the broker settings every process shares.
 
 Tasks are thin wrappers over plain functions (see STYLE.md); they are registered by
-`create_celery`, so a test builds its own app with its own settings.
+`create_celery`, so a test builds its own app with its own settings. A process that only
+enqueues (the CLI) takes `create_producer`: the same configuration, no task imported.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from celery import Celery
 from kombu.entity import Queue
 
 from newsletter.config import Settings
-from newsletter.schedule import digest_crontab
-from newsletter.tasks import (
+from newsletter.enqueue import (
     BUILD_DIGEST,
     BULK_QUEUE,
     DEFAULT_QUEUE,
@@ -23,14 +23,21 @@ from newsletter.tasks import (
     RECONCILE,
     TASK_ROUTES,
     URGENT_QUEUE,
-    register_tasks,
 )
+from newsletter.schedule import digest_crontab
 
 QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
 RECONCILE_EVERY = timedelta(minutes=1)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
 
-__all__ = ["BULK_QUEUE", "DEFAULT_QUEUE", "QUEUES", "URGENT_QUEUE", "create_celery"]
+__all__ = [
+    "BULK_QUEUE",
+    "DEFAULT_QUEUE",
+    "QUEUES",
+    "URGENT_QUEUE",
+    "create_celery",
+    "create_producer",
+]
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
@@ -78,6 +85,23 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def create_celery(settings: Settings) -> Celery:
+    """The app of a worker or beat, or of a long-lived producer: every task registered."""
+    # Imported here: the task bodies pull in feeds, bounce intake, confirmation and
+    # sending, which a process that only enqueues (create_producer) never needs.
+    from newsletter.tasks import register_tasks
+
+    app = create_producer(settings)
+    _register_tasks(app)
+    register_tasks(app, settings)
+    return app
+
+
+def create_producer(settings: Settings) -> Celery:
+    """An app that only sends tasks by name (the CLI): configured as a worker's, no tasks.
+
+    `send_task` needs no registered task; routes and queues come from the configuration.
+    Close it after use.
+    """
     app = Celery("newsletter", broker=settings.broker_url, set_as_current=False)
     transport_options = broker_transport_options(settings)
     app.conf.update(
@@ -106,8 +130,6 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule=beat_schedule(settings),
     )
     app.conf["newsletter_settings"] = settings
-    _register_tasks(app)
-    register_tasks(app, settings)
     return app
 
 

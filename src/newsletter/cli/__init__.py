@@ -1,43 +1,108 @@
-"""The `newsletter` command: one sub-command group per concern of the contract."""
+"""The `newsletter` command: one sub-command group per concern of the contract.
+
+Sub-command modules are imported only when their command runs: importing them all (argon2,
+flufl.bounce, httpx, alembic, uvicorn, rich tables…) cost an urgent bulletin more than a
+second before its first query. `newsletter --help` lists every command from the table below
+without importing any of them; a test checks the table against the commands' own help.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+from typing import Any, NamedTuple
 
-from newsletter.cli import (
-    admin,
-    articles,
-    bounces,
-    bulletin,
-    campaigns,
-    categories,
-    db,
-    digest,
-    feeds,
-    processes,
-    subscribers,
-)
+import typer
+import typer._click as click
+import typer.core
+import typer.main
+
+
+class Entry(NamedTuple):
+    module: str  # newsletter.cli.<module>
+    attr: str  # a Typer app ("app": a sub-command group) or a command function
+    short_help: str  # what `newsletter --help` shows: the command's first help paragraph
+
+
+# In the order `newsletter --help` lists them.
+COMMANDS: dict[str, Entry] = {
+    "run": Entry(
+        "processes",
+        "run",
+        "Run web, worker and beat together (one command for a small installation).",
+    ),
+    "web": Entry("processes", "web", "Run the web server (public pages, API, admin)."),
+    "worker": Entry("processes", "worker", "Run a Celery worker."),
+    "beat": Entry(
+        "processes",
+        "beat",
+        "Run the Celery beat scheduler (weekly digest, feed polling, reconciler).",
+    ),
+    "db": Entry("db", "app", "Database schema."),
+    "categories": Entry("categories", "app", "Categories (chuyên mục)."),
+    "feeds": Entry("feeds", "app", "Article feeds (RSS/Atom)."),
+    "articles": Entry("articles", "app", "Articles in the store."),
+    "digest": Entry("digest", "app", "The weekly digest."),
+    "bulletin": Entry("bulletin", "app", "Urgent bulletins."),
+    "campaigns": Entry("campaigns", "app", "Campaigns and their progress."),
+    "subscribers": Entry("subscribers", "app", "Subscribers."),
+    "admin": Entry("admin", "app", "Admin accounts and API tokens."),
+    "bounces": Entry("bounces", "app", "Bounce and complaint intake."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import one sub-command's module and build its command as `add_typer` would have."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(f"newsletter.cli.{entry.module}"), entry.attr)
+    # A throw-away parent, so Typer converts the command exactly as it did when every
+    # command was registered on `app` (same name, same defaults, no completion options).
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name=name)(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """A group whose listing comes from COMMANDS and whose commands load when resolved.
+
+    `get_command` (used to list commands in help, completion and "did you mean") answers
+    with a placeholder carrying the name and short help; `resolve_command`, the step before
+    a command runs or shows its own help, swaps in the real command.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, entry in COMMANDS.items():
+            self.commands.setdefault(name, typer.core.TyperCommand(name, help=entry.short_help))
+        self._loaded: dict[str, click.Command] = {}
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in COMMANDS:
+            if name not in self._loaded:
+                self._loaded[name] = load_command(name)
+            command = self._loaded[name]
+        return name, command, rest
+
 
 app = typer.Typer(
     name="newsletter",
+    cls=LazyGroup,
     help="Bản tin: the newsletter service of a city portal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command()(processes.run)
-app.command()(processes.web)
-app.command()(processes.worker)
-app.command()(processes.beat)
-app.add_typer(db.app, name="db")
-app.add_typer(categories.app, name="categories")
-app.add_typer(feeds.app, name="feeds")
-app.add_typer(articles.app, name="articles")
-app.add_typer(digest.app, name="digest")
-app.add_typer(bulletin.app, name="bulletin")
-app.add_typer(campaigns.app, name="campaigns")
-app.add_typer(subscribers.app, name="subscribers")
-app.add_typer(admin.app, name="admin")
-app.add_typer(bounces.app, name="bounces")
+
+
+@app.callback()
+def _root() -> None:
+    # Typer builds a group only for an app with a callback or registered commands; the
+    # commands here are LazyGroup's, so this no-op callback is what makes `app` a group.
+    pass
 
 
 def main() -> None:

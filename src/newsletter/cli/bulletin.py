@@ -13,7 +13,6 @@ from newsletter.cli.common import cli_runtime, err_console, fail
 from newsletter.delivery import count_eligible
 from newsletter.dispatch import send_test, start_campaign_now
 from newsletter.models import Campaign, CampaignStatus
-from newsletter.transport import DeliveryError
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)
 
@@ -60,22 +59,31 @@ def send(
             except (CampaignError, ValueError) as exc:
                 fail(str(exc))
             campaign_id = campaign.id
-            recipients = count_eligible(session, campaign_id=campaign_id)
         if test_to:
+            from newsletter.transport import DeliveryError  # only a test send needs SMTP
+
             try:
                 send_test(rt, campaign_id=campaign_id, address=test_to)
             except (DeliveryError, ValueError) as exc:
                 fail(f"test message to {test_to} failed: {exc}")
             err_console.print(f"test message sent to {test_to}", highlight=False)
-        question = f"Send bulletin #{campaign_id} to {recipients} resident(s) now?"
-        if not yes and not typer.confirm(question, err=True):
-            with rt.sessions.begin() as session:
-                draft = session.get(Campaign, campaign_id)
-                assert draft is not None
-                draft.status = CampaignStatus.CANCELLED
-            fail(f"not sent; bulletin #{campaign_id} cancelled")
+        if not yes:
+            # Counting reads the subscribers table; with --yes no one reads the answer, and
+            # the ledger's own count (below) is the truth anyway.
+            with rt.sessions() as session:
+                recipients = count_eligible(session, campaign_id=campaign_id)
+            question = f"Send bulletin #{campaign_id} to {recipients} resident(s) now?"
+            if not typer.confirm(question, err=True):
+                with rt.sessions.begin() as session:
+                    draft = session.get(Campaign, campaign_id)
+                    assert draft is not None
+                    draft.status = CampaignStatus.CANCELLED
+                fail(f"not sent; bulletin #{campaign_id} cancelled")
         work = start_campaign_now(rt, campaign_id=campaign_id)
         with rt.sessions.begin() as session:
+            started = session.get(Campaign, campaign_id)
+            assert started is not None
+            recipients = started.total_count
             record_audit(
                 session,
                 actor="cli",
