@@ -10,6 +10,7 @@ import pytest
 from newsletter.addresses import (
     InputError,
     check_text,
+    key_hash,
     normalize_lenient,
     parse_address,
     smtp_address,
@@ -111,6 +112,16 @@ def test_suppression_hash_is_sha256_of_the_normalized_address() -> None:
         suppression_hash("Binh@Example.gov.vn")
         == hashlib.sha256(b"binh@example.gov.vn").hexdigest()
     )
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["An@EXAMPLE.gov.vn", " nguyen.van.an@Example.VN ", "an@xn--v-d-rma6749a.vn", "AN@VÍ-DỤ.VN"],
+)
+def test_key_hash_of_a_parsed_address_is_its_suppression_hash(typed: str) -> None:
+    """The subscribe path hashes its parsed key directly: it must find the same suppression."""
+    key = parse_address(typed).normalized
+    assert key_hash(key) == suppression_hash(typed) == suppression_hash(key)
 
 
 def test_memory_limiter_counts_per_ip_and_window() -> None:

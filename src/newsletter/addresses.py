@@ -156,7 +156,16 @@ def suppression_hash(email: str) -> str:
     so that a bounce report spelling the address differently still finds it; the A-label
     and Unicode spellings of a domain hash alike.
     """
-    return hashlib.sha256(normalize_lenient(email).lower().encode("utf-8")).hexdigest()
+    return key_hash(normalize_lenient(email))
+
+
+def key_hash(key: str) -> str:
+    """`suppression_hash` of a key `parse_address` or `normalize_lenient` already made.
+
+    Skips validating the address a second time (a tenth of a millisecond per subscribe
+    request); a test checks that both hashes agree.
+    """
+    return hashlib.sha256(key.lower().encode("utf-8")).hexdigest()
 
 
 def smtp_address(normalized: str) -> str:

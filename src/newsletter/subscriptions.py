@@ -11,12 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from newsletter.addresses import normalize_lenient, suppression_hash
+from newsletter.addresses import key_hash, normalize_lenient, suppression_hash
 from newsletter.categories import categories_by_slug
 from newsletter.models import (
     Campaign,
@@ -116,6 +116,12 @@ def _kept_silent(session: Session, *, email: str) -> bool:
     return bool(set(reasons) - {SUPPRESSION_ERASED})
 
 
+def _kept_silent_key(session: Session, *, email: str) -> bool:
+    """`_kept_silent` for a key `request_subscription` was given (already normalized)."""
+    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": key_hash(email)})
+    return bool(set(reasons) - {SUPPRESSION_ERASED})
+
+
 # Built once: executed with fresh parameters, they skip statement construction and hit
 # SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
 _SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
@@ -127,6 +133,88 @@ _INSERT_NEW = {
 }
 _INSERT_CONSENT = insert(ConsentEvent.__table__)  # type: ignore[arg-type]
 _INSERT_CATEGORIES = insert(subscriber_categories)
+
+
+def _postgresql_subscribe_new() -> Select[int | None, bool]:
+    """One statement for the common request on PostgreSQL: a new, unsuppressed address.
+
+    Checks the suppression list, inserts the pending subscriber (ON CONFLICT DO NOTHING)
+    and its consent event, and answers (new id or NULL, kept silent): one round trip
+    where `_insert_new` and its neighbours take three. Same rows, same outcome.
+    """
+    subscribers = _SUBSCRIBERS
+    consents: Table = ConsentEvent.__table__  # type: ignore[assignment]
+    suppressions: Table = Suppression.__table__  # type: ignore[assignment]
+    silent = exists().where(
+        suppressions.c.email_hash == bindparam("email_hash"),
+        suppressions.c.reason != SUPPRESSION_ERASED,
+    )
+    subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
+                          "confirmation_sent_at", "locale", "bounce_score")  # fmt: skip
+    new = (
+        postgresql_insert(subscribers)
+        .from_select(
+            list(subscriber_columns),
+            select(
+                *(
+                    bindparam(f"s_{name}", type_=subscribers.c[name].type)
+                    for name in subscriber_columns
+                )
+            ).where(~silent),
+        )
+        .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+        .returning(subscribers.c.id)
+        .cte("new_subscriber")
+    )
+    consent_columns = ("kind", "occurred_at", "ip", "user_agent", "form_text_version",
+                       "source_url", "detail")  # fmt: skip
+    consent = (
+        insert(consents)
+        .from_select(
+            ["subscriber_id", *consent_columns],
+            select(
+                new.c.id,
+                *(bindparam(f"c_{name}", type_=consents.c[name].type) for name in consent_columns),
+            ),
+        )
+        .cte("new_consent")
+    )
+    # add_cte: PostgreSQL runs a data-modifying WITH even when nothing reads it, but
+    # SQLAlchemy only renders the CTEs a statement refers to.
+    return select(select(new.c.id).scalar_subquery(), silent).add_cte(consent)
+
+
+_SUBSCRIBE_NEW_POSTGRESQL = _postgresql_subscribe_new()
+
+
+def _subscribe_new_postgresql(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    consent: Consent,
+    now: dt.datetime,
+    extra: dict[str, Any],
+) -> tuple[int | None, bool]:
+    """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
+    row = _consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
+    params = {f"c_{key}": value for key, value in row.items() if key != "subscriber_id"}
+    params.update(
+        {
+            "email_hash": key_hash(email),
+            "s_email": email,
+            "s_name": name or None,
+            "s_status": SubscriberStatus.PENDING,
+            "s_source": _clip(consent.source_url, 500),
+            "s_created_at": now,
+            "s_updated_at": now,
+            "s_confirmation_sent_at": now,
+            "s_locale": "vi",
+            "s_bounce_score": 0.0,
+        }
+    )
+    new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
+    return new_id, bool(silent)
 
 
 def _insert_new(
@@ -173,20 +261,30 @@ def request_subscription(
     """
     now = now or utcnow()
     categories = categories_by_slug(session, category_slugs)
-    if _kept_silent(session, email=email):
-        return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
-
-    new_id = _insert_new(session, email=email, name=name, consent=consent, now=now)
+    extra = {"categories": [c.slug for c in categories]}
+    if session.get_bind().dialect.name == "postgresql":
+        # A new address (the common case) in one statement, suppression check included.
+        new_id, silent = _subscribe_new_postgresql(
+            session, email=email, name=name, consent=consent, now=now, extra=extra
+        )
+        if silent:
+            return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+    else:
+        if _kept_silent_key(session, email=email):
+            return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+        new_id = _insert_new(session, email=email, name=name, consent=consent, now=now)
+        if new_id is not None:
+            # A new address: three statements in all, no ORM flush.
+            row = _consent_row(
+                new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra
+            )
+            session.execute(_INSERT_CONSENT, row)
     if new_id is not None:
-        # A new address (the common case): three statements in all, no ORM flush.
         if categories:
             session.execute(
                 _INSERT_CATEGORIES,
                 [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
             )
-        extra = {"categories": [c.slug for c in categories]}
-        row = _consent_row(new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
-        session.execute(_INSERT_CONSENT, row)
         return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
     # Known address (or another request inserted it first: ON CONFLICT waited for that
@@ -209,7 +307,7 @@ def request_subscription(
         ConsentKind.SUBSCRIBE_REQUESTED,
         consent,
         now=now,
-        extra={"categories": [c.slug for c in categories]},
+        extra=extra,
     )
     last = subscriber.confirmation_sent_at
     due = last is None or now - last >= resend_after
