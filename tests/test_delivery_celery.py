@@ -16,7 +16,14 @@ from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberSt
 from newsletter.runtime import build_runtime
 from newsletter.sending import RetryLaterError
 from newsletter.suppression import is_suppressed
-from newsletter.tasks import SEND_BATCH, SEND_CONFIRMATION, retry_backoff_max, send_confirmation
+from newsletter.tasks import (
+    SEND_BATCH,
+    SEND_CONFIRMATION,
+    SEND_CONFIRMATIONS,
+    retry_backoff_max,
+    send_confirmation,
+    send_confirmations,
+)
 from newsletter.transport import SMTPTransport, open_transport
 from newsletter.worker import broker_transport_options, create_celery
 from tests.bounce_samples import sample
@@ -181,6 +188,56 @@ def test_a_confirmation_given_up_can_be_asked_again_at_once(
         task.on_failure(RetryLaterError("451 still busy"), "task-id", (pending,), {}, None)
         with runtime.sessions() as s:
             assert s.get(Subscriber, pending).confirmation_sent_at is None  # type: ignore[union-attr]
+    finally:
+        runtime.close()
+        app.close()
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_batch_of_confirmations_mails_each_once_and_retries_a_4xx_alone(
+    database_url: str, settings_factory: Callable[..., Settings], smtp_server: SMTPServer
+) -> None:
+    """A web process's batch: every pending resident mailed once, a 4xx handed on alone."""
+    runtime = build_runtime(settings_factory(database_url=database_url, smtp_url=smtp_server.url))
+    retried: list[int] = []
+    try:
+        with runtime.sessions.begin() as s:
+            pending = add_subscribers(s, 3, status=SubscriberStatus.PENDING)
+            [active] = add_subscribers(s, 1, prefix="da", status=SubscriberStatus.ACTIVE)
+        smtp_server.refuse("dan00001@example.vn", "451 4.3.0 try again later")
+        mailed = send_confirmations(
+            runtime,
+            subscriber_ids=[*pending, active],
+            transport=None,
+            retry_alone=retried.append,
+        )
+    finally:
+        runtime.close()
+    assert (mailed, retried) == (2, [pending[1]])
+    received = smtp_server.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in received) == ["dan00000@example.vn", "dan00002@example.vn"]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_batch_given_up_releases_every_address(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """The batch task is never retried whole (it would mail twice) and, failing, releases all."""
+    settings = settings_factory(database_url=database_url)
+    app = create_celery(settings)
+    runtime = build_runtime(settings)
+    try:
+        with runtime.sessions.begin() as s:
+            pending = add_subscribers(s, 2, status=SubscriberStatus.PENDING)
+            for subscriber_id in pending:
+                s.get(Subscriber, subscriber_id).confirmation_sent_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+        task = app.tasks[SEND_CONFIRMATIONS]
+        assert task.acks_late
+        assert not getattr(task, "autoretry_for", ())
+        assert app.tasks[SEND_CONFIRMATION].autoretry_for  # each one alone does retry
+        task.on_failure(RuntimeError("database gone"), "task-id", (pending,), {}, None)
+        with runtime.sessions() as s:
+            assert [s.get(Subscriber, i).confirmation_sent_at for i in pending] == [None, None]  # type: ignore[union-attr]
     finally:
         runtime.close()
         app.close()

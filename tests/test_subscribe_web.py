@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
-from newsletter.tasks import SEND_CONFIRMATION, URGENT_QUEUE
+from newsletter.tasks import SEND_CONFIRMATIONS, URGENT_QUEUE
 from tests.support.ledger import wait_until
 from tests.support.public_site import (  # noqa: F401
     Site,
@@ -150,7 +150,7 @@ def test_resend_after_window(site_factory: SiteFactory) -> None:
 def test_confirmation_is_queued_on_the_urgent_queue(
     site_factory: SiteFactory, redis_prefix: str
 ) -> None:
-    """The web app sends no mail itself: it queues one send_confirmation task on `urgent`."""
+    """The web app sends no mail itself: it queues a send_confirmations task on `urgent`."""
     running = site_factory(redis_prefix=redis_prefix)  # queues no worker reads
     with running.client() as client:
         assert client.post("/subscribe", data={"email": EMAIL}).status_code == 200
@@ -164,8 +164,8 @@ def test_confirmation_is_queued_on_the_urgent_queue(
     message = json.loads(raw)
     row = subscriber(running, EMAIL)
     assert row is not None
-    assert message["headers"]["task"] == SEND_CONFIRMATION
-    assert json.loads(base64.b64decode(message["body"]))[0] == [row.id]
+    assert message["headers"]["task"] == SEND_CONFIRMATIONS
+    assert json.loads(base64.b64decode(message["body"]))[0] == [[row.id]]
     assert running.smtp.received == []
 
 

@@ -26,6 +26,7 @@ BUILD_DIGEST = "newsletter.build_and_start_digest"
 POLL_FEEDS = "newsletter.poll_feeds"
 POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
+SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
 
 # Where each task goes when its sender names no queue (send_batch always names one).
 TASK_ROUTES = {
@@ -34,6 +35,7 @@ TASK_ROUTES = {
     POLL_FEEDS: {"queue": DEFAULT_QUEUE},
     POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
     SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
+    SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
 }
 
 

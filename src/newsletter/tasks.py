@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -28,6 +29,7 @@ from newsletter.enqueue import (
     RECONCILE,
     SEND_BATCH,
     SEND_CONFIRMATION,
+    SEND_CONFIRMATIONS,
     TASK_ROUTES,
     URGENT_QUEUE,
     build_and_start_digest,
@@ -59,6 +61,7 @@ __all__ = [
     "RECONCILE",
     "SEND_BATCH",
     "SEND_CONFIRMATION",
+    "SEND_CONFIRMATIONS",
     "TASK_ROUTES",
     "URGENT_QUEUE",
     "build_and_start_digest",
@@ -195,6 +198,32 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             state.runtime, subscriber_id=subscriber_id, transport=state.confirmations
         )
 
+    def retry_alone(subscriber_id: int) -> None:
+        app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
+
+    def batch_gave_up(*failure: Any) -> None:
+        # Celery's on_failure(task, exc, task_id, args, kwargs, einfo): release them all,
+        # so each resident's next request mails at once.
+        for subscriber_id in failure[3][0]:
+            confirmation_gave_up(state.runtime, subscriber_id=subscriber_id)
+
+    # No retries of the batch itself: a retry would mail its first residents again. An
+    # address that failed temporarily goes on as a task of its own, with the retries above.
+    @app.task(
+        name=SEND_CONFIRMATIONS,
+        shared=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        on_failure=batch_gave_up,
+    )
+    def send_confirmations_task(subscriber_ids: list[int]) -> int:
+        return send_confirmations(
+            state.runtime,
+            subscriber_ids=subscriber_ids,
+            transport=state.confirmations,
+            retry_alone=retry_alone,
+        )
+
 
 def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
     """The confirmation could not be sent after every retry: let the resident's next
@@ -202,6 +231,28 @@ def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
     log.warning("confirmation to subscriber %s given up after retries", subscriber_id)
     with runtime.sessions.begin() as session:
         forget_confirmation_sent(session, subscriber_id=subscriber_id)
+
+
+def send_confirmations(
+    runtime: Runtime,
+    *,
+    subscriber_ids: list[int],
+    transport: Transport | None,
+    retry_alone: Callable[[int], None],
+) -> int:
+    """Mail each confirmation of a web process's batch; returns how many were mailed.
+
+    One that failed temporarily is handed to `retry_alone` (a task of its own that retries
+    with backoff), so the others are neither delayed nor mailed twice.
+    """
+    mailed = 0
+    for subscriber_id in subscriber_ids:
+        try:
+            mailed += send_confirmation(runtime, subscriber_id=subscriber_id, transport=transport)
+        except RetryLaterError as exc:
+            log.info("confirmation to subscriber %s retried alone: %s", subscriber_id, exc)
+            retry_alone(subscriber_id)
+    return mailed
 
 
 def send_confirmation(

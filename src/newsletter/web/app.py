@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings, load_settings
+from newsletter.confirmation_queue import ConfirmationPublisher
 from newsletter.dispatch import CeleryProducer
 from newsletter.logs import configure_logging
 from newsletter.metrics import AppMetrics
@@ -51,10 +52,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
     public_state = PublicState.build(settings)
     celery = CeleryProducer(settings)  # confirmations go to the urgent queue
+    confirmations = ConfirmationPublisher(celery, runtime)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        confirmations.close()  # publishes what is still waiting, through `celery`
         celery.close()
         public_state.close()
         runtime.close()
@@ -68,6 +71,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.celery = celery
+    app.state.confirmations = confirmations
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
     app.add_middleware(RequestCounter, metrics=app.state.metrics)

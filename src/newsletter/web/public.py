@@ -7,7 +7,9 @@ resident reads is Vietnamese. POST /subscribe answers the same for every address
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
 import logging
 import threading
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from newsletter.addresses import InputError, check_text, parse_address
 from newsletter.categories import CategoryError, list_categories
 from newsletter.config import Environment
-from newsletter.dispatch import CeleryProducer, queue_confirmation
+from newsletter.confirmation_queue import ConfirmationPublisher
 from newsletter.runtime import Runtime
 from newsletter.subscriptions import Consent, SubscribeOutcome, request_subscription
 from newsletter.web.public_support import (
@@ -114,7 +116,7 @@ def subscribe_preflight(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-def _parse_subscribe(fields: dict[str, list[str]], request: Request) -> SubscribeForm:
+def _parse_subscribe(fields: dict[str, list[str]], referer: str) -> SubscribeForm:
     name = check_text(first(fields, "name").strip(), field="name", label="Họ và tên")
     if len(name) > MAX_NAME_LENGTH:
         raise InputError(
@@ -125,7 +127,7 @@ def _parse_subscribe(fields: dict[str, list[str]], request: Request) -> Subscrib
         for slug in fields.get("categories", [])
         if slug.strip()
     ]
-    source = first(fields, "source").strip() or request.headers.get("referer", "")
+    source = first(fields, "source").strip() or referer
     source = check_text(source[:2000], field="source", label="Trang nguồn") or ""
     return SubscribeForm(
         email=first(fields, "email"), name=name or None, categories=categories, source=source
@@ -135,11 +137,40 @@ def _parse_subscribe(fields: dict[str, list[str]], request: Request) -> Subscrib
 @router.post("/subscribe")
 async def subscribe(request: Request) -> Response:
     state = public_state(request)
-    settings = state.settings
     as_json = wants_json(request)
     headers = state.cors_headers(request) if as_json else {}
-    if not await run_in_threadpool(state.limiter.hit, client_ip(request)):
-        headers["Retry-After"] = str(settings.subscribe_rate_window_seconds)
+    ip = client_ip(request)
+    try:
+        fields = await read_fields(request)
+    except BadBodyError as exc:
+        log.info("subscribe: unreadable body: %s", exc)
+        fields = None
+    consent = Consent(
+        ip=ip,
+        user_agent=request.headers.get("user-agent"),
+        form_text_version=state.consent_version,
+        consent_text=state.consent_text,
+        via="json" if as_json else "form",
+    )
+    try:
+        # One trip off the event loop for the limiter (Redis), the MX look-up (DNS, up to
+        # two seconds) and the store (PostgreSQL): each trip costs the loop a wake-up.
+        outcome = await run_in_threadpool(
+            _admit_and_store,
+            state,
+            _runtime(request),
+            ip,
+            fields,
+            request.headers.get("referer", ""),
+            consent,
+        )
+    except InputError as exc:
+        return await _refuse(state, request, exc.message, exc.field, fields or {})
+    except CategoryError:
+        message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
+        return await _refuse(state, request, message, "categories", fields or {})
+    if outcome is _Turned.RATE_LIMITED:
+        headers["Retry-After"] = str(state.settings.subscribe_rate_window_seconds)
         if as_json:
             return json_answer(
                 {"status": "error", "message": RATE_LIMITED_MESSAGE},
@@ -150,42 +181,56 @@ async def subscribe(request: Request) -> Response:
             "Vui lòng thử lại sau", RATE_LIMITED_MESSAGE, status_code=429, is_error=True,
             headers=headers,
         )  # fmt: skip
-    try:
-        fields = await read_fields(request)
-    except BadBodyError as exc:
-        log.info("subscribe: unreadable body: %s", exc)
+    if outcome is _Turned.UNREADABLE:
         return await _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
-    if first(fields, "website").strip():
-        # Honeypot filled: a bot. Same answer as everyone, nothing stored, nothing sent.
-        return _accepted(state, as_json, headers)
-    try:
-        form = _parse_subscribe(fields, request)
-        consent = Consent(
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-            form_text_version=state.consent_version,
-            consent_text=state.consent_text,
-            source_url=form.source,
-            via="json" if as_json else "form",
-        )
-        # Off the event loop: the MX look-up may wait on DNS for up to two seconds.
-        outcome = await run_in_threadpool(
-            _store_request, _runtime(request), form, consent, state.store_slots
-        )
-    except InputError as exc:
-        return await _refuse(state, request, exc.message, exc.field, fields)
-    except CategoryError:
-        message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
-        return await _refuse(state, request, message, "categories", fields)
     response = _accepted(state, as_json, headers)
     if outcome.send_confirmation and outcome.subscriber_id is not None:
         # After the answer is sent: its timing (even a broker outage) says nothing about
-        # the address. A worker on the urgent queue builds and sends the mail.
-        producer: CeleryProducer = request.app.state.celery
-        response.background = BackgroundTask(
-            _queue_confirmation, producer, _runtime(request), outcome.subscriber_id
-        )
+        # the address. The publisher batches it onto the urgent queue, where a worker
+        # builds and sends the mail; an async task, so handing it over costs no thread.
+        publisher: ConfirmationPublisher = request.app.state.confirmations
+        response.background = BackgroundTask(_submit, publisher, outcome.subscriber_id)
     return response
+
+
+async def _submit(publisher: ConfirmationPublisher, subscriber_id: int) -> None:
+    publisher.submit(subscriber_id)
+
+
+class _Turned(enum.Enum):
+    """Why `_admit_and_store` stored nothing, when the answer must say so."""
+
+    RATE_LIMITED = "rate-limited"
+    UNREADABLE = "unreadable"
+
+
+# A honeypot hit: the same answer as everyone, nothing stored, nothing sent.
+_NOTHING_TO_DO = SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+
+
+def _admit_and_store(
+    state: PublicState,
+    runtime: Runtime,
+    ip: str,
+    fields: dict[str, list[str]] | None,
+    referer: str,
+    consent: Consent,
+) -> SubscribeOutcome | _Turned:
+    """Count the request against its IP, then validate and record it.
+
+    Every request counts, unreadable ones too, and the limit is answered first. Returns
+    why nothing was stored, or the store's outcome; InputError / CategoryError for
+    a form the resident must correct.
+    """
+    if not state.limiter.hit(ip):
+        return _Turned.RATE_LIMITED
+    if fields is None:
+        return _Turned.UNREADABLE
+    if first(fields, "website").strip():
+        return _NOTHING_TO_DO  # the honeypot is filled: a bot
+    form = _parse_subscribe(fields, referer)
+    consent = dataclasses.replace(consent, source_url=form.source)
+    return _store_request(runtime, form, consent, state.store_slots)
 
 
 def _store_request(
@@ -207,10 +252,6 @@ def _store_request(
             consent=consent,
             resend_after=dt.timedelta(hours=settings.confirm_resend_hours),
         )
-
-
-def _queue_confirmation(producer: CeleryProducer, runtime: Runtime, subscriber_id: int) -> None:
-    queue_confirmation(producer.app, runtime, subscriber_id=subscriber_id)
 
 
 def _accepted(state: PublicState, as_json: bool, headers: dict[str, str]) -> Response:
