@@ -15,7 +15,8 @@ import typer
 import uvicorn
 
 from newsletter import migrate
-from newsletter.cli.common import cli_settings, console, fail
+from newsletter.cli.common import cli_settings, fail
+from newsletter.cli.output import console
 from newsletter.config import Settings
 from newsletter.db import create_db_engine
 from newsletter.health import check_broker, check_database
