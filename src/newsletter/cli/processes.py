@@ -143,7 +143,11 @@ def worker(
         "--without-mingle",
     ]
     argv.append(f"--concurrency={concurrency or default_concurrency(queues)}")
-    create_celery(settings).worker_main(argv)
+    app = create_celery(settings)
+    from newsletter.tasks import warm_up  # imported by create_celery already
+
+    warm_up(settings)
+    app.worker_main(argv)
 
 
 def beat() -> None:
