@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.categories import categories_by_slug
 from newsletter.config import Settings
-from newsletter.message import HeaderInjectionError, check_header_value
+from newsletter.headers import HeaderInjectionError, check_header_value
 from newsletter.models import Article, Campaign, CampaignKind, CampaignStatus
 from newsletter.sanitize import markdown_to_html
 

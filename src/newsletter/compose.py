@@ -42,6 +42,7 @@ __all__ = [
     "ascii_address",
     "composer_for",
     "composer_for_campaign",
+    "warm_up",
 ]
 
 # Gmail clips a message past ~102 KB; stay under 100,000 bytes with room for the
@@ -317,6 +318,19 @@ def composer_for_campaign(
         body_text=campaign.body_text or "",
         **options,
     )
+
+
+def warm_up(settings: Settings) -> None:
+    """Compile every e-mail template and parse the DKIM key now: both are cached per process.
+
+    Called by a worker before it forks its pool (tasks.warm_up), so no pool process does
+    it on its first batch, before that batch's first message. Raises what composer_for
+    would for a broken template or key.
+    """
+    env = MailRenderer(settings).env
+    for name in env.list_templates(filter_func=lambda name: name.startswith("email/")):
+        env.get_template(name)
+    signer_from_settings(settings)
 
 
 def composer_for(session: Session, settings: Settings, campaign_id: int) -> Composer:

@@ -30,8 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, GenerativeSelect
 
-from newsletter.addresses import suppression_hash
-from newsletter.bounce_rules import decayed_score
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -240,6 +238,10 @@ def claim(
     )
     if not ids:
         return []
+    # Imported here: only workers claim. `bulletin send` imports this module to start the
+    # campaign, and email-validator (~60 ms to import) would delay its first batch.
+    from newsletter.addresses import suppression_hash
+
     session.execute(
         update(Delivery)
         .where(Delivery.id.in_(ids))
@@ -366,6 +368,9 @@ def add_bounce_score(
     both kinds of evidence add up on one scale; condemning an address stays the bounce
     rules' decision (a relay refusing every message must not unsubscribe everyone).
     """
+    # Imported here, as in claim(): bounce parsing is a worker's business, not the CLI's.
+    from newsletter.bounce_rules import decayed_score
+
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
     if subscriber is None:
         return

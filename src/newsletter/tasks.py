@@ -15,9 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from jinja2 import TemplateError
+from sqlalchemy.orm import configure_mappers
 
 from newsletter import delivery
 from newsletter.bounce_intake import poll_bounce_mailbox
+from newsletter.compose import warm_up as compose_warm_up
 from newsletter.config import Settings
 from newsletter.confirmation import send_confirmation as mail_confirmation
 from newsletter.enqueue import (
@@ -73,6 +76,7 @@ __all__ = [
     "retry_backoff_max",
     "send_confirmation",
     "start_and_enqueue",
+    "warm_up",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,6 +128,23 @@ class ProcessState:
         if self._confirmations is None:
             self._confirmations = open_transport(self.settings.smtp_url)
         return self._confirmations
+
+
+def warm_up(settings: Settings) -> None:
+    """Before a worker forks its pool: what each pool process paid on its first batch.
+
+    The ORM's mapper configuration, the compiled e-mail templates and the parsed DKIM key
+    are cached per process; made once here, every pool process inherits them, and an
+    urgent bulletin's first message no longer waits for them (docs/benchmarks.md). No
+    connection is opened: a forked process must not share its parent's sockets. Best
+    effort: a broken template or key is logged here and met again, and handled as it
+    always was (the campaign is paused), by the first batch.
+    """
+    configure_mappers()
+    try:
+        compose_warm_up(settings)
+    except (TemplateError, ValueError, OSError) as exc:  # DkimConfigError is a ValueError
+        log.warning("worker warm-up incomplete: %s", exc)
 
 
 def reconcile_and_enqueue(

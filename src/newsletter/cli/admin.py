@@ -10,7 +10,8 @@ import typer
 from newsletter.admin_users import AdminUserError, create_admin_user
 from newsletter.apitokens import create_api_token, list_api_tokens, revoke_api_token
 from newsletter.audit import record_audit
-from newsletter.cli.common import cli_runtime, console, err_console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console, err_console
 
 app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
 

@@ -18,7 +18,8 @@ from newsletter.article_import import (
     records_from_bytes,
 )
 from newsletter.articles import IngestSummary
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 from newsletter.demo import demo_feed_bytes, ensure_demo_categories
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)

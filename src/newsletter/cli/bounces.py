@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from newsletter.bounce_intake import process_path
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 
 app = typer.Typer(help="Bounce and complaint intake.", no_args_is_help=True)
 

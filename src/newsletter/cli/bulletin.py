@@ -9,10 +9,11 @@ import typer
 
 from newsletter.audit import record_audit
 from newsletter.campaigns import CampaignError, create_bulletin
-from newsletter.cli.common import cli_runtime, err_console, fail
+from newsletter.cli.common import cli_runtime, fail
 from newsletter.delivery import count_eligible
-from newsletter.dispatch import send_test, start_campaign_now
+from newsletter.enqueue import start_and_enqueue
 from newsletter.models import Campaign, CampaignStatus
+from newsletter.worker import create_producer
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)
 
@@ -60,13 +61,16 @@ def send(
                 fail(str(exc))
             campaign_id = campaign.id
         if test_to:
-            from newsletter.transport import DeliveryError  # only a test send needs SMTP
+            # Only a test send composes and needs SMTP (dispatch also brings the subscribe
+            # path's address validation, which the queued batches do not need).
+            from newsletter.dispatch import send_test
+            from newsletter.transport import DeliveryError
 
             try:
                 send_test(rt, campaign_id=campaign_id, address=test_to)
             except (DeliveryError, ValueError) as exc:
                 fail(f"test message to {test_to} failed: {exc}")
-            err_console.print(f"test message sent to {test_to}", highlight=False)
+            typer.echo(f"test message sent to {test_to}", err=True)
         if not yes:
             # Counting reads the subscribers table; with --yes no one reads the answer, and
             # the ledger's own count (below) is the truth anyway.
@@ -79,7 +83,12 @@ def send(
                     assert draft is not None
                     draft.status = CampaignStatus.CANCELLED
                 fail(f"not sent; bulletin #{campaign_id} cancelled")
-        work = start_campaign_now(rt, campaign_id=campaign_id)
+        # dispatch.start_campaign_now's two steps, without importing dispatch (above).
+        app = create_producer(rt.settings)
+        try:
+            work = start_and_enqueue(app, rt, campaign_id)
+        finally:
+            app.close()
         with rt.sessions.begin() as session:
             started = session.get(Campaign, campaign_id)
             assert started is not None
@@ -91,9 +100,9 @@ def send(
                 target=f"campaign {campaign_id}",
                 detail=f"{recipients} recipients",
             )
-        err_console.print(
+        typer.echo(
             f"bulletin #{campaign_id} started: {len(work.ranges)} batches queued; "
             f"follow it with `newsletter campaigns show {campaign_id}`",
-            highlight=False,
+            err=True,
         )
     print(campaign_id)

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from newsletter import campaign_control
 from newsletter.campaign_control import CampaignStateError
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 from newsletter.delivery import Work
 from newsletter.models import CampaignStatus
 from newsletter.runtime import Runtime

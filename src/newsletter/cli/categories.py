@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from newsletter.categories import CategoryError, add_category, list_categories
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 
 app = typer.Typer(help="Categories (chuyên mục).", no_args_is_help=True)
 

@@ -1,4 +1,8 @@
-"""What every command shares: settings loading with clear errors, the runtime, stubs."""
+"""What every command shares: settings loading with clear errors, the runtime, stubs.
+
+Plain output only (typer's echo): the rich consoles live in output.py, which `bulletin
+send` does not import.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,14 @@ from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from newsletter.config import Settings, load_settings
 from newsletter.runtime import Runtime, build_runtime
 
-console = Console()
-err_console = Console(stderr=True)
-
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    typer.secho("error:", fg="red", err=True, nl=False)
+    typer.echo(f" {message}", err=True)
     raise typer.Exit(code)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from newsletter import migrate
-from newsletter.cli.common import cli_settings, console
+from newsletter.cli.common import cli_settings
+from newsletter.cli.output import console
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns import digest_for_period, digest_period, plan_digest
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 from newsletter.compose import composer_for_campaign
 from newsletter.dispatch import send_digest_now
 from newsletter.models import Subscriber

@@ -8,7 +8,8 @@ import json
 import typer
 from rich.table import Table
 
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 from newsletter.feed_fetch import FeedError
 from newsletter.feeds import add_feed, list_feeds, poll_all_feeds
 

@@ -15,7 +15,8 @@ import typer
 import uvicorn
 
 from newsletter import migrate
-from newsletter.cli.common import cli_settings, console, fail
+from newsletter.cli.common import cli_settings, fail
+from newsletter.cli.output import console
 from newsletter.config import Settings
 from newsletter.db import create_db_engine
 from newsletter.health import check_broker, check_database
@@ -142,7 +143,11 @@ def worker(
         "--without-mingle",
     ]
     argv.append(f"--concurrency={concurrency or default_concurrency(queues)}")
-    create_celery(settings).worker_main(argv)
+    app = create_celery(settings)
+    from newsletter.tasks import warm_up  # imported by create_celery already
+
+    warm_up(settings)
+    app.worker_main(argv)
 
 
 def beat() -> None:

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from newsletter.addresses import suppression_hash
 from newsletter.audit import record_audit
-from newsletter.cli.common import cli_runtime, console, fail
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
 from newsletter.dashboard import subscriber_overview
 from newsletter.dispatch import queue_confirmation
 from newsletter.models import AuditEvent
