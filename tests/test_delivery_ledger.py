@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from newsletter import campaign_control, delivery
 from newsletter.addresses import suppression_hash
@@ -20,6 +20,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
+    subscriber_categories,
     utcnow,
 )
 from newsletter.ratelimit import open_budget
@@ -323,3 +324,26 @@ def test_a_reader_of_several_target_categories_is_counted_and_queued_once(
             s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
         )
     assert sorted(rows) == sorted(every + both)
+
+
+def test_a_row_whose_subscriber_is_gone_is_skipped_and_the_campaign_ends(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """No foreign key holds the ledger to subscribers (0006): a row left pointing at a
+    deleted subscriber (an erasure racing the start) is skipped, never mailed or stuck."""
+    with runtime.sessions.begin() as s:
+        ids = add_subscribers(s, 2)
+        campaign_id = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        s.execute(
+            delete(subscriber_categories).where(subscriber_categories.c.subscriber_id == ids[0])
+        )
+        s.execute(delete(Subscriber).where(Subscriber.id == ids[0]))  # the row keeps its id
+    send_all(runtime, work)
+    with runtime.sessions() as s:
+        assert ledger(s, campaign_id) == {DeliveryStatus.SKIPPED: 1, DeliveryStatus.SENT: 1}
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert campaign.status is CampaignStatus.SENT
+    assert [m.rcpt_tos for m in smtp_server.wait_for(1)] == [["dan00001@example.vn"]]

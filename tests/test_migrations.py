@@ -67,7 +67,10 @@ def test_send_path_indexes_exist(database_factory: DatabaseFactory) -> None:
             tuple(ix["column_names"]) for ix in inspector.get_indexes("subscribers")
         }
         assert ("campaign_id", "status", "id") in delivery_indexes
+        assert ("subscriber_id",) in delivery_indexes
         assert ("status",) in subscriber_indexes
+        # A campaign's start checks no key per inserted row (0004, 0006).
+        assert inspector.get_foreign_keys("deliveries") == []
     finally:
         engine.dispose()
 

@@ -329,10 +329,10 @@ class Delivery(Base):
     # rows are only inserted by start_campaign under a lock on their existing campaign,
     # and campaigns are never deleted (docs/delivery.md).
     campaign_id: Mapped[int] = mapped_column(BigId)
-    # NULL once the subscriber was erased: the row stays for the campaign's counts.
-    subscriber_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
-    )
+    # NULL once the subscriber was erased: the row stays for the campaign's counts. No
+    # foreign key either: its check was ~40 % of starting 1,000,000 rows, and the erasure
+    # (the only delete of a subscriber) clears this column itself (migration 0006).
+    subscriber_id: Mapped[int | None] = mapped_column(BigId, index=True)
     status: Mapped[DeliveryStatus] = mapped_column(
         _enum(DeliveryStatus), default=DeliveryStatus.QUEUED
     )
