@@ -131,6 +131,24 @@ def seed(engine_url: str, settings: Settings, n: int) -> tuple[int, int, float]:
         runtime.engine.dispose()
 
 
+def settle(engine_url: str) -> None:
+    """Let PostgreSQL finish with the seeding before anything is measured.
+
+    Seeding writes hundreds of MB of WAL at 1,000,000; autovacuum and the next checkpoint
+    would then work during the first subscribe load, whose every commit waits on the
+    same disk (its p99 measured the seeding: 150–550 ms in session 3's first runs).
+    """
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(engine_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+            conn.execute(text("CHECKPOINT"))
+    finally:
+        engine.dispose()
+
+
 def start_only(n: int, base_env: dict[str, str]) -> tuple[float, float]:
     """Campaign start alone at `n` subscribers, on a database of its own: (seed s, start s)."""
     with services.database(f"bench_start_{uuid.uuid4().hex[:10]}") as url:
@@ -308,6 +326,7 @@ def main() -> None:
         results["seed_seconds"] = seeded
         log(f"seeded {n + BULLETIN_N:,} subscribers in {seeded:.1f}s; digests #{digest_id}, "
             f"#{loaded_id}")  # fmt: skip
+        settle(db_url)
 
         for kind in ("signed", "bare"):
             rate = reference.measure(kind, port, key_file, seconds=args.ref_seconds)

@@ -75,6 +75,7 @@ __all__ = [
     "register_tasks",
     "retry_backoff_max",
     "send_confirmation",
+    "send_confirmations",
     "start_and_enqueue",
     "warm_up",
 ]
