@@ -34,7 +34,6 @@ NOT_FOR_BULLETIN = [
     "jinja2",
     # Imported on the way by shared modules until they were cut (~25–60 ms each): the
     # subscribe path's address validation, MIME building with DKIM, rich's consoles.
-    "newsletter.dispatch",
     "newsletter.subscriptions",
     "newsletter.addresses",
     "newsletter.bounce_rules",

@@ -26,7 +26,6 @@ from newsletter.enqueue import (
 )
 from newsletter.outgoing import Recipient
 from newsletter.runtime import Runtime
-from newsletter.subscriptions import forget_confirmation_sent
 from newsletter.worker import create_celery, create_producer
 
 log = logging.getLogger(__name__)
@@ -152,6 +151,10 @@ def queue_confirmation(app: Celery, runtime: Runtime, *, subscriber_id: int) -> 
         enqueue_confirmation(app, subscriber_id=subscriber_id)
     except OperationalError as exc:  # kombu's "cannot reach the broker", Redis or SQL
         log.warning("confirmation for subscriber %s not queued: %s", subscriber_id, exc)
+        # Imported here: the subscribe path (email-validator, dnspython) is no business of
+        # `bulletin send`, which imports this module to enqueue its first batch.
+        from newsletter.subscriptions import forget_confirmation_sent
+
         with runtime.sessions.begin() as session:
             forget_confirmation_sent(session, subscriber_id=subscriber_id)
         return False

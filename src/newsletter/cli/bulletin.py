@@ -11,9 +11,8 @@ from newsletter.audit import record_audit
 from newsletter.campaigns import CampaignError, create_bulletin
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.delivery import count_eligible
-from newsletter.enqueue import start_and_enqueue
+from newsletter.dispatch import start_campaign_now
 from newsletter.models import Campaign, CampaignStatus
-from newsletter.worker import create_producer
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)
 
@@ -61,8 +60,7 @@ def send(
                 fail(str(exc))
             campaign_id = campaign.id
         if test_to:
-            # Only a test send composes and needs SMTP (dispatch also brings the subscribe
-            # path's address validation, which the queued batches do not need).
+            # Only a test send composes and needs SMTP.
             from newsletter.dispatch import send_test
             from newsletter.transport import DeliveryError
 
@@ -83,12 +81,7 @@ def send(
                     assert draft is not None
                     draft.status = CampaignStatus.CANCELLED
                 fail(f"not sent; bulletin #{campaign_id} cancelled")
-        # dispatch.start_campaign_now's two steps, without importing dispatch (above).
-        app = create_producer(rt.settings)
-        try:
-            work = start_and_enqueue(app, rt, campaign_id)
-        finally:
-            app.close()
+        work = start_campaign_now(rt, campaign_id=campaign_id)
         with rt.sessions.begin() as session:
             started = session.get(Campaign, campaign_id)
             assert started is not None
