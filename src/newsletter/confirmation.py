@@ -1,10 +1,11 @@
 """The Vietnamese confirmation mail of the double opt-in: built, then sent.
 
-`send_confirmation` is a plain function wrapped by the urgent-queue task
-(tasks.send_confirmation); the subscribe form, and any import, enqueue that task with
-`dispatch.queue_confirmation` once their transaction has committed. The subscriber's
-name is never used here: a stranger can type any name next to a victim's address, and
-it must not reach the victim's mailbox, let alone a header or a link.
+`send_confirmation` is a plain function wrapped by the urgent-queue tasks
+(tasks.send_confirmation, tasks.send_confirmations); the subscribe form
+(confirmation_queue) and the imports (`dispatch.queue_confirmations`) enqueue them once
+their transaction has committed. The subscriber's name is never used here: a stranger
+can type any name next to a victim's address, and it must not reach the victim's
+mailbox, let alone a header or a link.
 """
 
 from __future__ import annotations

@@ -24,15 +24,17 @@ import time
 
 from kombu.exceptions import OperationalError
 
-from newsletter.dispatch import CeleryProducer, enqueue_confirmations
+from newsletter.dispatch import (
+    CONFIRMATIONS_PER_TASK,
+    CeleryProducer,
+    enqueue_confirmations,
+    release_confirmations,
+)
 from newsletter.runtime import Runtime
-from newsletter.subscriptions import forget_confirmation_sent
 
 log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 0.05
-# Ids per task: a task of 100 confirmations takes a worker well under a minute.
-MAX_BATCH = 100
 
 
 class ConfirmationPublisher:
@@ -81,7 +83,7 @@ class ConfirmationPublisher:
                 return
             time.sleep(self._linger)  # let the requests arriving meanwhile join this task
             batch = [first]
-            while len(batch) < MAX_BATCH:
+            while len(batch) < CONFIRMATIONS_PER_TASK:
                 try:
                     item = self._ids.get_nowait()
                 except queue.Empty:
@@ -102,13 +104,4 @@ class ConfirmationPublisher:
             # Anything else must not kill the thread: every later request would lose its
             # confirmation silently. Logged with its traceback; the ids are released.
             log.exception("%d confirmation(s) not queued", len(subscriber_ids))
-        self._forget(subscriber_ids)
-
-    def _forget(self, subscriber_ids: list[int]) -> None:
-        try:
-            with self._runtime.sessions.begin() as session:
-                for subscriber_id in subscriber_ids:
-                    forget_confirmation_sent(session, subscriber_id=subscriber_id)
-        except Exception:
-            # The database is down as well: those residents wait CONFIRM_RESEND_HOURS.
-            log.exception("could not release %d unsent confirmation(s)", len(subscriber_ids))
+        release_confirmations(self._runtime, subscriber_ids=subscriber_ids)

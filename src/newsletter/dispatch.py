@@ -30,6 +30,9 @@ from newsletter.worker import create_celery, create_producer
 
 log = logging.getLogger(__name__)
 
+# Ids per `send_confirmations` task: 100 confirmations take a worker well under a minute.
+CONFIRMATIONS_PER_TASK = 100
+
 
 class CeleryProducer:
     """The Celery app of a process that only enqueues: built on first use, closed once.
@@ -140,22 +143,41 @@ def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:
         app.close()
 
 
-def queue_confirmation(app: Celery, runtime: Runtime, *, subscriber_id: int) -> bool:
-    """Enqueue the confirmation of a request whose transaction has committed.
+def queue_confirmations(app: Celery, runtime: Runtime, *, subscriber_ids: list[int]) -> int:
+    """Enqueue the confirmations of requests whose transactions have committed.
 
-    False when the broker is unreachable: the subscriber's confirmation_sent_at is then
-    cleared, so the next request for the address tries again at once instead of being
-    silenced for CONFIRM_RESEND_HOURS. The caller answers the resident the same either way.
+    CONFIRMATIONS_PER_TASK ids go in each `send_confirmations` task (a CSV import of
+    50,000 addresses is 500 publishes, not 50,000). Returns how many could not be queued
+    because the broker is unreachable: those are released (release_confirmations), so
+    the next request for each address tries again at once instead of being silenced for
+    CONFIRM_RESEND_HOURS.
     """
-    try:
-        enqueue_confirmation(app, subscriber_id=subscriber_id)
-    except OperationalError as exc:  # kombu's "cannot reach the broker", Redis or SQL
-        log.warning("confirmation for subscriber %s not queued: %s", subscriber_id, exc)
-        # Imported here: the subscribe path (email-validator, dnspython) is no business of
-        # `bulletin send`, which imports this module to enqueue its first batch.
-        from newsletter.subscriptions import forget_confirmation_sent
+    not_queued: list[int] = []
+    for first in range(0, len(subscriber_ids), CONFIRMATIONS_PER_TASK):
+        chunk = subscriber_ids[first : first + CONFIRMATIONS_PER_TASK]
+        try:
+            enqueue_confirmations(app, subscriber_ids=chunk)
+        except OperationalError as exc:  # kombu's "cannot reach the broker", Redis or SQL
+            log.warning("%d confirmation(s) not queued: %s", len(chunk), exc)
+            not_queued += chunk
+    if not_queued:
+        release_confirmations(runtime, subscriber_ids=not_queued)
+    return len(not_queued)
 
+
+def release_confirmations(runtime: Runtime, *, subscriber_ids: list[int]) -> None:
+    """Clear confirmation_sent_at of confirmations that were never queued.
+
+    Never raises: when the database is down as well, those residents wait
+    CONFIRM_RESEND_HOURS, and the caller (a request's background work, the publisher's
+    thread, an import that has committed) must not fail for it.
+    """
+    # Imported here: the subscribe path (email-validator, dnspython) is no business of
+    # `bulletin send`, which imports this module to enqueue its first batch.
+    from newsletter.subscriptions import forget_confirmation_sent
+
+    try:
         with runtime.sessions.begin() as session:
-            forget_confirmation_sent(session, subscriber_id=subscriber_id)
-        return False
-    return True
+            forget_confirmation_sent(session, subscriber_ids=subscriber_ids)
+    except Exception:
+        log.exception("could not release %d unsent confirmation(s)", len(subscriber_ids))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,10 +318,12 @@ def request_subscription(
     return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=due)
 
 
-def forget_confirmation_sent(session: Session, *, subscriber_id: int) -> None:
+def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int]) -> None:
     """After a failed send: let the next request try again instead of waiting hours."""
     session.execute(
-        update(Subscriber).where(Subscriber.id == subscriber_id).values(confirmation_sent_at=None)
+        update(Subscriber)
+        .where(Subscriber.id.in_(subscriber_ids))
+        .values(confirmation_sent_at=None)
     )
 
 

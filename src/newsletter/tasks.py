@@ -212,7 +212,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         name=SEND_CONFIRMATION,
         **sending_options,
         on_failure=lambda _task, _exc, _task_id, args, _kwargs, _einfo: confirmation_gave_up(
-            state.runtime, subscriber_id=args[0]
+            state.runtime, subscriber_ids=[args[0]]
         ),
     )
     def send_confirmation_task(subscriber_id: int) -> bool:
@@ -226,8 +226,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def batch_gave_up(*failure: Any) -> None:
         # Celery's on_failure(task, exc, task_id, args, kwargs, einfo): release them all,
         # so each resident's next request mails at once.
-        for subscriber_id in failure[3][0]:
-            confirmation_gave_up(state.runtime, subscriber_id=subscriber_id)
+        confirmation_gave_up(state.runtime, subscriber_ids=failure[3][0])
 
     # No retries of the batch itself: a retry would mail its first residents again. An
     # address that failed temporarily goes on as a task of its own, with the retries above.
@@ -247,12 +246,12 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         )
 
 
-def confirmation_gave_up(runtime: Runtime, *, subscriber_id: int) -> None:
-    """The confirmation could not be sent after every retry: let the resident's next
-    request mail it at once instead of waiting CONFIRM_RESEND_HOURS."""
-    log.warning("confirmation to subscriber %s given up after retries", subscriber_id)
+def confirmation_gave_up(runtime: Runtime, *, subscriber_ids: list[int]) -> None:
+    """The confirmations could not be sent after every retry: let each resident's next
+    request mail at once instead of waiting CONFIRM_RESEND_HOURS."""
+    log.warning("confirmation to subscriber(s) %s given up after retries", subscriber_ids)
     with runtime.sessions.begin() as session:
-        forget_confirmation_sent(session, subscriber_id=subscriber_id)
+        forget_confirmation_sent(session, subscriber_ids=subscriber_ids)
 
 
 def send_confirmations(

@@ -15,11 +15,11 @@ from newsletter.audit import record_audit
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.dashboard import subscriber_overview
-from newsletter.dispatch import queue_confirmation
+from newsletter.dispatch import queue_confirmations
 from newsletter.models import AuditEvent
 from newsletter.subscriber_admin import export_csv, import_subscribers, read_csv, subscriber_stats
 from newsletter.subscriptions import erase_address
-from newsletter.worker import create_celery
+from newsletter.worker import create_producer
 
 app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 
@@ -59,12 +59,11 @@ def import_(
                 target=file.name,
                 detail=json.dumps({k: v for k, v in result.as_dict().items() if k != "rejected"}),
             )
-        failed_mail = 0
-        celery = create_celery(settings)
+        celery = create_producer(settings)
         try:
-            for subscriber_id, _email in result.to_confirm:
-                if not queue_confirmation(celery, rt, subscriber_id=subscriber_id):
-                    failed_mail += 1
+            failed_mail = queue_confirmations(
+                celery, rt, subscriber_ids=[subscriber_id for subscriber_id, _ in result.to_confirm]
+            )
         finally:
             celery.close()
     summary = result.as_dict() | {"confirmations_not_queued": failed_mail}

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from newsletter.addresses import suppression_hash
 from newsletter.audit import record_audit
-from newsletter.dispatch import CeleryProducer, queue_confirmation
+from newsletter.dispatch import CeleryProducer, queue_confirmations
 from newsletter.models import Subscriber
 from newsletter.runtime import Runtime
 from newsletter.subscriber_admin import (
@@ -111,8 +111,7 @@ async def import_csv(
 
 
 def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[int]) -> None:
-    for subscriber_id in ids:
-        queue_confirmation(producer.app, runtime, subscriber_id=subscriber_id)
+    queue_confirmations(producer.app, runtime, subscriber_ids=ids)
 
 
 @router.get("/{subscriber_id}")
