@@ -103,6 +103,46 @@ def profile(pid: int, seconds: float, out: Path, gil: bool) -> subprocess.Popen[
     )  # fmt: skip
 
 
+def seed_subscribers(db_url: str, n: int, *, settle: bool) -> None:
+    """`n` active subscribers, one category each, as bench/run.py seeds them.
+
+    bench/run.py's first subscribe load meets a database just seeded with 110,000 to
+    1,010,000 subscribers; this reproduces that state without the rest of the run.
+    """
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url, isolation_level="AUTOCOMMIT")
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("INSERT INTO categories (slug, name, position, created_at)"
+                                 " VALUES ('tin-tuc', 'Tin tức', 0, now())"))  # fmt: skip
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscribers (id, email, status, locale, bounce_score,"
+                    " reads_every_category,"
+                    " created_at, updated_at) SELECT g, 'dan' || g || '@example.vn',"
+                    " 'active', 'vi', 0, false, now(), now() FROM generate_series(1, :n) g"
+                ),
+                {"n": n},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO subscriber_categories (subscriber_id, category_id)"
+                    " SELECT g, (SELECT id FROM categories) FROM generate_series(1, :n) g"
+                ),
+                {"n": n},
+            )
+            conn.execute(sa.text("SELECT setval('subscribers_id_seq', :n)"), {"n": n})
+            if settle:
+                conn.execute(sa.text("VACUUM (ANALYZE)"))
+                conn.execute(sa.text("CHECKPOINT"))
+    finally:
+        engine.dispose()
+    log(f"seeded {n:,} subscribers in {time.perf_counter() - started:.1f}s"
+        f"{' and settled' if settle else ''}")  # fmt: skip
+
+
 @contextmanager
 def null_server(port: int) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen([sys.executable, str(HERE / "loadgen_raw.py"), str(port)])
@@ -125,6 +165,10 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--null", action="store_true", help="load a do-nothing server instead")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--seed", type=int, default=0, help="subscribers stored beforehand")
+    parser.add_argument(
+        "--no-settle", action="store_true", help="--seed: skip VACUUM ANALYZE and CHECKPOINT"
+    )
     args = parser.parse_args()
 
     run_id = uuid.uuid4().hex[:10]
@@ -137,6 +181,8 @@ def main() -> None:
         db_url = stack.enter_context(services.database(db_name))
         redis_url = stack.enter_context(services.redis_keys(prefix))
         migrate.upgrade(db_url)
+        if args.seed:
+            seed_subscribers(db_url, args.seed, settle=not args.no_settle)
         env = web_env(db_url, redis_url, prefix, tmp / "var", args.src)
         port = services.free_port()
         if args.null:

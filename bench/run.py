@@ -72,8 +72,9 @@ def seed(engine_url: str, settings: Settings, n: int) -> tuple[int, int, float]:
                 session.execute(
                     text(
                         "INSERT INTO subscribers (id, email, status, locale, bounce_score,"
+                        " reads_every_category,"
                         " created_at, updated_at) SELECT g, :prefix || g || '@example.vn',"
-                        " 'active', 'vi', 0, now(), now()"
+                        " 'active', 'vi', 0, false, now(), now()"
                         " FROM generate_series(CAST(:a AS bigint), CAST(:b AS bigint)) g"
                     ),
                     {"prefix": prefix, "a": first, "b": first + count - 1},

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -169,6 +170,16 @@ class Subscriber(Base):
     """One resident's address. `email` is email-validator's normalized form: the key."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (
+        # Exactly the subscribers with no category rows: a campaign's start finds them
+        # here instead of in an anti-join over every subscriber.
+        Index(
+            "ix_subscribers_reads_every_category",
+            "id",
+            postgresql_where=text("reads_every_category"),
+            sqlite_where=text("reads_every_category = 1"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -185,6 +196,9 @@ class Subscriber(Base):
     confirmed_at: Mapped[dt.datetime | None]
     unsubscribed_at: Mapped[dt.datetime | None]
     confirmation_sent_at: Mapped[dt.datetime | None]
+    # "Has no subscriber_categories rows", kept by triggers on that table (migration
+    # 0007): never set by the application, read only by a campaign's eligibility query.
+    reads_every_category: Mapped[bool] = mapped_column(server_default=true())
 
     categories: Mapped[list[Category]] = relationship(secondary=subscriber_categories)
     consent_events: Mapped[list[ConsentEvent]] = relationship(

@@ -151,7 +151,8 @@ def _postgresql_subscribe_new() -> Select[int | None, bool]:
         suppressions.c.reason != SUPPRESSION_ERASED,
     )
     subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
-                          "confirmation_sent_at", "locale", "bounce_score")  # fmt: skip
+                          "confirmation_sent_at", "locale", "bounce_score",
+                          "reads_every_category")  # fmt: skip
     new = (
         postgresql_insert(subscribers)
         .from_select(
@@ -196,6 +197,7 @@ def _subscribe_new_postgresql(
     consent: Consent,
     now: dt.datetime,
     extra: dict[str, Any],
+    reads_every_category: bool,
 ) -> tuple[int | None, bool]:
     """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
     row = _consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
@@ -212,6 +214,7 @@ def _subscribe_new_postgresql(
             "s_confirmation_sent_at": now,
             "s_locale": "vi",
             "s_bounce_score": 0.0,
+            "s_reads_every_category": reads_every_category,
         }
     )
     new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
@@ -219,12 +222,20 @@ def _subscribe_new_postgresql(
 
 
 def _insert_new(
-    session: Session, *, email: str, name: str | None, consent: Consent, now: dt.datetime
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    consent: Consent,
+    now: dt.datetime,
+    reads_every_category: bool,
 ) -> int | None:
     """INSERT the address as pending, due its confirmation now; None when it exists.
 
     One statement (ON CONFLICT DO NOTHING RETURNING) instead of SELECT, SAVEPOINT, INSERT,
     RELEASE and UPDATEs: two simultaneous first requests cannot both create the row.
+    `reads_every_category` is what the triggers would make it once the category rows
+    follow; inserted right, their UPDATE finds nothing to change.
     """
     statement = _INSERT_NEW[session.get_bind().dialect.name]
     new_id: int | None = session.execute(
@@ -237,6 +248,7 @@ def _insert_new(
             "created_at": now,
             "updated_at": now,
             "confirmation_sent_at": now,
+            "reads_every_category": reads_every_category,
         },
     ).scalar()
     return new_id
@@ -266,14 +278,27 @@ def request_subscription(
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
         new_id, silent = _subscribe_new_postgresql(
-            session, email=email, name=name, consent=consent, now=now, extra=extra
+            session,
+            email=email,
+            name=name,
+            consent=consent,
+            now=now,
+            extra=extra,
+            reads_every_category=not categories,
         )
         if silent:
             return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
     else:
         if _kept_silent_key(session, email=email):
             return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
-        new_id = _insert_new(session, email=email, name=name, consent=consent, now=now)
+        new_id = _insert_new(
+            session,
+            email=email,
+            name=name,
+            consent=consent,
+            now=now,
+            reads_every_category=not categories,
+        )
         if new_id is not None:
             # A new address: three statements in all, no ORM flush.
             row = _consent_row(
