@@ -5,6 +5,7 @@ on Redis (a unique NEWSLETTER_REDIS_PREFIX), then runs bench/loadgen.py against 
 
 Run:  .venv/bin/python bench/bench_subscribe.py [--rate 300] [--seconds 15] [--runs 3]
       [--workers N] [--profile] [--src DIR] [--client raw|httpx] [--null]
+      [--seed N [--no-settle]]
 
 --client picks the load generator: `raw` (loadgen_raw.py, the default) or `httpx`
 (loadgen.py, what bench/run.py uses). httpx spends 3-5 ms of CPU per request, so on this
@@ -15,6 +16,8 @@ that answers at once, which shows the generator's own ceiling.
 and prints bench/profile_top.py's summary. --src runs the web process from another
 checkout's src/ (PYTHONPATH), so two versions can be measured side by side in one session.
 No worker runs: confirmations stay queued in Redis and are deleted with the run's keys.
+--seed stores N subscribers first and settles the database (VACUUM ANALYZE, CHECKPOINT),
+the state bench/run.py's first subscribe load meets.
 """
 
 from __future__ import annotations
