@@ -22,10 +22,13 @@ def populate(database_url: str) -> None:
     engine = create_db_engine(database_url)
     with Session(engine) as session, session.begin():
         news, notices = add_categories(session)
-        # The command digests the real "now": place the articles hours before it.
-        offset = (dt.datetime.now(dt.UTC) - NOW).total_seconds() / 3600
-        add_article(session, n=1, category=news, hours_ago=offset + 2)
-        add_article(session, n=2, category=notices, hours_ago=offset + 3)
+        # The command digests the real "now": place the articles 2 and 3 hours before it.
+        # add_article counts back from NOW (a fixed date), so subtract how far now is
+        # past NOW. (Adding it put them twice as far back each day: on the fourth day
+        # after NOW they fell out of the seven-day window and this test failed.)
+        past_now = (dt.datetime.now(dt.UTC) - NOW).total_seconds() / 3600
+        add_article(session, n=1, category=news, hours_ago=2 - past_now)
+        add_article(session, n=2, category=notices, hours_ago=3 - past_now)
         session.add(
             Subscriber(
                 email="an@example.vn",
