@@ -1,7 +1,7 @@
 """subscribers.reads_every_category stays "has no category rows" on every write path.
 
 The flag is what a campaign's start reads to find the residents who chose no category
-(delivery._eligible_subscribers); triggers on subscriber_categories keep it (migration
+(eligibility.eligible_subscribers); triggers on subscriber_categories keep it (migration
 0007). Were it wrong, a resident would miss the bulletins meant for everyone, or get
 categories they never chose. Every test runs on both databases.
 """
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import delivery
 from newsletter.categories import add_category
+from newsletter.eligibility import count_eligible
 from newsletter.models import Category, Delivery, Subscriber, SubscriberStatus
 from newsletter.models import subscriber_categories as links
 from newsletter.subscriber_admin import import_subscribers
@@ -160,7 +161,7 @@ def test_a_campaign_reaches_exactly_the_readers_and_those_with_no_category(
     session.execute(delete(links).where(links.c.subscriber_id == gone[0]))
     campaign_id = add_campaign(session, categories=[water])
 
-    assert delivery.count_eligible(session, campaign_id=campaign_id) == 6
+    assert count_eligible(session, campaign_id=campaign_id) == 6
     delivery.start_campaign(session, campaign_id=campaign_id)
     queued = session.scalars(
         select(Delivery.subscriber_id)

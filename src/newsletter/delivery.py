@@ -14,23 +14,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     Connection,
-    Select,
     Table,
-    and_,
     bindparam,
-    exists,
     func,
     insert,
-    literal,
-    not_,
     select,
-    true,
-    union_all,
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import ColumnElement, GenerativeSelect
 
+from newsletter.eligibility import campaign_category_ids, eligible_subscribers
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -40,7 +33,6 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
-    campaign_categories,
     subscriber_categories,
     utcnow,
 )
@@ -74,75 +66,6 @@ class ClaimedRow:
     deliverable: bool  # active and not suppressed at claim time
 
 
-def _campaign_category_ids(session: Session, campaign_id: int) -> list[int]:
-    return list(
-        session.scalars(
-            select(campaign_categories.c.category_id).where(
-                campaign_categories.c.campaign_id == campaign_id
-            )
-        )
-    )
-
-
-def _eligible_subscribers(
-    campaign_id: int, *, category_ids: Collection[int], has_rows: bool
-) -> GenerativeSelect:
-    """Active subscribers in the campaign's categories (no rows on either side: all).
-
-    `category_ids`: the campaign's, read first, so PostgreSQL plans with the real values:
-    the readers of a small category come from the category index (10,000 of 1,000,000
-    subscribers: ~20 ms) instead of a per-subscriber test over the whole table (3.5 s).
-    Subscribers with no category read everything; they come from the partial index of
-    `reads_every_category` (kept by triggers, migration 0007), not from an anti-join
-    over every subscriber (~0.5 s at 1,000,000).
-
-    `has_rows`: the campaign already has ledger rows, so those subscribers are left out.
-    When it has none the anti-join is omitted: PostgreSQL plans it as a nested loop over
-    the ledger it is filling (which it believes empty), quadratic in the list — 130 s
-    for 100,000 rows (docs/benchmarks.md).
-    """
-    already_in_ledger = exists().where(
-        and_(Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id)
-    )
-
-    def active(*conditions: ColumnElement[bool]) -> Select[int, int, str, int]:
-        query = select(
-            literal(campaign_id),
-            Subscriber.id,
-            literal(DeliveryStatus.QUEUED.value),
-            literal(0),
-        ).where(Subscriber.status == SubscriberStatus.ACTIVE, *conditions)
-        return query.where(not_(already_in_ledger)) if has_rows else query
-
-    if not category_ids:
-        return active().order_by(Subscriber.id)
-    readers = select(subscriber_categories.c.subscriber_id).where(
-        subscriber_categories.c.category_id.in_(category_ids)
-    )
-    # Disjoint halves (some categories / none), so UNION ALL needs no de-duplication.
-    both = union_all(
-        active(Subscriber.id.in_(readers)), active(Subscriber.reads_every_category == true())
-    )
-    return both.order_by(both.selected_columns.id)
-
-
-def count_eligible(session: Session, *, campaign_id: int) -> int:
-    """How many residents starting this campaign now would write into the ledger."""
-    has_rows = session.scalar(
-        select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1)
-    )
-    eligible = (
-        _eligible_subscribers(
-            campaign_id,
-            category_ids=_campaign_category_ids(session, campaign_id),
-            has_rows=has_rows is not None,
-        )
-        .order_by(None)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(eligible)) or 0
-
-
 def start_campaign(
     session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
 ) -> Work:
@@ -166,9 +89,9 @@ def start_campaign(
     session.execute(
         insert(Delivery).from_select(
             ["campaign_id", "subscriber_id", "status", "attempts"],
-            _eligible_subscribers(
+            eligible_subscribers(
                 campaign_id,
-                category_ids=_campaign_category_ids(session, campaign_id),
+                category_ids=campaign_category_ids(session, campaign_id),
                 has_rows=has_rows,
             ),
         )

@@ -10,8 +10,8 @@ import typer
 from newsletter.audit import record_audit
 from newsletter.campaigns import CampaignError, create_bulletin
 from newsletter.cli.common import cli_runtime, fail
-from newsletter.delivery import count_eligible
 from newsletter.dispatch import start_campaign_now
+from newsletter.eligibility import count_eligible
 from newsletter.models import Campaign, CampaignStatus
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)

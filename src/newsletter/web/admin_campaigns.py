@@ -19,8 +19,8 @@ from newsletter.audit import record_audit
 from newsletter.campaigns import CampaignError, create_bulletin
 from newsletter.categories import list_categories
 from newsletter.compose import composer_for
-from newsletter.delivery import count_eligible
 from newsletter.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.eligibility import count_eligible
 from newsletter.message import HeaderInjectionError
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
 from newsletter.outgoing import Recipient

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from newsletter import campaign_control
 from newsletter.audit import record_audit
 from newsletter.campaigns import CampaignError, create_bulletin
-from newsletter.delivery import count_eligible
 from newsletter.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.eligibility import count_eligible
 from newsletter.message import HeaderInjectionError
 from newsletter.transport import DeliveryError
 from newsletter.web.api import UNPROCESSABLE, Problem
