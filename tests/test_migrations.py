@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -114,3 +115,53 @@ def test_stored_addresses_get_lower_case_keys_without_merging_anyone(
     assert emails == sorted(
         ["an@x.vn", "Binh@x.vn", "binh@x.vn", "Chi@x.vn", "CHI@x.vn", "dung@x.vn"]
     )
+
+
+def test_existing_subscribers_get_their_reads_every_category_flag(
+    database_factory: DatabaseFactory,
+) -> None:
+    """0007 on a list in use: a subscriber with category rows reads only those, one without
+    reads every category; downgrading drops the flag and its triggers cleanly."""
+    url = database_factory.empty_url()
+    migrate.upgrade(url, "0006_no_subscriber_fk")
+    engine = create_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO categories (id, slug, name, position, created_at)"
+                    " VALUES (1, 'tin-tuc', 'Tin tức', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+            for subscriber_id, email in ((1, "chon@x.vn"), (2, "tatca@x.vn")):
+                conn.execute(
+                    text(
+                        "INSERT INTO subscribers (id, email, status, locale, bounce_score,"
+                        " created_at, updated_at) VALUES (:i, :e, 'active', 'vi', 0,"
+                        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"i": subscriber_id, "e": email},
+                )
+            conn.execute(
+                text("INSERT INTO subscriber_categories (subscriber_id, category_id) VALUES (1, 1)")
+            )
+        migrate.upgrade(url)
+        with engine.connect() as conn:
+            flags = {
+                email: bool(flag)
+                for email, flag in conn.execute(
+                    text("SELECT email, reads_every_category FROM subscribers")
+                )
+            }
+        assert flags == {"chon@x.vn": False, "tatca@x.vn": True}
+
+        command.downgrade(migrate.alembic_config(url), "0006_no_subscriber_fk")
+        columns = {c["name"] for c in inspect(engine).get_columns("subscribers")}
+        assert "reads_every_category" not in columns
+        with engine.begin() as conn:  # no trigger left to name the dropped column
+            conn.execute(
+                text("INSERT INTO subscriber_categories (subscriber_id, category_id) VALUES (2, 1)")
+            )
+            conn.execute(text("DELETE FROM subscriber_categories"))
+    finally:
+        engine.dispose()
