@@ -17,11 +17,9 @@ from newsletter import campaign_control
 from newsletter.config import Settings
 from newsletter.delivery import Work
 from newsletter.enqueue import (
-    SEND_CONFIRMATION,
-    SEND_CONFIRMATIONS,
-    URGENT_QUEUE,
     build_and_start_digest,
     enqueue,
+    enqueue_confirmations,
     start_and_enqueue,
 )
 from newsletter.outgoing import Recipient
@@ -101,16 +99,6 @@ def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
     finally:
         transport.close()
     return message.message_id
-
-
-def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
-    """Queue a subscriber's confirmation mail on the urgent queue (after the commit)."""
-    app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
-
-
-def enqueue_confirmations(app: Celery, *, subscriber_ids: list[int]) -> None:
-    """Queue several confirmations as one task (after their commits; confirmation_queue)."""
-    app.send_task(SEND_CONFIRMATIONS, args=[subscriber_ids], queue=URGENT_QUEUE)
 
 
 def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:

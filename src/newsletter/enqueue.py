@@ -1,4 +1,4 @@
-"""What a process that only enqueues needs: queue and task names, routes, batch enqueueing.
+"""What a process that only enqueues needs: queue and task names, routes, enqueueing.
 
 Kept apart from tasks.py, whose task bodies import feeds, bounce intake, confirmation and
 sending: `newsletter bulletin send` enqueues its first batch without importing any of them
@@ -54,6 +54,16 @@ def enqueue(app: Celery, works: list[delivery.Work]) -> int:
             )
             count += 1
     return count
+
+
+def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
+    """Queue a subscriber's confirmation mail on the urgent queue (after the commit)."""
+    app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
+
+
+def enqueue_confirmations(app: Celery, *, subscriber_ids: list[int]) -> None:
+    """Queue several confirmations as one task (after their commits; confirmation_queue)."""
+    app.send_task(SEND_CONFIRMATIONS, args=[subscriber_ids], queue=URGENT_QUEUE)
 
 
 def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delivery.Work:

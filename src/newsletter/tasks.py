@@ -37,6 +37,7 @@ from newsletter.enqueue import (
     URGENT_QUEUE,
     build_and_start_digest,
     enqueue,
+    enqueue_confirmation,
     queue_for,
     start_and_enqueue,
 )
@@ -221,7 +222,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         )
 
     def retry_alone(subscriber_id: int) -> None:
-        app.send_task(SEND_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
+        enqueue_confirmation(app, subscriber_id=subscriber_id)
 
     def batch_gave_up(*failure: Any) -> None:
         # Celery's on_failure(task, exc, task_id, args, kwargs, einfo): release them all,

@@ -33,7 +33,7 @@ from sqlalchemy import text
 
 from newsletter.categories import add_category
 from newsletter.config import Settings
-from newsletter.dispatch import enqueue_confirmation
+from newsletter.enqueue import enqueue_confirmation
 from newsletter.models import Base, Subscriber, SubscriberStatus
 from newsletter.ratelimit_ip import DEFAULT_PREFIX
 from newsletter.runtime import Runtime, build_runtime
