@@ -34,8 +34,6 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -158,30 +156,15 @@ def main() -> None:
     run_id = uuid.uuid4().hex[:10]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-bulletin-")))
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_file = tmp / "dkim.pem"
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.TraditionalOpenSSL,
-                                               serialization.NoEncryption()))  # fmt: skip
+        key_file = services.write_dkim_key(tmp / "dkim.pem")
         db_url = args.db_url or stack.enter_context(services.database(f"bench_{run_id}"))
         prefix = f"bench-{run_id}:"
         redis_url = stack.enter_context(services.redis_keys(prefix))
         port = stack.enter_context(services.smtp_sink())
-        env = {
-            "NEWSLETTER_ENV": "test",
-            "NEWSLETTER_SECRET_KEY": "bench-" + "s" * 40,
-            "NEWSLETTER_VAR_DIR": str(tmp / "var"),
-            "NEWSLETTER_DATABASE_URL": db_url,
-            "NEWSLETTER_BROKER_URL": redis_url,
-            "NEWSLETTER_REDIS_URL": redis_url,
-            "NEWSLETTER_REDIS_PREFIX": prefix,
-            "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{port}",
-            "NEWSLETTER_PUBLIC_URL": "https://bantin.example.gov.vn",
-            "NEWSLETTER_SEND_RATE": "1000000",
-            "NEWSLETTER_DKIM_DOMAIN": "example.gov.vn",
-            "NEWSLETTER_DKIM_SELECTOR": "bench",
-            "NEWSLETTER_DKIM_KEY_FILE": str(key_file),
-        }
+        env = services.sending_env(
+            var_dir=tmp / "var", db_url=db_url, redis_url=redis_url, prefix=prefix,
+            smtp_port=port, dkim_key=key_file,
+        )  # fmt: skip
         os.environ.update(env)
         settings = Settings()
         if args.db_url is None:

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import create_engine, text
 
 ADMIN_URL = os.environ.get(
@@ -31,6 +33,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def write_dkim_key(path: Path) -> Path:
+    """A fresh RSA-2048 key in PEM at `path`: the benches sign as production does."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()))  # fmt: skip
+    return path
+
+
+def sending_env(
+    *, var_dir: Path, db_url: str, redis_url: str, prefix: str, smtp_port: int, dkim_key: Path
+) -> dict[str, str]:
+    """NEWSLETTER_* for a run's processes: its database, Redis keys and sink, DKIM on, no
+    send-rate limit (the sink is the machine's own)."""
+    return {
+        "NEWSLETTER_ENV": "test",
+        "NEWSLETTER_SECRET_KEY": "bench-" + "s" * 40,
+        "NEWSLETTER_VAR_DIR": str(var_dir),
+        "NEWSLETTER_DATABASE_URL": db_url,
+        "NEWSLETTER_BROKER_URL": redis_url,
+        "NEWSLETTER_REDIS_URL": redis_url,
+        "NEWSLETTER_REDIS_PREFIX": prefix,
+        "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "NEWSLETTER_PUBLIC_URL": "https://bantin.example.gov.vn",
+        "NEWSLETTER_SEND_RATE": "1000000",
+        "NEWSLETTER_DKIM_DOMAIN": "example.gov.vn",
+        "NEWSLETTER_DKIM_SELECTOR": "bench",
+        "NEWSLETTER_DKIM_KEY_FILE": str(dkim_key),
+    }
 
 
 @contextmanager
