@@ -162,7 +162,9 @@ def _import_active(
     if _kept_silent(session, email=email):
         result.rejected.append((line, "address is suppressed (bounce, complaint)"))
         return
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email == email).with_for_update()
+    )
     if subscriber is not None and subscriber.status is SubscriberStatus.ACTIVE:
         result.unchanged += 1
         return

@@ -440,7 +440,9 @@ def update_preferences(
 ) -> Subscriber | None:
     """Change the name and the chosen categories (no slugs = every category)."""
     now = now or utcnow()
-    subscriber = session.get(Subscriber, subscriber_id)
+    # Locked first, as every change of a subscriber's categories is: two saves at once
+    # (two tabs) are serialized, which the reads_every_category triggers rely on.
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
     if subscriber is None:
         return None
     categories = categories_by_slug(session, category_slugs)

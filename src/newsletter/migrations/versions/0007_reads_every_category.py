@@ -11,6 +11,12 @@ subscriber_categories keep it equal to "has no rows" after every insert and dele
 whoever makes them — the ORM, the one-statement subscribe on PostgreSQL, an import, a
 category's deletion cascading its rows away, or an operator's hand-written SQL.
 
+Concurrency: a trigger recomputes from what its statement sees. Two transactions
+changing one subscriber's categories at once could leave the flag stale, were they not
+serialized: every application path locks the subscriber's row first (it updates the
+row, or selects it FOR UPDATE) before touching its category rows. Hand-written SQL that
+changes one subscriber's categories from two sessions at once should do the same.
+
 Revision ID: 0007_reads_every_category
 Revises: 0006_no_subscriber_fk
 Create Date: 2026-12-01 11:00:00
