@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import delivery
 from newsletter.categories import add_category
+from newsletter.dashboard import subscriber_overview
 from newsletter.eligibility import count_eligible
 from newsletter.models import Category, Delivery, Subscriber, SubscriberStatus
 from newsletter.models import subscriber_categories as links
@@ -169,3 +170,19 @@ def test_a_campaign_reaches_exactly_the_readers_and_those_with_no_category(
         .order_by(Delivery.subscriber_id)
     ).all()
     assert queued == sorted(readers + everyone + gone)
+
+
+def test_the_dashboard_counts_who_reads_every_category_exactly(session: Session) -> None:
+    """Active and pending subscribers without a category, and no one else: an unsubscribed
+    resident who had chosen a category no longer lowers the count."""
+    news = add_category(session, slug="tin-tuc", name="Tin tức").id
+    add_subscribers(session, 2, prefix="tatca")
+    add_subscribers(session, 1, prefix="cho", status=SubscriberStatus.PENDING)
+    add_subscribers(session, 1, prefix="huy", status=SubscriberStatus.UNSUBSCRIBED)
+    add_subscribers(
+        session, 1, prefix="huychon", status=SubscriberStatus.UNSUBSCRIBED, categories=[news]
+    )
+    add_subscribers(session, 1, prefix="chon", categories=[news])
+    overview = subscriber_overview(session, now=T0)
+    assert overview.all_categories == 3
+    assert {c.slug: c.subscribers for c in overview.by_category} == {"tin-tuc": 2}
