@@ -24,8 +24,8 @@ import time
 
 from kombu.exceptions import OperationalError
 
-from newsletter.dispatch import CONFIRMATIONS_PER_TASK, CeleryProducer, release_confirmations
-from newsletter.enqueue import enqueue_confirmations
+from newsletter.dispatch import CeleryProducer, release_confirmations
+from newsletter.enqueue import CONFIRMATIONS_PER_TASK, enqueue_confirmations
 from newsletter.runtime import Runtime
 
 log = logging.getLogger(__name__)

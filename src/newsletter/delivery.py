@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from newsletter.eligibility import campaign_category_ids, eligible_subscribers
+from newsletter.eligibility import campaign_category_ids, eligible_subscribers, ledger_has_rows
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -82,10 +82,7 @@ def start_campaign(
         raise LookupError(f"campaign {campaign_id} does not exist")
     if campaign.status is not CampaignStatus.DRAFT:
         return Work(campaign_id, campaign.kind, [])
-    has_rows = (
-        session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1))
-        is not None
-    )
+    has_rows = ledger_has_rows(session, campaign_id)
     session.execute(
         insert(Delivery).from_select(
             ["campaign_id", "subscriber_id", "status", "attempts"],

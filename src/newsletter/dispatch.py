@@ -17,6 +17,7 @@ from newsletter import campaign_control
 from newsletter.config import Settings
 from newsletter.delivery import Work
 from newsletter.enqueue import (
+    CONFIRMATIONS_PER_TASK,
     build_and_start_digest,
     enqueue,
     enqueue_confirmations,
@@ -27,9 +28,6 @@ from newsletter.runtime import Runtime
 from newsletter.worker import create_celery, create_producer
 
 log = logging.getLogger(__name__)
-
-# Ids per `send_confirmations` task: 100 confirmations take a worker well under a minute.
-CONFIRMATIONS_PER_TASK = 100
 
 
 class CeleryProducer:

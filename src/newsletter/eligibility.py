@@ -76,16 +76,19 @@ def eligible_subscribers(
     return both.order_by(both.selected_columns.id)
 
 
+def ledger_has_rows(session: Session, campaign_id: int) -> bool:
+    """Whether the campaign already holds delivery rows (one indexed look-up)."""
+    found = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1))
+    return found is not None
+
+
 def count_eligible(session: Session, *, campaign_id: int) -> int:
     """How many residents starting this campaign now would write into the ledger."""
-    has_rows = session.scalar(
-        select(Delivery.id).where(Delivery.campaign_id == campaign_id).limit(1)
-    )
     eligible = (
         eligible_subscribers(
             campaign_id,
             category_ids=campaign_category_ids(session, campaign_id),
-            has_rows=has_rows is not None,
+            has_rows=ledger_has_rows(session, campaign_id),
         )
         .order_by(None)
         .subquery()

@@ -27,6 +27,8 @@ POLL_FEEDS = "newsletter.poll_feeds"
 POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
 SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
+# Ids per `send_confirmations` task: 100 confirmations take a worker well under a minute.
+CONFIRMATIONS_PER_TASK = 100
 
 # Where each task goes when its sender names no queue (send_batch always names one).
 TASK_ROUTES = {

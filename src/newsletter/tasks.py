@@ -23,6 +23,7 @@ from newsletter.bounce_intake import poll_bounce_mailbox
 from newsletter.compose import warm_up as compose_warm_up
 from newsletter.config import Settings
 from newsletter.confirmation import send_confirmation as mail_confirmation
+from newsletter.dispatch import release_confirmations
 from newsletter.enqueue import (
     BUILD_DIGEST,
     BULK_QUEUE,
@@ -46,7 +47,6 @@ from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.ratelimit import FileBudget, RedisBudget, open_budget
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.sending import RetryLaterError, send_batch
-from newsletter.subscriptions import forget_confirmation_sent
 from newsletter.transport import (
     DeliveryError,
     MaildirTransport,
@@ -251,8 +251,7 @@ def confirmation_gave_up(runtime: Runtime, *, subscriber_ids: list[int]) -> None
     """The confirmations could not be sent after every retry: let each resident's next
     request mail at once instead of waiting CONFIRM_RESEND_HOURS."""
     log.warning("confirmation to subscriber(s) %s given up after retries", subscriber_ids)
-    with runtime.sessions.begin() as session:
-        forget_confirmation_sent(session, subscriber_ids=subscriber_ids)
+    release_confirmations(runtime, subscriber_ids=subscriber_ids)
 
 
 def send_confirmations(
