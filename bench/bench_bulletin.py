@@ -42,13 +42,13 @@ import services
 from run import seed
 
 from newsletter import migrate
-from newsletter.campaign_control import cancel
-from newsletter.campaigns import create_bulletin
+from newsletter.campaigns.build import create_bulletin
+from newsletter.campaigns.control import cancel
 from newsletter.config import Settings
-from newsletter.enqueue import start_and_enqueue
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.worker import create_producer
+from newsletter.tasks.app import create_producer
+from newsletter.tasks.enqueue import start_and_enqueue
 
 BODY = "Cảnh báo: nước sông dâng cao, người dân khu vực ven sông chú ý.\n"
 
@@ -132,8 +132,8 @@ def publish_bulletin(runtime: Runtime) -> tuple[int, float]:
     app = create_producer(runtime.settings)
     try:
         app.connection_for_write().ensure_connection()  # the broker connection, not timed
-        from newsletter import delivery
-        from newsletter.enqueue import enqueue
+        from newsletter.delivery import ledger as delivery
+        from newsletter.tasks.enqueue import enqueue
 
         with runtime.sessions.begin() as session:
             work = delivery.start_campaign(

@@ -26,15 +26,15 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from newsletter.compose import CampaignComposer
+from newsletter.campaigns.digest_content import DigestContent, DigestItem, SectionCategory
 from newsletter.config import Settings
-from newsletter.digest_content import DigestContent, DigestItem, SectionCategory
-from newsletter.dkim import DkimSigner
-from newsletter.mailrender import PersonalLinks
-from newsletter.message import make_message_id
+from newsletter.mail.composer import CampaignComposer
+from newsletter.mail.dkim import DkimSigner
+from newsletter.mail.mime import make_message_id
+from newsletter.mail.outgoing import Recipient
+from newsletter.mail.render import PersonalLinks
 from newsletter.models import CampaignKind
-from newsletter.outgoing import Recipient
-from newsletter.tokens import Purpose, make_token
+from newsletter.signing import Purpose, make_token
 
 NOW = dt.datetime(2026, 11, 28, 0, 30, tzinfo=dt.UTC)
 SEGMENTS = [frozenset(), frozenset({1}), frozenset({2}), frozenset({1, 2})]

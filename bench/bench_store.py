@@ -31,7 +31,7 @@ CHILD = """
 import datetime as dt, sys, time
 from newsletter.config import Settings
 from newsletter.runtime import build_runtime
-from newsletter.subscriptions import Consent, request_subscription
+from newsletter.subscribers.lifecycle import Consent, request_subscription
 runtime = build_runtime(Settings(database_url=sys.argv[1], var_dir=sys.argv[2]))
 consent = Consent(ip="127.0.0.1", user_agent="bench", form_text_version="sha256:0",
                   consent_text="Tôi đồng ý nhận bản tin.", source_url="https://x.vn/", via="json")

@@ -1,7 +1,7 @@
 """The machine's own limit: what two bare processes push into the same sink.
 
 "signed": per message, fill a pre-rendered ~20 KB template with a per-recipient token and
-DKIM-sign it (RSA-2048 through OpenSSL, newsletter.dkim's signer); "bare": pre-built
+DKIM-sign it (RSA-2048 through OpenSSL, newsletter.mail.dkim's signer); "bare": pre-built
 bytes. Each process holds one smtplib connection for its whole run.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from newsletter.dkim import DkimSigner
+from newsletter.mail.dkim import DkimSigner
 
 BODY_LINE = (
     "Ủy ban nhân dân thành phố thông báo lịch cắt điện, cấp nước và phân luồng giao thông."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from newsletter.config import Settings
-from newsletter.tokens import Purpose, make_token
+from newsletter.signing import Purpose, make_token
 
 SAMPLES = Path(__file__).parent / "samples" / "bounces"
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.admin_users import (
+from newsletter.accounts.officials import (
     AdminUserError,
     LoginThrottledError,
     authenticate,

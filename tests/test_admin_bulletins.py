@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from newsletter.apitokens import create_api_token
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.cli import app as cli_app
 from newsletter.config import Settings
 from newsletter.models import AuditEvent, DeliveryStatus, SubscriberStatus

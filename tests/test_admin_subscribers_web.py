@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from newsletter.config import Settings
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import AuditEvent, ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
-from newsletter.suppression import is_suppressed
+from newsletter.subscribers.suppression import is_suppressed
 from newsletter.web import create_app
 from tests.support.admin import create_admin, log_in
 from tests.support.ledger import WorkerProcess

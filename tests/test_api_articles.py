@@ -9,9 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.apitokens import create_api_token
-from newsletter.categories import add_category
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
+from newsletter.content.categories import add_category
 from newsletter.models import ApiToken, Article, Category, utcnow
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.web.app import create_app

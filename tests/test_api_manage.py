@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from newsletter.apitokens import create_api_token
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import (
@@ -19,7 +19,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.suppression import is_suppressed
+from newsletter.subscribers.suppression import is_suppressed
 from newsletter.web import create_app
 from tests.bounce_samples import sample
 from tests.support.webserver import serve

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from newsletter.campaigns import build_digest, create_bulletin
+from newsletter.campaigns.build import build_digest, create_bulletin
 from newsletter.models import CampaignStatus
 from newsletter.runtime import build_runtime
 from newsletter.web.app import create_app

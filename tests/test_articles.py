@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.articles import (
+from newsletter.content.articles import (
     ArticleInput,
     ArticleRejectedError,
     CategoryIndex,
@@ -20,8 +20,8 @@ from newsletter.articles import (
     sanitize_html,
     upsert_article,
 )
-from newsletter.categories import add_category
-from newsletter.feed_parse import parse_feed
+from newsletter.content.categories import add_category
+from newsletter.content.parse import parse_feed
 from newsletter.models import Article
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

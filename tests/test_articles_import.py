@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.article_import import ArticleImportError, import_records, read_records
-from newsletter.categories import add_category
+from newsletter.content.categories import add_category
+from newsletter.content.file_import import ArticleImportError, import_records, read_records
 from newsletter.models import Article
 from tests.support.feedserver import rss, rss_item
 from tests.test_cli import newsletter

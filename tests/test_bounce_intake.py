@@ -20,7 +20,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.suppression import is_suppressed
+from newsletter.subscribers.suppression import is_suppressed
 from tests.bounce_samples import sample
 from tests.conftest import TEST_SECRET
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.bounces import BounceKind, classify_smtp_rejection, parse_report
+from newsletter.bounces.parse import BounceKind, classify_smtp_rejection, parse_report
 from newsletter.config import Settings
 from tests.bounce_samples import sample
 

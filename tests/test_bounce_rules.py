@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.bounce_rules import apply_report, decayed_score
-from newsletter.bounces import parse_report
+from newsletter.bounces.parse import parse_report
+from newsletter.bounces.rules import apply_report, decayed_score
 from newsletter.config import Settings
 from newsletter.models import (
     Campaign,
@@ -21,7 +21,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
-from newsletter.suppression import is_suppressed
+from newsletter.subscribers.suppression import is_suppressed
 from tests.bounce_samples import sample
 
 NOW = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)

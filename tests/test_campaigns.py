@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns import build_digest, create_bulletin, digest_period, plan_digest
-from newsletter.categories import CategoryError
+from newsletter.campaigns.build import build_digest, create_bulletin, digest_period, plan_digest
+from newsletter.content.categories import CategoryError
 from newsletter.models import Campaign, CampaignKind, CampaignStatus
 from tests.support.composedata import NOW, add_article, add_categories
 

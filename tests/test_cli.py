@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.apitokens import find_api_token
+from newsletter.accounts.api_tokens import find_api_token
 from newsletter.cli.processes import default_concurrency, default_niceness
 from newsletter.config import Settings
 from newsletter.runtime import build_runtime

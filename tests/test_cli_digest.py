@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import create_db_engine
 from newsletter.models import Campaign, Subscriber, SubscriberStatus
-from newsletter.tokens import Purpose, read_token
+from newsletter.signing import Purpose, read_token
 from tests.conftest import TEST_SECRET
 from tests.support.composedata import NOW, add_article, add_categories, parse, parts
 from tests.test_cli import newsletter

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns import CampaignError, build_digest, create_bulletin
-from newsletter.compose import (
+from newsletter.campaigns.build import CampaignError, build_digest, create_bulletin
+from newsletter.mail.composer import (
     MAX_MESSAGE_BYTES,
     CampaignComposer,
     composer_for,
     composer_for_campaign,
 )
-from newsletter.links import LinkMinter
+from newsletter.mail.links import LinkMinter
+from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign
-from newsletter.outgoing import Recipient
-from newsletter.tokens import Purpose, make_token, read_token
+from newsletter.signing import Purpose, make_token, read_token
 from tests.support.composedata import (
     NOW,
     TONE_MARKS,
@@ -261,7 +261,7 @@ def test_unsaved_digest_composes_with_archive_index_link(
     session: Session, settings_factory: Any
 ) -> None:
     """A digest previewed before it is stored links "Xem trên trình duyệt" to the archive index."""
-    from newsletter.campaigns import plan_digest
+    from newsletter.campaigns.build import plan_digest
 
     settings = settings_factory()
     news, _ = add_categories(session)

@@ -11,11 +11,11 @@ import pytest
 import redis
 
 from newsletter.config import Settings
-from newsletter.confirmation_queue import ConfirmationPublisher
-from newsletter.dispatch import CeleryProducer, queue_confirmations
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.tasks import SEND_CONFIRMATIONS, URGENT_QUEUE
+from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
+from newsletter.tasks.dispatch import CeleryProducer, queue_confirmations
+from newsletter.tasks.jobs import SEND_CONFIRMATIONS, URGENT_QUEUE
 from tests.support.ledger import add_subscribers
 from tests.support.smtp import _free_port
 

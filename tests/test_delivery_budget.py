@@ -9,7 +9,13 @@ from collections.abc import Callable
 import pytest
 
 from newsletter.config import Settings
-from newsletter.ratelimit import DailyCapError, FileBudget, RedisBudget, burst_for, open_budget
+from newsletter.delivery.budget import (
+    DailyCapError,
+    FileBudget,
+    RedisBudget,
+    burst_for,
+    open_budget,
+)
 
 
 def take_concurrently(budgets: list[RedisBudget] | list[FileBudget], each: int) -> float:

@@ -12,11 +12,13 @@ import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
+from newsletter.delivery.batch import RetryLaterError
+from newsletter.delivery.transport import SMTPTransport, open_transport
 from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.sending import RetryLaterError
-from newsletter.suppression import is_suppressed
-from newsletter.tasks import (
+from newsletter.subscribers.suppression import is_suppressed
+from newsletter.tasks.app import broker_transport_options, create_celery
+from newsletter.tasks.jobs import (
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
@@ -24,8 +26,6 @@ from newsletter.tasks import (
     send_confirmation,
     send_confirmations,
 )
-from newsletter.transport import SMTPTransport, open_transport
-from newsletter.worker import broker_transport_options, create_celery
 from tests.bounce_samples import sample
 from tests.support.ledger import add_campaign, add_subscribers
 from tests.support.smtp import SMTPServer

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter import delivery
 from newsletter.cli import app
 from newsletter.config import Settings
+from newsletter.delivery import ledger as delivery
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.ledger import add_campaign, add_subscribers, worker_env

@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from newsletter import campaign_control, delivery
-from newsletter.addresses import suppression_hash
+from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.audience import count_eligible
 from newsletter.config import Settings
-from newsletter.eligibility import count_eligible
+from newsletter.delivery import ledger as delivery
+from newsletter.delivery.batch import RetryLaterError, send_batch
+from newsletter.delivery.budget import open_budget
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -24,10 +26,9 @@ from newsletter.models import (
     subscriber_categories,
     utcnow,
 )
-from newsletter.ratelimit import open_budget
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.sending import RetryLaterError, send_batch
-from newsletter.suppression import is_suppressed, suppress
+from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.suppression import is_suppressed, suppress
 from tests.support.ledger import add_campaign, add_category, add_subscribers, ledger
 from tests.support.smtp import SMTPServer
 

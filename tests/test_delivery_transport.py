@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from newsletter.message import build_message, make_message_id
-from newsletter.transport import DeliveryError, SMTPTransport, open_transport, sendmail
+from newsletter.delivery.transport import DeliveryError, SMTPTransport, open_transport, sendmail
+from newsletter.mail.mime import build_message, make_message_id
 from tests.support.smtp import SMTPServer
 
 

@@ -9,12 +9,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from newsletter import delivery
 from newsletter.config import Settings
+from newsletter.delivery import ledger as delivery
+from newsletter.delivery.batch import RetryLaterError, send_batch
+from newsletter.delivery.budget import open_budget
 from newsletter.models import Delivery, DeliveryStatus
-from newsletter.ratelimit import open_budget
 from newsletter.runtime import build_runtime
-from newsletter.sending import RetryLaterError, send_batch
 from tests.faults.services import free_port
 from tests.support.ledger import add_campaign, add_subscribers, ledger
 from tests.support.smtp import SMTPServer

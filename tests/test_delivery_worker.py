@@ -17,12 +17,12 @@ import redis
 from celery import Celery
 from sqlalchemy import select
 
-from newsletter import delivery
 from newsletter.config import Settings
+from newsletter.delivery import ledger as delivery
 from newsletter.models import CampaignKind, Delivery, DeliveryStatus
 from newsletter.runtime import build_runtime
-from newsletter.tasks import enqueue, reconcile_and_enqueue, start_and_enqueue
-from newsletter.worker import create_celery
+from newsletter.tasks.app import create_celery
+from newsletter.tasks.jobs import enqueue, reconcile_and_enqueue, start_and_enqueue
 from tests.support.ledger import (
     WorkerProcess,
     add_campaign,

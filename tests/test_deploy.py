@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter.worker import QUEUES
+from newsletter.tasks.app import QUEUES
 
 ROOT = Path(__file__).resolve().parents[1]
 

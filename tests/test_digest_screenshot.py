@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns import build_digest
-from newsletter.compose import composer_for
-from newsletter.outgoing import Recipient
+from newsletter.campaigns.build import build_digest
+from newsletter.mail.composer import composer_for
+from newsletter.mail.outgoing import Recipient
 from tests.support.browser import ARTIFACTS, CHROMIUM
 from tests.support.composedata import NOW, add_article, add_categories, parts
 from tests.support.requirements import require

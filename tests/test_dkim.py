@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from newsletter.dkim import DkimConfigError, relaxed_body, relaxed_header, signer_from_settings
-from newsletter.message import MessageTemplate, build_message, format_address
+from newsletter.mail.dkim import DkimConfigError, relaxed_body, relaxed_header, signer_from_settings
+from newsletter.mail.mime import MessageTemplate, build_message, format_address
 from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys, make_keys
 
 SUBJECT = "Thông báo khẩn: Bão số 9 — cắt điện  ở Phường Hòa Bình"

@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.categories import add_category
 from newsletter.config import Settings
-from newsletter.feed_fetch import FeedError
-from newsletter.feeds import add_feed, poll_all_feeds, poll_feed
+from newsletter.content.categories import add_category
+from newsletter.content.feeds import add_feed, poll_all_feeds, poll_feed
+from newsletter.content.fetch import FeedError
 from newsletter.models import Article, Category, Feed
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.feedserver import FeedServer, rss, rss_item

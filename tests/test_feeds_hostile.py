@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.config import Settings
-from newsletter.feeds import add_feed, poll_all_feeds, poll_feed
+from newsletter.content.feeds import add_feed, poll_all_feeds, poll_feed
 from newsletter.models import Article, Feed
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.feedserver import FeedServer, rss, rss_item

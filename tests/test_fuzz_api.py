@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation, GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from newsletter.apitokens import create_api_token
-from newsletter.categories import add_category
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
+from newsletter.content.categories import add_category
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.tokens import Purpose, make_token
+from newsletter.signing import Purpose, make_token
 from newsletter.web.app import create_app
 from tests.support.webserver import WebServer
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter.message import (
+from newsletter.mail.mime import (
     HeaderInjectionError,
     build_message,
     encode_header_words,

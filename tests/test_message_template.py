@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.message import HeaderInjectionError, MessageTemplate, build_message, format_address
+from newsletter.mail.mime import (
+    HeaderInjectionError,
+    MessageTemplate,
+    build_message,
+    format_address,
+)
 
 SLOTS = {"to": "slotxto", "url": "slotxurl", "mid": "slotxmid"}
 BODY_TEXT = st.text(

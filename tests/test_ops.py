@@ -89,7 +89,7 @@ def test_metrics_report_store_and_http(database_url: str, settings_factory: type
 def test_json_logs_mask_addresses_and_carry_send_context() -> None:
     """Production log lines are JSON, mask e-mail addresses and carry campaign/delivery ids."""
     record = logging.LogRecord(
-        "newsletter.delivery",
+        "newsletter.delivery.ledger",
         logging.INFO,
         __file__,
         1,

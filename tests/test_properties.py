@@ -12,7 +12,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from newsletter.addresses import (
+from newsletter.config import Settings
+from newsletter.logs import redact
+from newsletter.mail.links import LinkMinter
+from newsletter.mail.mime import (
+    HeaderInjectionError,
+    MessageTemplate,
+    build_message,
+    format_address,
+)
+from newsletter.signing import Purpose, TokenError, make_token, read_token
+from newsletter.subscribers.addresses import (
     InputError,
     check_text,
     normalize_lenient,
@@ -20,16 +30,6 @@ from newsletter.addresses import (
     smtp_address,
     suppression_hash,
 )
-from newsletter.config import Settings
-from newsletter.links import LinkMinter
-from newsletter.logs import redact
-from newsletter.message import (
-    HeaderInjectionError,
-    MessageTemplate,
-    build_message,
-    format_address,
-)
-from newsletter.tokens import Purpose, TokenError, make_token, read_token
 
 # More cases than Hypothesis' default 100 where they are cheap; the file stays a few seconds.
 MANY = settings(max_examples=400, deadline=None)

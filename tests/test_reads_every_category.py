@@ -13,19 +13,19 @@ import datetime as dt
 from sqlalchemy import delete, exists, insert, select, text
 from sqlalchemy.orm import Session
 
-from newsletter import delivery
-from newsletter.categories import add_category
-from newsletter.dashboard import subscriber_overview
-from newsletter.eligibility import count_eligible
+from newsletter.campaigns.audience import count_eligible
+from newsletter.content.categories import add_category
+from newsletter.delivery import ledger as delivery
 from newsletter.models import Category, Delivery, Subscriber, SubscriberStatus
 from newsletter.models import subscriber_categories as links
-from newsletter.subscriber_admin import import_subscribers
-from newsletter.subscriptions import (
+from newsletter.ops.dashboard import subscriber_overview
+from newsletter.subscribers.lifecycle import (
     Consent,
     confirm_subscription,
     request_subscription,
     update_preferences,
 )
+from newsletter.subscribers.roster import import_subscribers
 from tests.support.ledger import add_campaign, add_subscribers
 
 CONSENT = Consent(ip="203.0.113.7", user_agent="UA", form_text_version="v1", via="form")

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from newsletter import feed_fetch
-from newsletter.apitokens import create_api_token
-from newsletter.campaigns import build_digest
-from newsletter.categories import add_category
+from newsletter.accounts.api_tokens import create_api_token
+from newsletter.campaigns.build import build_digest
 from newsletter.config import Settings
-from newsletter.feed_fetch import FeedError, check_destination, fetch_feed
+from newsletter.content import fetch as feed_fetch
+from newsletter.content.categories import add_category
+from newsletter.content.fetch import FeedError, check_destination, fetch_feed
 from newsletter.logs import JSONFormatter, ReadableFormatter
 from newsletter.models import CampaignStatus
 from newsletter.runtime import build_runtime

@@ -9,7 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.categories import CategoryError, add_category, categories_by_slug, list_categories
+from newsletter.content.categories import (
+    CategoryError,
+    add_category,
+    categories_by_slug,
+    list_categories,
+)
 from newsletter.models import (
     Campaign,
     CampaignKind,

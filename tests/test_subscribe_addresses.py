@@ -7,7 +7,7 @@ import hashlib
 import dns.resolver
 import pytest
 
-from newsletter.addresses import (
+from newsletter.subscribers.addresses import (
     InputError,
     check_text,
     key_hash,
@@ -16,7 +16,7 @@ from newsletter.addresses import (
     smtp_address,
     suppression_hash,
 )
-from newsletter.ratelimit_ip import MemoryIPLimiter, RedisIPLimiter
+from newsletter.subscribers.ip_limit import MemoryIPLimiter, RedisIPLimiter
 from tests.support.smtp import _free_port
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from newsletter.addresses import suppression_hash
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import AuditEvent, Subscriber, Suppression
-from newsletter.subscriptions import Consent, request_subscription
+from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.lifecycle import Consent, request_subscription
 from tests.test_cli import newsletter
 
 

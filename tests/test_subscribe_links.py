@@ -9,10 +9,10 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from newsletter import tokens
-from newsletter.addresses import suppression_hash
+from newsletter import signing as tokens
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
-from newsletter.tokens import Purpose, make_token
+from newsletter.signing import Purpose, make_token
+from newsletter.subscribers.addresses import suppression_hash
 from tests.support.public_site import (  # noqa: F401
     Site,
     mail_lane_fixture,

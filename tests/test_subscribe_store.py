@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from newsletter.addresses import suppression_hash
-from newsletter.categories import CategoryError, add_category
 from newsletter.config import Settings
+from newsletter.content.categories import CategoryError, add_category
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import (
     Campaign,
@@ -26,7 +25,8 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.runtime import build_runtime
-from newsletter.subscriptions import (
+from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.lifecycle import (
     Consent,
     confirm_subscription,
     erase_address,

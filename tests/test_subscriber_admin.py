@@ -13,17 +13,17 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.categories import add_category
 from newsletter.config import Settings
+from newsletter.content.categories import add_category
 from newsletter.models import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
-from newsletter.subscriber_admin import (
+from newsletter.subscribers.roster import (
     export_csv,
     import_subscribers,
     read_csv,
     search_subscribers,
     subscriber_stats,
 )
-from newsletter.suppression import suppress
+from newsletter.subscribers.suppression import suppress
 from tests.conftest import TEST_SECRET
 from tests.support.ledger import WorkerProcess, worker_env
 from tests.support.smtp import SMTPServer
@@ -167,7 +167,7 @@ def test_cli_import_pending_sends_confirmations(
 
 def test_cli_create_token_prints_once(database_url: str, tmp_path: Path) -> None:
     """`admin create-token NAME` prints a token that the API accepts; only a hash is stored."""
-    from newsletter.apitokens import find_api_token
+    from newsletter.accounts.api_tokens import find_api_token
     from newsletter.db import create_db_engine, create_session_factory
     from newsletter.models import ApiToken
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from newsletter.config import Settings
-from newsletter.tokens import Purpose, TokenError, make_token, read_token
+from newsletter.signing import Purpose, TokenError, make_token, read_token
 
 
 def test_round_trip_for_each_purpose(settings_factory: type[Settings]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.message import build_message, make_message_id
-from newsletter.transport import DeliveryError, open_transport, parse_smtp_url
+from newsletter.delivery.transport import DeliveryError, open_transport, parse_smtp_url
+from newsletter.mail.mime import build_message, make_message_id
 from tests.support.smtp import SMTPServer
 
 

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from newsletter import compose, dkim, tasks
-from newsletter.campaigns import create_bulletin
+from newsletter.campaigns.build import create_bulletin
 from newsletter.cli import processes
-from newsletter.compose import composer_for
-from newsletter.outgoing import Recipient
-from newsletter.render import create_environment
+from newsletter.mail import composer as compose
+from newsletter.mail import dkim
+from newsletter.mail.composer import composer_for
+from newsletter.mail.environment import create_environment
+from newsletter.mail.outgoing import Recipient
+from newsletter.tasks import jobs as tasks
 from tests.conftest import TEST_SECRET
 from tests.support.composedata import parse
 from tests.support.dkimkeys import DOMAIN, SELECTOR, make_keys
@@ -67,7 +69,7 @@ def test_a_broken_dkim_key_does_not_stop_the_warm_up(
     broken = tmp_path / "broken.pem"
     broken.write_text("not a key\n")
     settings = settings_factory(dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=broken)
-    with caplog.at_level(logging.WARNING, logger="newsletter.tasks"):
+    with caplog.at_level(logging.WARNING, logger="newsletter.tasks.jobs"):
         tasks.warm_up(settings)
     assert "worker warm-up incomplete" in caplog.text
 

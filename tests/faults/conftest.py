@@ -19,8 +19,8 @@ from celery import Celery
 from newsletter.config import Settings
 from newsletter.models import DeliveryStatus
 from newsletter.runtime import build_runtime
-from newsletter.tasks import reconcile_and_enqueue, start_and_enqueue
-from newsletter.worker import create_celery
+from newsletter.tasks.app import create_celery
+from newsletter.tasks.jobs import reconcile_and_enqueue, start_and_enqueue
 from tests.faults.services import Sink
 from tests.support.ledger import (
     WorkerProcess,

@@ -7,7 +7,7 @@ import re
 import httpx
 from sqlalchemy import Engine
 
-from newsletter.admin_users import create_admin_user
+from newsletter.accounts.officials import create_admin_user
 from newsletter.db import create_session_factory
 
 ADMIN_PASSWORD = "mật khẩu quản trị 2026"

@@ -31,14 +31,14 @@ from celery import Celery
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from newsletter.categories import add_category
 from newsletter.config import Settings
-from newsletter.enqueue import enqueue_confirmation
+from newsletter.content.categories import add_category
 from newsletter.models import Base, Subscriber, SubscriberStatus
-from newsletter.ratelimit_ip import DEFAULT_PREFIX
 from newsletter.runtime import Runtime, build_runtime
+from newsletter.subscribers.ip_limit import DEFAULT_PREFIX
+from newsletter.tasks.app import create_celery
+from newsletter.tasks.enqueue import enqueue_confirmation
 from newsletter.web import create_app
-from newsletter.worker import create_celery
 from tests.conftest import REDIS_URL, SERVICES_OFF, TEST_SECRET, DatabaseFactory
 from tests.support.ledger import WorkerProcess, wait_until
 from tests.support.smtp import SMTPServer, _free_port

@@ -7,9 +7,9 @@ import sys
 
 import typer
 
-from newsletter.admin_users import AdminUserError, create_admin_user
-from newsletter.apitokens import create_api_token, list_api_tokens, revoke_api_token
-from newsletter.audit import record_audit
+from newsletter.accounts.api_tokens import create_api_token, list_api_tokens, revoke_api_token
+from newsletter.accounts.audit import record_audit
+from newsletter.accounts.officials import AdminUserError, create_admin_user
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console, err_console
 

@@ -10,17 +10,17 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.progress import Progress
 
-from newsletter.article_import import (
+from newsletter.cli.common import cli_runtime, fail
+from newsletter.cli.output import console
+from newsletter.content.articles import IngestSummary
+from newsletter.content.demo import demo_feed_bytes, ensure_demo_categories
+from newsletter.content.file_import import (
     ArticleImportError,
     Record,
     import_records,
     read_records,
     records_from_bytes,
 )
-from newsletter.articles import IngestSummary
-from newsletter.cli.common import cli_runtime, fail
-from newsletter.cli.output import console
-from newsletter.demo import demo_feed_bytes, ensure_demo_categories
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from newsletter.bounce_intake import process_path
+from newsletter.bounces.intake import process_path
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 

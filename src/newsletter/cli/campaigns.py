@@ -12,15 +12,15 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from newsletter import campaign_control
-from newsletter.campaign_control import CampaignStateError
+from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.control import CampaignStateError
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
-from newsletter.delivery import Work
+from newsletter.delivery.ledger import Work
 from newsletter.models import CampaignStatus
 from newsletter.runtime import Runtime
-from newsletter.tasks import enqueue
-from newsletter.worker import create_celery
+from newsletter.tasks.app import create_celery
+from newsletter.tasks.jobs import enqueue
 
 app = typer.Typer(help="Campaigns and their progress.", no_args_is_help=True)
 

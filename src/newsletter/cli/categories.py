@@ -7,9 +7,9 @@ import json
 import typer
 from rich.table import Table
 
-from newsletter.categories import CategoryError, add_category, list_categories
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
+from newsletter.content.categories import CategoryError, add_category, list_categories
 
 app = typer.Typer(help="Categories (chuyên mục).", no_args_is_help=True)
 

@@ -10,8 +10,8 @@ from rich.table import Table
 
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
-from newsletter.feed_fetch import FeedError
-from newsletter.feeds import add_feed, list_feeds, poll_all_feeds
+from newsletter.content.feeds import add_feed, list_feeds, poll_all_feeds
+from newsletter.content.fetch import FeedError
 
 app = typer.Typer(help="Article feeds (RSS/Atom).", no_args_is_help=True)
 

@@ -19,9 +19,9 @@ from newsletter.cli.common import cli_settings, fail
 from newsletter.cli.output import console
 from newsletter.config import Settings
 from newsletter.db import create_db_engine
-from newsletter.health import check_broker, check_database
 from newsletter.logs import configure_logging
-from newsletter.worker import BULK_QUEUE, QUEUES, create_celery
+from newsletter.ops.health import check_broker, check_database
+from newsletter.tasks.app import BULK_QUEUE, QUEUES, create_celery
 
 # Niceness of a worker that only sends digests (see default_niceness).
 BULK_NICENESS = 10
@@ -144,7 +144,7 @@ def worker(
     ]
     argv.append(f"--concurrency={concurrency or default_concurrency(queues)}")
     app = create_celery(settings)
-    from newsletter.tasks import warm_up  # imported by create_celery already
+    from newsletter.tasks.jobs import warm_up  # imported by create_celery already
 
     warm_up(settings)
     app.worker_main(argv)

@@ -10,16 +10,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from newsletter.addresses import suppression_hash
-from newsletter.audit import record_audit
+from newsletter.accounts.audit import record_audit
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
-from newsletter.dashboard import subscriber_overview
-from newsletter.dispatch import queue_confirmations
 from newsletter.models import AuditEvent
-from newsletter.subscriber_admin import export_csv, import_subscribers, read_csv, subscriber_stats
-from newsletter.subscriptions import erase_address
-from newsletter.worker import create_producer
+from newsletter.ops.dashboard import subscriber_overview
+from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.lifecycle import erase_address
+from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv, subscriber_stats
+from newsletter.tasks.app import create_producer
+from newsletter.tasks.dispatch import queue_confirmations
 
 app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 

@@ -13,9 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from newsletter.admin_users import LoginThrottledError, authenticate
-from newsletter.audit import recent_audit, record_audit
-from newsletter.dashboard import feeds_overview, recent_campaigns, subscriber_overview
+from newsletter.accounts.audit import recent_audit, record_audit
+from newsletter.accounts.officials import LoginThrottledError, authenticate
+from newsletter.ops.dashboard import feeds_overview, recent_campaigns, subscriber_overview
 from newsletter.web.admin_auth import (
     AdminDep,
     check_csrf,

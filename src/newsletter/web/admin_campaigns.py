@@ -14,17 +14,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter import campaign_control
-from newsletter.audit import record_audit
-from newsletter.campaigns import CampaignError, create_bulletin
-from newsletter.categories import list_categories
-from newsletter.compose import composer_for
-from newsletter.dispatch import control_campaign, send_test, start_campaign_now
-from newsletter.eligibility import count_eligible
-from newsletter.message import HeaderInjectionError
+from newsletter.accounts.audit import record_audit
+from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.audience import count_eligible
+from newsletter.campaigns.build import CampaignError, create_bulletin
+from newsletter.content.categories import list_categories
+from newsletter.delivery.transport import DeliveryError
+from newsletter.mail.composer import composer_for
+from newsletter.mail.mime import HeaderInjectionError
+from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
-from newsletter.outgoing import Recipient
-from newsletter.transport import DeliveryError
+from newsletter.tasks.dispatch import control_campaign, send_test, start_campaign_now
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
-from newsletter.render import create_environment
+from newsletter.mail.environment import create_environment
 
 
 def client_ip(request: Request) -> str | None:

@@ -13,19 +13,19 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from newsletter.addresses import suppression_hash
-from newsletter.audit import record_audit
-from newsletter.dispatch import CeleryProducer, queue_confirmations
+from newsletter.accounts.audit import record_audit
 from newsletter.models import Subscriber
 from newsletter.runtime import Runtime
-from newsletter.subscriber_admin import (
+from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.lifecycle import erase_subscriber
+from newsletter.subscribers.roster import (
     consent_history,
     export_csv,
     import_subscribers,
     read_csv,
     search_subscribers,
 )
-from newsletter.subscriptions import erase_subscriber
+from newsletter.tasks.dispatch import CeleryProducer, queue_confirmations
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id

@@ -11,7 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from newsletter.articles import (
+from newsletter.content.articles import (
     ArticleInput,
     ArticleRejectedError,
     CategoryIndex,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from newsletter.apitokens import find_api_token
+from newsletter.accounts.api_tokens import find_api_token
 from newsletter.web.deps import RuntimeDep
 
 # auto_error=False: we answer 401 with WWW-Authenticate ourselves (HTTPBearer says 403).

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from newsletter import campaign_control
-from newsletter.audit import record_audit
-from newsletter.campaigns import CampaignError, create_bulletin
-from newsletter.dispatch import control_campaign, send_test, start_campaign_now
-from newsletter.eligibility import count_eligible
-from newsletter.message import HeaderInjectionError
-from newsletter.transport import DeliveryError
+from newsletter.accounts.audit import record_audit
+from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.audience import count_eligible
+from newsletter.campaigns.build import CampaignError, create_bulletin
+from newsletter.delivery.transport import DeliveryError
+from newsletter.mail.mime import HeaderInjectionError
+from newsletter.tasks.dispatch import control_campaign, send_test, start_campaign_now
 from newsletter.web.api import UNPROCESSABLE, Problem
 from newsletter.web.api_auth import ApiCallerDep, require_api_token
 from newsletter.web.deps import RuntimeDep, valid_row_id

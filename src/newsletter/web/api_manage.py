@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
-from newsletter.bounce_intake import MAX_BOUNCE_BYTES
-from newsletter.bounce_rules import apply_report
-from newsletter.bounces import parse_report
-from newsletter.dashboard import subscriber_overview
-from newsletter.subscriber_admin import search_subscribers, subscriber_stats
+from newsletter.bounces.intake import MAX_BOUNCE_BYTES
+from newsletter.bounces.parse import parse_report
+from newsletter.bounces.rules import apply_report
+from newsletter.ops.dashboard import subscriber_overview
+from newsletter.subscribers.roster import search_subscribers, subscriber_stats
 from newsletter.web.api import UNPROCESSABLE, Problem
 from newsletter.web.api_auth import require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings, load_settings
-from newsletter.confirmation_queue import ConfirmationPublisher
-from newsletter.dispatch import CeleryProducer
 from newsletter.logs import configure_logging
-from newsletter.metrics import AppMetrics
+from newsletter.ops.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
+from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
+from newsletter.tasks.dispatch import CeleryProducer
 from newsletter.web import (
     admin,
     admin_campaigns,

@@ -12,9 +12,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from newsletter.compose import composer_for_campaign
+from newsletter.mail.composer import composer_for_campaign
+from newsletter.mail.environment import create_environment
 from newsletter.models import Campaign, CampaignStatus
-from newsletter.render import create_environment
 from newsletter.web.deps import SessionDep, SettingsDep
 
 router = APIRouter(tags=["archive"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from newsletter.metrics import AppMetrics
+from newsletter.ops.metrics import AppMetrics
 
 
 class RequestCounter:

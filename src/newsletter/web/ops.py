@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from newsletter.health import check_broker, check_database, check_smtp
-from newsletter.metrics import AppMetrics
+from newsletter.ops.health import check_broker, check_database, check_smtp
+from newsletter.ops.metrics import AppMetrics
 from newsletter.runtime import Runtime
 
 router = APIRouter(tags=["operations"])

@@ -1,6 +1,6 @@
 """The residents' pages: subscribe box, confirm, unsubscribe (RFC 8058), preferences, privacy.
 
-Handlers parse the request, call the data functions in `newsletter.subscriptions` inside
+Handlers parse the request, call the data functions in `newsletter.subscribers.lifecycle` inside
 one transaction, and put mail on the urgent queue only after it commits. Every answer a
 resident reads is Vietnamese. POST /subscribe answers the same for every address, known or not.
 """
@@ -20,12 +20,12 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.addresses import InputError, check_text, parse_address
-from newsletter.categories import CategoryError, list_categories
 from newsletter.config import Environment
-from newsletter.confirmation_queue import ConfirmationPublisher
+from newsletter.content.categories import CategoryError, list_categories
 from newsletter.runtime import Runtime
-from newsletter.subscriptions import Consent, SubscribeOutcome, request_subscription
+from newsletter.subscribers.addresses import InputError, check_text, parse_address
+from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
+from newsletter.subscribers.lifecycle import Consent, SubscribeOutcome, request_subscription
 from newsletter.web.public_support import (
     BadBodyError,
     PublicState,

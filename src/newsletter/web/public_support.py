@@ -15,8 +15,8 @@ from jinja2 import Environment
 from starlette.datastructures import UploadFile
 
 from newsletter.config import Settings
-from newsletter.ratelimit_ip import DEFAULT_PREFIX, IPLimiter, create_ip_limiter
-from newsletter.render import create_environment
+from newsletter.mail.environment import create_environment
+from newsletter.subscribers.ip_limit import DEFAULT_PREFIX, IPLimiter, create_ip_limiter
 
 # Pages that carry a token in their URL: never cached, never leaked through Referer.
 TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

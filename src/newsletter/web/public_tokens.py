@@ -14,12 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.addresses import InputError, check_text
-from newsletter.categories import CategoryError, list_categories
-from newsletter.links import preferences_url
+from newsletter.content.categories import CategoryError, list_categories
+from newsletter.mail.links import preferences_url
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
-from newsletter.subscriptions import (
+from newsletter.signing import Purpose, TokenError, read_token
+from newsletter.subscribers.addresses import InputError, check_text
+from newsletter.subscribers.lifecycle import (
     Consent,
     confirm_subscription,
     erase_subscriber,
@@ -28,7 +29,6 @@ from newsletter.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from newsletter.tokens import Purpose, TokenError, read_token
 from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,

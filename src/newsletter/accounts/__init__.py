@@ -1,0 +1,1 @@
+"""Officials, API tokens and the audit trail."""

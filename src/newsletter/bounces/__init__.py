@@ -1,0 +1,1 @@
+"""Bounces and complaints: parsing reports, the rules they trigger, intake."""

@@ -1,0 +1,1 @@
+"""Campaigns: building digests and bulletins, who receives them, control."""

@@ -1,0 +1,1 @@
+"""Articles and where they come from: feeds, the push API, file imports; categories."""

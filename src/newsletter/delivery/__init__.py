@@ -1,0 +1,1 @@
+"""Delivery: the ledger, the batch loop, the shared send budget, the transports."""

@@ -1,0 +1,369 @@
+"""One batch: claim rows of an id range chunk by chunk, send each, mark each.
+
+Each row is marked in its own transaction right after the server accepted (or refused)
+its message, so a crash can leave at most one accepted-but-unmarked message behind:
+the one in flight. That row is sent again after its lease; docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from newsletter.bounces.parse import BounceKind, classify_smtp_rejection
+from newsletter.bounces.rules import record_smtp_rejection
+from newsletter.campaigns.control import suspend
+from newsletter.delivery.budget import DailyCapError, SendBudget
+from newsletter.delivery.ledger import (
+    ClaimedRow,
+    add_bounce_score,
+    claim,
+    finish_if_done,
+    mark_failed,
+    mark_sent,
+    mark_skipped,
+    record_progress,
+    release,
+    requeue_unattempted,
+    subscriber_categories_of,
+)
+from newsletter.delivery.transport import (
+    DeliveryError,
+    MaildirTransport,
+    SMTPTransport,
+    open_transport,
+)
+from newsletter.mail.composer import composer_for
+from newsletter.mail.outgoing import Composer, Recipient
+from newsletter.models import Delivery, DeliveryStatus, utcnow
+from newsletter.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A claimed chunk is about this many seconds of sending at the configured rate: short
+# enough that pause/cancel and a bulletin's arrival are noticed quickly, and far inside
+# the lease (delivery.LEASE) so a live worker never loses its rows.
+CHUNK_SECONDS = 5.0
+MAX_CHUNK = 50
+
+
+class RetryLaterError(Exception):
+    """Some rows of the batch failed temporarily and went back to `queued`: retry later."""
+
+
+@dataclass
+class BatchOutcome:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    requeued: int = 0
+    stopped: str | None = None  # why the batch stopped early (daily cap, connection)
+
+
+def chunk_size(send_rate: float) -> int:
+    return max(1, min(MAX_CHUNK, int(send_rate * CHUNK_SECONDS)))
+
+
+class _Batch:
+    def __init__(self, runtime: Runtime, budget: SendBudget, campaign_id: int) -> None:
+        self.runtime = runtime
+        self.budget = budget
+        self.campaign_id = campaign_id
+        self.composer: Composer | None = None
+        self.transport: MaildirTransport | SMTPTransport | None = None
+        self.outcome = BatchOutcome()
+        self.tried: set[int] = set()  # rows that failed temporarily in this run
+        self.connection: Connection | None = None  # held for one chunk's per-row marks
+
+    def _build_composer(self) -> bool:
+        """The campaign's composer, built before any row is claimed; False if it cannot be."""
+        with self.runtime.sessions.begin() as session:
+            try:
+                self.composer = composer_for(session, self.runtime.settings, self.campaign_id)
+            except (LookupError, ValueError, OSError) as exc:
+                # A template, a DKIM key or the campaign itself is broken: retrying cannot
+                # help, sending nothing is right. Pause so an operator sees it and resumes.
+                log.error("campaign %s cannot be composed: %s", self.campaign_id, exc)
+                suspend(session, campaign_id=self.campaign_id, reason=f"cannot compose: {exc}")
+                self.outcome.stopped = f"cannot compose: {exc}"
+                return False
+        return True
+
+    def run(self, first_id: int, last_id: int) -> BatchOutcome:
+        settings = self.runtime.settings
+        limit = chunk_size(settings.send_rate)
+        if not self._build_composer():
+            return self.outcome
+        try:
+            while self.outcome.stopped is None:
+                with self.runtime.sessions.begin() as session:
+                    rows = claim(
+                        session,
+                        campaign_id=self.campaign_id,
+                        first_id=first_id,
+                        last_id=last_id,
+                        limit=limit,
+                        exclude=self.tried,
+                    )
+                    if not rows:
+                        break
+                    categories = subscriber_categories_of(
+                        session, [r.subscriber_id for r in rows if r.subscriber_id is not None]
+                    )
+                self._send_chunk(rows, categories)
+        finally:
+            if self.transport is not None:
+                self.transport.close()
+        with self.runtime.sessions.begin() as session:
+            finish_if_done(session, campaign_id=self.campaign_id)
+        return self.outcome
+
+    def _send_chunk(self, rows: list[ClaimedRow], categories: dict[int, frozenset[int]]) -> None:
+        sessions = self.runtime.sessions
+        undeliverable = [r.delivery_id for r in rows if not r.deliverable]
+        if undeliverable:
+            with sessions.begin() as session:
+                mark_skipped(
+                    session,
+                    delivery_ids=undeliverable,
+                    reason="subscriber inactive, erased or suppressed",
+                    now=utcnow(),
+                )
+            self.outcome.skipped += len(undeliverable)
+        sent = failed = 0
+        todo = [r for r in rows if r.deliverable]
+        self._hold_connection()
+        try:
+            sent, failed = self._send_rows(todo, categories)
+        finally:
+            self._drop_connection()
+        self.outcome.sent += sent
+        self.outcome.failed += failed
+        with sessions.begin() as session:
+            record_progress(
+                session, campaign_id=self.campaign_id, sent=sent, failed=failed, now=utcnow()
+            )
+
+    def _hold_connection(self) -> None:
+        """On PostgreSQL, one connection for the chunk's marks (docs/benchmarks.md).
+
+        Each mark through the pool cost four round trips (the pool's ping, BEGIN, UPDATE,
+        COMMIT). Held in autocommit, a mark is one UPDATE — one statement, so it is as
+        atomic as before, and its commit stays synchronous: once the row says `sent`, no
+        crash of the worker or of the database server can make it `sending` again, so a
+        crash duplicates at most the message in flight (docs/delivery.md). Asynchronous
+        commit was measured faster and refused for that reason (docs/benchmarks.md).
+        """
+        if self.runtime.engine.dialect.name != "postgresql":
+            return  # SQLite: pooled sessions as everywhere (BEGIN IMMEDIATE, no ping)
+        connection = self.runtime.engine.connect()
+        try:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError:
+            connection.close()
+            raise
+        self.connection = connection
+
+    def _drop_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        connection.close()  # the pool restores the isolation level
+
+    def _mark_sent(self, delivery_id: int, message_id: str, now: dt.datetime) -> None:
+        """Mark one row sent on the held connection (autocommit), else in a transaction.
+
+        A held connection that died (database restart) is dropped and the mark runs
+        once more on a fresh pooled one, as the pool's ping used to arrange; the mark
+        only changes a row still `sending`, so running it twice changes nothing.
+        """
+        if self.connection is not None:
+            try:
+                mark_sent(self.connection, delivery_id=delivery_id, message_id=message_id, now=now)
+                return
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                self._drop_connection()
+        with self.runtime.sessions.begin() as session:
+            mark_sent(session, delivery_id=delivery_id, message_id=message_id, now=now)
+
+    def _send_rows(
+        self, todo: list[ClaimedRow], categories: dict[int, frozenset[int]]
+    ) -> tuple[int, int]:
+        sent = failed = 0
+        tokens = 0  # taken from the budget and not used yet: one budget call per grant
+        try:
+            for index, row in enumerate(todo):
+                assert row.subscriber_id is not None
+                if not tokens:
+                    try:
+                        tokens = self.budget.acquire(len(todo) - index)
+                    except DailyCapError as exc:
+                        self._stop(str(exc), todo[index:])
+                        break
+                    except Exception:
+                        # The budget's Redis went away: none of these rows was tried, so
+                        # give them back now rather than after the lease (docs/faults.md).
+                        self._release_quietly(todo[index:])
+                        raise
+                tokens -= 1
+                try:
+                    status, connection_lost = self._send_one(row, categories[row.subscriber_id])
+                except Exception:
+                    # Unexpected (the database went away, a bug): give back the rows not
+                    # yet tried so they need not wait for the lease; this one may have been
+                    # sent, so it keeps its lease (the window of docs/delivery.md).
+                    self._release_quietly(todo[index + 1 :])
+                    raise
+                if status is DeliveryStatus.SENT:
+                    sent += 1
+                elif status is DeliveryStatus.FAILED:
+                    failed += 1
+                else:
+                    self.outcome.requeued += 1
+                    self.tried.add(row.delivery_id)
+                if connection_lost:
+                    # The relay is unreachable: trying the rest now would only burn attempts.
+                    self._stop("SMTP connection lost", todo[index + 1 :])
+                    break
+        finally:
+            self._give_back_quietly(tokens)
+        return sent, failed
+
+    def _give_back_quietly(self, tokens: int) -> None:
+        """Unused tokens go back, so a stopped batch does not eat into the daily cap."""
+        if not tokens:
+            return
+        try:
+            self.budget.give_back(tokens)
+        except Exception as exc:  # the budget's Redis went away: the cap errs on the safe side
+            log.warning("could not give back %d send tokens: %s", tokens, exc)
+
+    def _send_one(
+        self, row: ClaimedRow, category_ids: frozenset[int]
+    ) -> tuple[DeliveryStatus, bool]:
+        assert self.composer is not None
+        assert row.subscriber_id is not None
+        assert row.email is not None
+        sessions = self.runtime.sessions
+        try:
+            message = self.composer.compose(
+                Recipient(
+                    delivery_id=row.delivery_id,
+                    subscriber_id=row.subscriber_id,
+                    email=row.email,
+                    category_ids=category_ids,
+                )
+            )
+        except ValueError as exc:  # an address or header the message cannot carry
+            with sessions.begin() as session:
+                mark_failed(
+                    session,
+                    delivery_id=row.delivery_id,
+                    error=f"cannot compose: {exc}",
+                    permanent=True,
+                    now=utcnow(),
+                )
+            return DeliveryStatus.FAILED, False
+        if self.transport is None:
+            self.transport = open_transport(self.runtime.settings.smtp_url)
+        try:
+            self.transport.send(
+                sender=message.envelope_from, recipient=message.recipient, message=message.data
+            )
+        except DeliveryError as exc:
+            now = utcnow()
+            with sessions.begin() as session:
+                if exc.unavailable:
+                    requeue_unattempted(
+                        session, delivery_id=row.delivery_id, error=str(exc), now=now
+                    )
+                    status = DeliveryStatus.QUEUED
+                else:
+                    status = mark_failed(
+                        session,
+                        delivery_id=row.delivery_id,
+                        error=str(exc),
+                        permanent=exc.permanent,
+                        now=now,
+                    )
+                if exc.permanent:
+                    add_bounce_score(
+                        session,
+                        subscriber_id=row.subscriber_id,
+                        half_life_days=self.runtime.settings.bounce_half_life_days,
+                        now=now,
+                    )
+                    self._apply_rejection(session, row.delivery_id, exc, now)
+            log.info(
+                "delivery %s not accepted: %s",
+                row.delivery_id,
+                exc,
+                extra={"campaign_id": self.campaign_id, "delivery_id": row.delivery_id},
+            )
+            return status, exc.code is None and not exc.permanent
+        # The window of docs/delivery.md: accepted by the server, not yet marked.
+        self._mark_sent(row.delivery_id, message.message_id, utcnow())
+        return DeliveryStatus.SENT, False
+
+    def _apply_rejection(
+        self, session: Session, delivery_id: int, exc: DeliveryError, now: dt.datetime
+    ) -> None:
+        """A 5xx refusal of the recipient is a hard bounce, except 5.7.x policy refusals;
+        refusals of the sender or the data say nothing about the address (issue 8)."""
+        if not exc.recipient_refused or exc.code is None:
+            return
+        if classify_smtp_rejection(exc.code, str(exc)) is not BounceKind.HARD:
+            return
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None:
+            record_smtp_rejection(
+                session, delivery=delivery, kind=BounceKind.HARD, reply=str(exc),
+                settings=self.runtime.settings, now=now,
+            )  # fmt: skip
+
+    def _release_quietly(self, untried: list[ClaimedRow]) -> None:
+        if not untried:
+            return
+        try:
+            with self.runtime.sessions.begin() as session:
+                release(session, delivery_ids=[r.delivery_id for r in untried])
+        except SQLAlchemyError:
+            log.warning(
+                "could not release %d rows; the reconciler will after the lease", len(untried)
+            )
+
+    def _stop(self, reason: str, untried: list[ClaimedRow]) -> None:
+        self.outcome.stopped = reason
+        if untried:
+            with self.runtime.sessions.begin() as session:
+                release(session, delivery_ids=[r.delivery_id for r in untried])
+        log.warning(
+            "batch of campaign %s stopped: %s",
+            self.campaign_id,
+            reason,
+            extra={"campaign_id": self.campaign_id},
+        )
+
+
+def send_batch(
+    runtime: Runtime, budget: SendBudget, *, campaign_id: int, first_id: int, last_id: int
+) -> BatchOutcome:
+    """Send the queued rows of one id range; raise RetryLaterError if some must wait.
+
+    Safe to run twice or concurrently over the same range: rows are claimed, never
+    assumed. A paused or cancelled campaign claims nothing, so the batch just ends.
+    """
+    outcome = _Batch(runtime, budget, campaign_id).run(first_id, last_id)
+    if outcome.requeued or outcome.stopped == "SMTP connection lost":
+        raise RetryLaterError(
+            f"campaign {campaign_id} rows {first_id}-{last_id}: {outcome.requeued} to retry"
+            + (f" ({outcome.stopped})" if outcome.stopped else "")
+        )
+    return outcome

@@ -1,0 +1,432 @@
+"""The ledger: start a campaign, claim rows, mark them, reconcile, control a campaign.
+
+Every function takes a session and leaves the transaction to the caller; the functions
+that make work return the id ranges to enqueue, which the caller enqueues only after
+its commit returned (a task must never look for rows that are not committed yet).
+See docs/delivery.md for the guarantees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from newsletter.campaigns.audience import (
+    campaign_category_ids,
+    eligible_subscribers,
+    ledger_has_rows,
+)
+from newsletter.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    subscriber_categories,
+    utcnow,
+)
+
+# A row in `sending` longer than this belonged to a worker that died: it goes back to
+# `queued`. Far longer than a claimed chunk takes (about CHUNK_SECONDS of sending).
+LEASE = dt.timedelta(minutes=10)
+# A sending campaign with queued rows and no progress for this long lost its tasks.
+STALL = dt.timedelta(minutes=2)
+# Temporary failures (4xx, connection drops) per row before it is marked failed.
+MAX_ATTEMPTS = 5
+
+BatchRange = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Work:
+    """Batches to enqueue for one campaign: (first_id, last_id) ranges of its ledger."""
+
+    campaign_id: int
+    kind: CampaignKind
+    ranges: list[BatchRange]
+    started: bool = False  # this call moved the campaign from draft to sending
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    delivery_id: int
+    subscriber_id: int | None
+    email: str | None
+    deliverable: bool  # active and not suppressed at claim time
+
+
+def start_campaign(
+    session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
+) -> Work:
+    """Fill the ledger of a draft campaign in one INSERT … SELECT and mark it sending.
+
+    Starting a campaign that is not a draft changes nothing and returns no work, so a
+    double click, a retried request or a second beat never sends twice. Suppressed
+    addresses are checked again when each row is claimed (the hash cannot be computed
+    in SQL on SQLite), so a row may end `skipped`.
+    """
+    now = now or utcnow()
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} does not exist")
+    if campaign.status is not CampaignStatus.DRAFT:
+        return Work(campaign_id, campaign.kind, [])
+    has_rows = ledger_has_rows(session, campaign_id)
+    session.execute(
+        insert(Delivery).from_select(
+            ["campaign_id", "subscriber_id", "status", "attempts"],
+            eligible_subscribers(
+                campaign_id,
+                category_ids=campaign_category_ids(session, campaign_id),
+                has_rows=has_rows,
+            ),
+        )
+    )
+    total = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0
+    campaign.status = CampaignStatus.SENDING
+    campaign.started_at = now
+    campaign.progress_at = now
+    campaign.total_count = total
+    if total == 0:
+        campaign.status = CampaignStatus.SENT
+        campaign.finished_at = now
+    session.flush()
+    ranges = queued_ranges(session, campaign_id=campaign_id, size=batch_size)
+    return Work(campaign_id, campaign.kind, ranges, started=True)
+
+
+def queued_ranges(session: Session, *, campaign_id: int, size: int = 500) -> list[BatchRange]:
+    """The campaign's queued rows cut into id ranges of `size` rows each."""
+    numbered = (
+        select(
+            Delivery.id.label("id"),
+            ((func.row_number().over(order_by=Delivery.id) - 1) // size).label("batch"),
+        )
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
+        .subquery()
+    )
+    rows = session.execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id))
+        .group_by(numbered.c.batch)
+        .order_by(numbered.c.batch)
+    )
+    return [(int(first), int(last)) for first, last in rows]
+
+
+def claim(
+    session: Session,
+    *,
+    campaign_id: int,
+    first_id: int,
+    last_id: int,
+    limit: int,
+    exclude: Collection[int] = (),
+    now: dt.datetime | None = None,
+) -> list[ClaimedRow]:
+    """Move up to `limit` queued rows of the range to `sending` and return them.
+
+    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two tasks over the same range share it
+    without waiting; on SQLite `BEGIN IMMEDIATE` (db.py) already serialises writers.
+    Nothing is claimed unless the campaign is sending (paused and cancelled stop here).
+    `exclude` holds rows this batch already tried: a temporary failure waits for a retry.
+    """
+    now = now or utcnow()
+    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+    if status is not CampaignStatus.SENDING:
+        return []
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.campaign_id == campaign_id,
+                Delivery.id.between(first_id, last_id),
+                Delivery.status == DeliveryStatus.QUEUED,
+                Delivery.id.not_in(exclude),
+            )
+            .order_by(Delivery.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    # Imported here: only workers claim. `bulletin send` imports this module to start the
+    # campaign, and email-validator (~60 ms to import) would delay its first batch.
+    from newsletter.subscribers.addresses import suppression_hash
+
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, updated_at=now)
+    )
+    rows = session.execute(
+        select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.status)
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    ).all()
+    hashes = {email: suppression_hash(email) for _, _, email, _ in rows if email}
+    suppressed = (
+        set(
+            session.scalars(
+                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes.values()))
+            )
+        )
+        if hashes
+        else set()
+    )
+    return [
+        ClaimedRow(
+            delivery_id=delivery_id,
+            subscriber_id=subscriber_id,
+            email=email,
+            deliverable=(
+                email is not None
+                and status is SubscriberStatus.ACTIVE
+                and hashes[email] not in suppressed
+            ),
+        )
+        for delivery_id, subscriber_id, email, status in rows
+    ]
+
+
+def subscriber_categories_of(
+    session: Session, subscriber_ids: Sequence[int]
+) -> dict[int, frozenset[int]]:
+    rows = session.execute(
+        select(subscriber_categories.c.subscriber_id, subscriber_categories.c.category_id).where(
+            subscriber_categories.c.subscriber_id.in_(subscriber_ids)
+        )
+    )
+    found: dict[int, set[int]] = {}
+    for subscriber_id, category_id in rows:
+        found.setdefault(subscriber_id, set()).add(category_id)
+    return {sid: frozenset(found.get(sid, ())) for sid in subscriber_ids}
+
+
+_DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+# Built once: marking sent is the one statement per message, so it skips the ORM's
+# bulk-update machinery (docs/benchmarks.md). Parameters: delivery_id, message_id, now.
+_MARK_SENT = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("delivery_id"),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+    )
+    .values(
+        status=DeliveryStatus.SENT,
+        message_id=bindparam("sent_message_id"),
+        sent_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        last_error=None,
+    )
+)
+
+
+def mark_sent(
+    executor: Session | Connection, *, delivery_id: int, message_id: str, now: dt.datetime
+) -> None:
+    """Mark a `sending` row sent: one UPDATE, on a session or a bare connection."""
+    executor.execute(
+        _MARK_SENT, {"delivery_id": delivery_id, "sent_message_id": message_id, "now": now}
+    )
+
+
+def mark_failed(
+    session: Session, *, delivery_id: int, error: str, permanent: bool, now: dt.datetime
+) -> DeliveryStatus:
+    """Record a failed attempt: permanent, or the last allowed → failed; else queued again."""
+    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
+    final = permanent or attempts + 1 >= MAX_ATTEMPTS
+    status = DeliveryStatus.FAILED if final else DeliveryStatus.QUEUED
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(
+            status=status,
+            attempts=Delivery.attempts + 1,
+            last_error=error[:2000],
+            claimed_at=None,
+            updated_at=now,
+        )
+    )
+    return status
+
+
+def requeue_unattempted(
+    session: Session, *, delivery_id: int, error: str, now: dt.datetime
+) -> None:
+    """Back to `queued` without using an attempt: the transport could take no message.
+
+    A relay down for a few minutes, or a full outbox disk, must not use up the
+    MAX_ATTEMPTS of the rows that happen to be first in line each time a batch retries.
+    """
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(
+            status=DeliveryStatus.QUEUED, last_error=error[:2000], claimed_at=None, updated_at=now
+        )
+    )
+
+
+def add_bounce_score(
+    session: Session, *, subscriber_id: int, half_life_days: float, now: dt.datetime
+) -> None:
+    """A permanent refusal at SMTP time adds 1 to the subscriber's bounce score.
+
+    The score decays like bounce_rules' (half-life NEWSLETTER_BOUNCE_HALF_LIFE_DAYS), so
+    both kinds of evidence add up on one scale; condemning an address stays the bounce
+    rules' decision (a relay refusing every message must not unsubscribe everyone).
+    """
+    # Imported here, as in claim(): bounce parsing is a worker's business, not the CLI's.
+    from newsletter.bounces.rules import decayed_score
+
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return
+    score = decayed_score(subscriber.bounce_score, subscriber.bounce_score_at, now, half_life_days)
+    subscriber.bounce_score = score + 1.0
+    subscriber.bounce_score_at = now
+
+
+def mark_skipped(
+    session: Session, *, delivery_ids: Sequence[int], reason: str, now: dt.datetime
+) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.SKIPPED, last_error=reason, updated_at=now)
+    )
+
+
+def release(session: Session, *, delivery_ids: Sequence[int]) -> None:
+    """Give claimed rows back untouched (the batch stopped before trying them)."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.QUEUED, claimed_at=None)
+    )
+
+
+def record_progress(
+    session: Session, *, campaign_id: int, sent: int, failed: int, now: dt.datetime
+) -> None:
+    """Bump the campaign's counters by one chunk's outcome (finish() recounts exactly)."""
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            sent_count=Campaign.sent_count + sent,
+            failed_count=Campaign.failed_count + failed,
+            progress_at=now,
+        )
+    )
+
+
+def status_counts(session: Session, *, campaign_id: int) -> dict[DeliveryStatus, int]:
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)
+    )
+    counts = dict.fromkeys(DeliveryStatus, 0)
+    counts.update({status: int(n) for status, n in rows})
+    return counts
+
+
+def finish_if_done(session: Session, *, campaign_id: int, now: dt.datetime | None = None) -> bool:
+    """Mark a sending campaign sent once no row is queued or sending; exact counters then.
+
+    Until then the counters bumped per chunk (record_progress) stand: recounting the
+    ledger after every batch read all of a 1,000,000-row campaign 2,000 times
+    (docs/benchmarks.md); one indexed look-up says whether anything is left.
+    """
+    left = session.scalar(
+        select(Delivery.id)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.SENDING]),
+        )
+        .limit(1)
+    )
+    if left is not None:
+        return False
+    counts = status_counts(session, campaign_id=campaign_id)
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return False
+    campaign.sent_count = counts[DeliveryStatus.SENT]
+    campaign.failed_count = counts[DeliveryStatus.FAILED]
+    if counts[DeliveryStatus.QUEUED] or counts[DeliveryStatus.SENDING]:
+        return False
+    if campaign.status is CampaignStatus.SENDING:
+        campaign.status = CampaignStatus.SENT
+        campaign.finished_at = now or utcnow()
+    return True
+
+
+def reconcile(
+    session: Session,
+    *,
+    now: dt.datetime | None = None,
+    lease: dt.timedelta = LEASE,
+    stall: dt.timedelta = STALL,
+    batch_size: int = 500,
+) -> list[Work]:
+    """Requeue rows whose lease ran out; re-enqueue sending campaigns that stalled.
+
+    A row stays `sending` past its lease only when its worker died (SIGKILL, power
+    loss); a sending campaign with queued rows and no progress lost its tasks (a worker
+    died holding them, or the broker lost its queues). Enqueueing a range twice is
+    harmless: the claim hands each row to one task.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - lease)
+        .values(status=DeliveryStatus.QUEUED, claimed_at=None, updated_at=now)
+    )
+    # Rows of a cancelled campaign that a dead worker held go where the rest went.
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.QUEUED,
+            Delivery.campaign_id.in_(
+                select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
+            ),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled", updated_at=now)
+    )
+    work: list[Work] = []
+    sending = session.scalars(
+        select(Campaign).where(Campaign.status == CampaignStatus.SENDING).with_for_update()
+    ).all()
+    for campaign in sending:
+        if finish_if_done(session, campaign_id=campaign.id, now=now):
+            continue
+        last = campaign.progress_at or campaign.started_at or now
+        if now - last < stall:
+            continue
+        ranges = queued_ranges(session, campaign_id=campaign.id, size=batch_size)
+        if ranges:
+            campaign.progress_at = now
+            work.append(Work(campaign.id, campaign.kind, ranges))
+    session.flush()
+    return work

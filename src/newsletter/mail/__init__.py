@@ -1,0 +1,1 @@
+"""Mail: templates to subject/text/HTML, once per segment, then MIME bytes and DKIM."""

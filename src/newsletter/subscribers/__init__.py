@@ -1,0 +1,1 @@
+"""Residents: subscribe, confirm, preferences, erase; addresses; imports; limits."""

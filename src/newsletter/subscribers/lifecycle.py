@@ -1,0 +1,555 @@
+"""The subscription lifecycle: subscribe, confirm, preferences, unsubscribe, export, erase.
+
+No web code here. Every function takes a `session` and keyword-only arguments; the
+caller owns the transaction and sends any mail only after it commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Table, bindparam, delete, exists, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from newsletter.content.categories import categories_by_slug
+from newsletter.models import (
+    Campaign,
+    ConsentEvent,
+    ConsentKind,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    subscriber_categories,
+    utcnow,
+)
+from newsletter.subscribers.addresses import key_hash, normalize_lenient, suppression_hash
+from newsletter.subscribers.suppression import suppress
+
+# Suppression reasons. Only an erased address may subscribe again (its owner can prove
+# the mailbox by confirming); bounces and complaints keep an address silent for good.
+SUPPRESSION_ERASED = "erased"
+
+# Statuses that a new request may move back to `pending` with a fresh confirmation.
+_REOPENABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Where and how a resident acted: the proof kept with every consent event."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    form_text_version: str | None = None
+    consent_text: str | None = None
+    source_url: str | None = None
+    via: str | None = None  # "form", "json", "one-click", "page", "preferences", "cli"...
+
+
+@dataclass(frozen=True)
+class SubscribeOutcome:
+    """What the caller must do after committing: mail a confirmation or nothing."""
+
+    subscriber_id: int | None
+    send_confirmation: bool
+
+
+def _consent_row(
+    subscriber_id: int,
+    kind: ConsentKind,
+    consent: Consent,
+    *,
+    now: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one consent event, for the ORM or for a Core INSERT alike."""
+    detail: dict[str, Any] = {}
+    if consent.via:
+        detail["via"] = consent.via
+    if consent.consent_text:
+        detail["consent_text"] = consent.consent_text
+    detail.update(extra or {})
+    return {
+        "subscriber_id": subscriber_id,
+        "kind": kind,
+        "occurred_at": now,
+        "ip": _clip(consent.ip, 64),
+        "user_agent": _clip(consent.user_agent, 500),
+        "form_text_version": _clip(consent.form_text_version, 64),
+        "source_url": _clip(consent.source_url, 2000),
+        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    }
+
+
+def _record(
+    session: Session,
+    subscriber: Subscriber,
+    kind: ConsentKind,
+    consent: Consent,
+    *,
+    now: dt.datetime,
+    extra: dict[str, Any] | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(**_consent_row(subscriber.id, kind, consent, now=now, extra=extra))
+    session.add(event)
+    return event
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value[:length] if value else None
+
+
+_SUPPRESSION_REASONS = select(Suppression.reason).where(
+    Suppression.email_hash == bindparam("email_hash")
+)
+
+
+def _kept_silent(session: Session, *, email: str) -> bool:
+    """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
+    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": suppression_hash(email)})
+    return bool(set(reasons) - {SUPPRESSION_ERASED})
+
+
+def _kept_silent_key(session: Session, *, email: str) -> bool:
+    """`_kept_silent` for a key `request_subscription` was given (already normalized)."""
+    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": key_hash(email)})
+    return bool(set(reasons) - {SUPPRESSION_ERASED})
+
+
+# Built once: executed with fresh parameters, they skip statement construction and hit
+# SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
+_SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
+_INSERT_NEW = {
+    name: dialect_insert(_SUBSCRIBERS)
+    .on_conflict_do_nothing(index_elements=[_SUBSCRIBERS.c.email])
+    .returning(_SUBSCRIBERS.c.id)
+    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_CONSENT = insert(ConsentEvent.__table__)  # type: ignore[arg-type]
+_INSERT_CATEGORIES = insert(subscriber_categories)
+
+
+def _postgresql_subscribe_new() -> Select[int | None, bool]:
+    """One statement for the common request on PostgreSQL: a new, unsuppressed address.
+
+    Checks the suppression list, inserts the pending subscriber (ON CONFLICT DO NOTHING)
+    and its consent event, and answers (new id or NULL, kept silent): one round trip
+    where `_insert_new` and its neighbours take three. Same rows, same outcome.
+    """
+    subscribers = _SUBSCRIBERS
+    consents: Table = ConsentEvent.__table__  # type: ignore[assignment]
+    suppressions: Table = Suppression.__table__  # type: ignore[assignment]
+    silent = exists().where(
+        suppressions.c.email_hash == bindparam("email_hash"),
+        suppressions.c.reason != SUPPRESSION_ERASED,
+    )
+    subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
+                          "confirmation_sent_at", "locale", "bounce_score",
+                          "reads_every_category")  # fmt: skip
+    new = (
+        postgresql_insert(subscribers)
+        .from_select(
+            list(subscriber_columns),
+            select(
+                *(
+                    bindparam(f"s_{name}", type_=subscribers.c[name].type)
+                    for name in subscriber_columns
+                )
+            ).where(~silent),
+        )
+        .on_conflict_do_nothing(index_elements=[subscribers.c.email])
+        .returning(subscribers.c.id)
+        .cte("new_subscriber")
+    )
+    consent_columns = ("kind", "occurred_at", "ip", "user_agent", "form_text_version",
+                       "source_url", "detail")  # fmt: skip
+    consent = (
+        insert(consents)
+        .from_select(
+            ["subscriber_id", *consent_columns],
+            select(
+                new.c.id,
+                *(bindparam(f"c_{name}", type_=consents.c[name].type) for name in consent_columns),
+            ),
+        )
+        .cte("new_consent")
+    )
+    # add_cte: PostgreSQL runs a data-modifying WITH even when nothing reads it, but
+    # SQLAlchemy only renders the CTEs a statement refers to.
+    return select(select(new.c.id).scalar_subquery(), silent).add_cte(consent)
+
+
+_SUBSCRIBE_NEW_POSTGRESQL = _postgresql_subscribe_new()
+
+
+def _subscribe_new_postgresql(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    consent: Consent,
+    now: dt.datetime,
+    extra: dict[str, Any],
+    reads_every_category: bool,
+) -> tuple[int | None, bool]:
+    """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
+    row = _consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
+    params = {f"c_{key}": value for key, value in row.items() if key != "subscriber_id"}
+    params.update(
+        {
+            "email_hash": key_hash(email),
+            "s_email": email,
+            "s_name": name or None,
+            "s_status": SubscriberStatus.PENDING,
+            "s_source": _clip(consent.source_url, 500),
+            "s_created_at": now,
+            "s_updated_at": now,
+            "s_confirmation_sent_at": now,
+            "s_locale": "vi",
+            "s_bounce_score": 0.0,
+            "s_reads_every_category": reads_every_category,
+        }
+    )
+    new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
+    return new_id, bool(silent)
+
+
+def _insert_new(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    consent: Consent,
+    now: dt.datetime,
+    reads_every_category: bool,
+) -> int | None:
+    """INSERT the address as pending, due its confirmation now; None when it exists.
+
+    One statement (ON CONFLICT DO NOTHING RETURNING) instead of SELECT, SAVEPOINT, INSERT,
+    RELEASE and UPDATEs: two simultaneous first requests cannot both create the row.
+    `reads_every_category` is what the triggers would make it once the category rows
+    follow; inserted right, their UPDATE finds nothing to change.
+    """
+    statement = _INSERT_NEW[session.get_bind().dialect.name]
+    new_id: int | None = session.execute(
+        statement,
+        {
+            "email": email,
+            "name": name or None,
+            "status": SubscriberStatus.PENDING,
+            "source": _clip(consent.source_url, 500),
+            "created_at": now,
+            "updated_at": now,
+            "confirmation_sent_at": now,
+            "reads_every_category": reads_every_category,
+        },
+    ).scalar()
+    return new_id
+
+
+def request_subscription(
+    session: Session,
+    *,
+    email: str,
+    name: str | None,
+    category_slugs: list[str],
+    consent: Consent,
+    resend_after: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> SubscribeOutcome:
+    """Record a subscribe request for the normalized `email`; say whether to mail it.
+
+    New, pending and unsubscribed addresses become `pending` with a consent event; an
+    active subscriber is left exactly as it is (a stranger may be typing its address);
+    bounced, complained and suppressed addresses get nothing. A confirmation is due at
+    most once per `resend_after` per address, so the form cannot mail-bomb anyone.
+    Raises CategoryError for an unknown category slug.
+    """
+    now = now or utcnow()
+    categories = categories_by_slug(session, category_slugs)
+    extra = {"categories": [c.slug for c in categories]}
+    if session.get_bind().dialect.name == "postgresql":
+        # A new address (the common case) in one statement, suppression check included.
+        new_id, silent = _subscribe_new_postgresql(
+            session,
+            email=email,
+            name=name,
+            consent=consent,
+            now=now,
+            extra=extra,
+            reads_every_category=not categories,
+        )
+        if silent:
+            return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+    else:
+        if _kept_silent_key(session, email=email):
+            return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+        new_id = _insert_new(
+            session,
+            email=email,
+            name=name,
+            consent=consent,
+            now=now,
+            reads_every_category=not categories,
+        )
+        if new_id is not None:
+            # A new address: three statements in all, no ORM flush.
+            row = _consent_row(
+                new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra
+            )
+            session.execute(_INSERT_CONSENT, row)
+    if new_id is not None:
+        if categories:
+            session.execute(
+                _INSERT_CATEGORIES,
+                [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
+            )
+        return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
+
+    # Known address (or another request inserted it first: ON CONFLICT waited for that
+    # transaction, and this statement sees its row).
+    subscriber = session.scalars(
+        select(Subscriber).where(Subscriber.email == email).with_for_update()
+    ).one()
+
+    if subscriber.status not in _REOPENABLE:
+        return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
+
+    subscriber.status = SubscriberStatus.PENDING
+    subscriber.name = name or None
+    subscriber.categories = categories
+    subscriber.source = _clip(consent.source_url, 500)
+    subscriber.updated_at = now
+    _record(
+        session,
+        subscriber,
+        ConsentKind.SUBSCRIBE_REQUESTED,
+        consent,
+        now=now,
+        extra=extra,
+    )
+    last = subscriber.confirmation_sent_at
+    due = last is None or now - last >= resend_after
+    if due:
+        subscriber.confirmation_sent_at = now
+    session.flush()
+    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=due)
+
+
+def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int]) -> None:
+    """After a failed send: let the next request try again instead of waiting hours."""
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id.in_(subscriber_ids))
+        .values(confirmation_sent_at=None)
+    )
+
+
+def confirm_subscription(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> Subscriber | None:
+    """Make a pending subscriber active; an active one stays as it is.
+
+    None when the subscriber is gone (erased) or no longer waiting for confirmation
+    (unsubscribed, bounced): an old confirmation link must not undo a later choice.
+    """
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return None
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return subscriber
+    if subscriber.status is not SubscriberStatus.PENDING:
+        return None
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.updated_at = now
+    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    # An address its owner once erased is mailable again only now that they proved it.
+    session.execute(
+        delete(Suppression).where(
+            Suppression.email_hash == suppression_hash(subscriber.email),
+            Suppression.reason == SUPPRESSION_ERASED,
+        )
+    )
+    session.flush()
+    return subscriber
+
+
+def unsubscribe(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> bool:
+    """Stop all mail to the subscriber. Repeating is harmless; False when it is gone."""
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return False
+    if subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
+        previous = subscriber.status.value
+        subscriber.status = SubscriberStatus.UNSUBSCRIBED
+        subscriber.unsubscribed_at = now
+        subscriber.updated_at = now
+        _record(
+            session,
+            subscriber,
+            ConsentKind.UNSUBSCRIBED,
+            consent,
+            now=now,
+            extra={"previous_status": previous},
+        )
+        session.flush()
+    return True
+
+
+def resubscribe(
+    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+) -> bool:
+    """Reactivate an unsubscribed subscriber from their own preferences link.
+
+    The link was mailed to the address, so following it proves the mailbox as a
+    confirmation would. Bounced and complained subscribers stay as they are.
+    """
+    now = now or utcnow()
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None or subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
+        return False
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.updated_at = now
+    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    session.flush()
+    return True
+
+
+def update_preferences(
+    session: Session,
+    *,
+    subscriber_id: int,
+    name: str | None,
+    category_slugs: list[str],
+    consent: Consent,
+    now: dt.datetime | None = None,
+) -> Subscriber | None:
+    """Change the name and the chosen categories (no slugs = every category)."""
+    now = now or utcnow()
+    # Locked first, as every change of a subscriber's categories is: two saves at once
+    # (two tabs) are serialized, which the reads_every_category triggers rely on.
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None:
+        return None
+    categories = categories_by_slug(session, category_slugs)
+    subscriber.name = name or None
+    subscriber.categories = categories
+    subscriber.updated_at = now
+    _record(
+        session,
+        subscriber,
+        ConsentKind.PREFERENCES_CHANGED,
+        consent,
+        now=now,
+        extra={"categories": [c.slug for c in categories]},
+    )
+    session.flush()
+    return subscriber
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any] | None:
+    """Everything stored about one subscriber, as JSON-ready data (None when gone)."""
+    s = session.get(Subscriber, subscriber_id)
+    if s is None:
+        return None
+    deliveries = session.execute(
+        select(Delivery, Campaign.kind, Campaign.subject)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .where(Delivery.subscriber_id == s.id)
+        .order_by(Delivery.id)
+    ).all()
+    return {
+        "email": s.email,
+        "name": s.name,
+        "status": s.status.value,
+        "locale": s.locale,
+        "source": s.source,
+        "bounce_score": s.bounce_score,
+        "bounce_score_at": _iso(s.bounce_score_at),
+        "created_at": _iso(s.created_at),
+        "updated_at": _iso(s.updated_at),
+        "confirmed_at": _iso(s.confirmed_at),
+        "unsubscribed_at": _iso(s.unsubscribed_at),
+        "confirmation_sent_at": _iso(s.confirmation_sent_at),
+        "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        "consent_events": [
+            {
+                "kind": e.kind.value,
+                "occurred_at": _iso(e.occurred_at),
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "form_text_version": e.form_text_version,
+                "source_url": e.source_url,
+                "detail": json.loads(e.detail) if e.detail else None,
+            }
+            for e in s.consent_events
+        ],
+        "deliveries": [
+            {
+                "campaign_id": d.campaign_id,
+                "campaign_kind": kind.value,
+                "campaign_subject": subject,
+                "status": d.status.value,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "message_id": d.message_id,
+                "sent_at": _iso(d.sent_at),
+            }
+            for d, kind, subject in deliveries
+        ],
+    }
+
+
+def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
+    """Remove every personal datum of a subscriber; only a hashed suppression stays."""
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return False
+    suppress(session, email=subscriber.email, reason=SUPPRESSION_ERASED)
+    # Work already queued for this person must not go out: the ledger keeps the row for
+    # the campaign's counts, without the person.
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.FAILED]),
+        )
+        .values(status=DeliveryStatus.SKIPPED, last_error="subscriber erased")
+    )
+    session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(
+        subscriber_id=None
+    ))  # fmt: skip
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    subscriber.categories = []
+    session.flush()
+    session.delete(subscriber)
+    session.flush()
+    return True
+
+
+def erase_address(session: Session, *, email: str) -> bool:
+    """Erase by address (CLI, admins). The suppression is written even when no row exists."""
+    email = normalize_lenient(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        suppress(session, email=email, reason=SUPPRESSION_ERASED)
+        return False
+    return erase_subscriber(session, subscriber_id=subscriber.id)
