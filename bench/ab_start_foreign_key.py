@@ -32,7 +32,7 @@ FK = "fk_deliveries_subscriber_id_subscribers"
 CHILD = """
 import sys, time
 from newsletter.config import Settings
-from newsletter.delivery.ledger import start_campaign
+from newsletter.campaigns.audience import start_campaign
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.runtime import build_runtime
 runtime = build_runtime(Settings(database_url=sys.argv[1], var_dir=sys.argv[3]))

@@ -42,6 +42,7 @@ import services
 from run import seed
 
 from newsletter import migrate
+from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import create_bulletin
 from newsletter.campaigns.control import cancel
 from newsletter.config import Settings
@@ -132,11 +133,10 @@ def publish_bulletin(runtime: Runtime) -> tuple[int, float]:
     app = create_producer(runtime.settings)
     try:
         app.connection_for_write().ensure_connection()  # the broker connection, not timed
-        from newsletter.delivery import ledger as delivery
         from newsletter.tasks.enqueue import enqueue
 
         with runtime.sessions.begin() as session:
-            work = delivery.start_campaign(
+            work = start_campaign(
                 session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
             )
         published = time.time()

@@ -26,9 +26,9 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from newsletter.campaigns.digest_content import DigestContent, DigestItem, SectionCategory
 from newsletter.config import Settings
 from newsletter.mail.composer import CampaignComposer
+from newsletter.mail.digest import DigestContent, DigestItem, SectionCategory
 from newsletter.mail.dkim import DkimSigner
 from newsletter.mail.mime import make_message_id
 from newsletter.mail.outgoing import Recipient

@@ -32,13 +32,13 @@ import reference
 import services
 
 from newsletter import migrate
+from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import build_digest
 from newsletter.config import Settings
-from newsletter.delivery.ledger import start_campaign
 from newsletter.models import Campaign, CampaignStatus, Category
 from newsletter.runtime import build_runtime
 from newsletter.tasks.app import create_celery
-from newsletter.tasks.jobs import enqueue, start_and_enqueue
+from newsletter.tasks.enqueue import enqueue, start_and_enqueue
 
 BULLETIN_N = 10_000
 LOADED_N = 100_000  # readers of the digest in flight during the bulletin and subscribe load

@@ -10,12 +10,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import CampaignError, build_digest, create_bulletin
-from newsletter.mail.composer import (
-    MAX_MESSAGE_BYTES,
-    CampaignComposer,
-    composer_for,
-    composer_for_campaign,
-)
+from newsletter.campaigns.preview import composer_for, composer_for_campaign
+from newsletter.mail.composer import MAX_MESSAGE_BYTES, CampaignComposer
 from newsletter.mail.links import LinkMinter
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign

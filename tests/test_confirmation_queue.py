@@ -13,9 +13,9 @@ import redis
 from newsletter.config import Settings
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
-from newsletter.tasks.dispatch import CeleryProducer, queue_confirmations
-from newsletter.tasks.jobs import SEND_CONFIRMATIONS, URGENT_QUEUE
+from newsletter.tasks.app import SEND_CONFIRMATIONS, URGENT_QUEUE
+from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
+from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
 from tests.support.ledger import add_subscribers
 from tests.support.smtp import _free_port
 

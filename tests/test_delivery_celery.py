@@ -12,20 +12,19 @@ import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
-from newsletter.delivery.batch import RetryLaterError
-from newsletter.delivery.transport import SMTPTransport, open_transport
+from newsletter.delivery.transport import RetryLaterError, SMTPTransport, open_transport
 from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
+from newsletter.subscribers.confirmation import send_confirmation, send_confirmations
 from newsletter.subscribers.suppression import is_suppressed
-from newsletter.tasks.app import broker_transport_options, create_celery
-from newsletter.tasks.jobs import (
+from newsletter.tasks.app import (
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
-    retry_backoff_max,
-    send_confirmation,
-    send_confirmations,
+    broker_transport_options,
+    create_celery,
 )
+from newsletter.tasks.jobs import retry_backoff_max
 from tests.bounce_samples import sample
 from tests.support.ledger import add_campaign, add_subscribers
 from tests.support.smtp import SMTPServer

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from newsletter.campaigns.audience import start_campaign
 from newsletter.cli import app
 from newsletter.config import Settings
-from newsletter.delivery import ledger as delivery
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.ledger import add_campaign, add_subscribers, worker_env
@@ -39,7 +39,7 @@ def started_campaign(runtime: Runtime) -> int:
         add_subscribers(s, 5)
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
-        delivery.start_campaign(s, campaign_id=campaign_id)
+        start_campaign(s, campaign_id=campaign_id)
     return campaign_id
 
 

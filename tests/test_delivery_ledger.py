@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from newsletter.campaigns import control as campaign_control
-from newsletter.campaigns.audience import count_eligible
+from newsletter.campaigns.audience import count_eligible, start_campaign
+from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.delivery import ledger as delivery
-from newsletter.delivery.batch import RetryLaterError, send_batch
+from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
+from newsletter.delivery.transport import RetryLaterError
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -47,7 +49,14 @@ def runtime(
 def send_all(runtime: Runtime, work: delivery.Work) -> None:
     budget = open_budget(runtime.settings)
     for first, last in work.ranges:
-        send_batch(runtime, budget, campaign_id=work.campaign_id, first_id=first, last_id=last)
+        send_batch(
+            runtime,
+            budget,
+            composer_for=composer_for,
+            campaign_id=work.campaign_id,
+            first_id=first,
+            last_id=last,
+        )
 
 
 def test_only_active_subscribers_in_target_categories_are_queued(runtime: Runtime) -> None:
@@ -63,8 +72,8 @@ def test_only_active_subscribers_in_target_categories_are_queued(runtime: Runtim
         targeted = add_campaign(s, categories=[water])
         everyone = add_campaign(s)
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=targeted, batch_size=3)
-        delivery.start_campaign(s, campaign_id=everyone)
+        work = start_campaign(s, campaign_id=targeted, batch_size=3)
+        start_campaign(s, campaign_id=everyone)
         queued = set(
             s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == targeted))
         )
@@ -86,7 +95,7 @@ def test_a_draft_that_already_holds_rows_starts_without_duplicating_them(
         s.add(Delivery(campaign_id=campaign_id, subscriber_id=ids[0],
                        status=DeliveryStatus.QUEUED, attempts=0))  # fmt: skip
     with runtime.sessions.begin() as s:
-        delivery.start_campaign(s, campaign_id=campaign_id)
+        start_campaign(s, campaign_id=campaign_id)
         rows = list(
             s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
         )
@@ -101,7 +110,7 @@ def test_a_batch_gives_its_connections_back_as_it_found_them(
         add_subscribers(s, 5, prefix="pool")
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
     send_all(runtime, work)
     assert len(smtp_server.wait_for(5)) == 5
     with runtime.sessions.begin() as s:
@@ -128,11 +137,11 @@ def test_each_subscriber_gets_one_message_and_a_rerun_sends_nothing(
         add_subscribers(s, 30)
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id, batch_size=7)
+        work = start_campaign(s, campaign_id=campaign_id, batch_size=7)
     send_all(runtime, work)
     send_all(runtime, work)  # the same tasks delivered twice by the broker
     with runtime.sessions.begin() as s:
-        again = delivery.start_campaign(s, campaign_id=campaign_id)
+        again = start_campaign(s, campaign_id=campaign_id)
         campaign = s.get(Campaign, campaign_id)
         assert campaign is not None
         assert (campaign.status, campaign.sent_count) == (CampaignStatus.SENT, 30)
@@ -153,7 +162,7 @@ def test_suppressed_and_unsubscribed_rows_are_skipped_at_claim(
         ids = add_subscribers(s, 3)
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
         gone = s.get(Subscriber, ids[0])
         assert gone is not None
         s.add(Suppression(email_hash=suppression_hash(gone.email.upper()), reason="complaint"))
@@ -179,7 +188,7 @@ def test_temporary_refusal_is_retried_and_permanent_is_not(
     smtp_server.refuse("dan00001@example.vn", "451 4.3.0 try again later")
     smtp_server.refuse("dan00002@example.vn", "550 5.1.1 no such user")
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
     with pytest.raises(RetryLaterError):
         send_all(runtime, work)
     smtp_server.handler.rcpt_replies.pop("dan00001@example.vn")
@@ -209,7 +218,7 @@ def test_reconciler_requeues_expired_leases_and_stalled_campaigns(runtime: Runti
         campaign_id = add_campaign(s)
     start = utcnow() - dt.timedelta(hours=1)
     with runtime.sessions.begin() as s:
-        delivery.start_campaign(s, campaign_id=campaign_id, now=start)
+        start_campaign(s, campaign_id=campaign_id, now=start)
         claimed = delivery.claim(
             s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
         )
@@ -234,7 +243,7 @@ def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMT
     # A policy refusal (5.7.x) fails the row without condemning the address: retryable.
     smtp_server.refuse("dan00005@example.vn", "554 5.7.1 message refused as spam")
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
         campaign_control.pause(s, campaign_id=campaign_id)
     send_all(runtime, work)
     with runtime.sessions.begin() as s:
@@ -250,7 +259,7 @@ def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMT
     send_all(runtime, retry)
     with runtime.sessions.begin() as s:
         assert ledger(s, campaign_id) == {DeliveryStatus.SENT: 6}
-        delivery.start_campaign(s, campaign_id=other)
+        start_campaign(s, campaign_id=other)
         assert campaign_control.cancel(s, campaign_id=other) == 6
         assert s.get(Campaign, other).status is CampaignStatus.CANCELLED  # type: ignore[union-attr]
     assert len(smtp_server.wait_for(6)) == 6
@@ -267,7 +276,7 @@ def test_a_campaign_that_cannot_be_composed_is_paused_with_nothing_claimed(
         s.flush()
         campaign_id = campaign.id
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
     send_all(runtime, work)
     with runtime.sessions() as s:
         paused = s.get(Campaign, campaign_id)
@@ -288,14 +297,14 @@ def test_suppressed_address_gets_nothing_from_later_campaigns(
         first = add_campaign(s)
     smtp_server.refuse("dan00000@example.vn", "550 5.1.1 no such user")
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=first)
+        work = start_campaign(s, campaign_id=first)
     send_all(runtime, work)
     smtp_server.handler.rcpt_replies.clear()
     with runtime.sessions.begin() as s:
         # Suppressed by a complaint that came in elsewhere; the row itself stayed active.
         suppress(s, email="dan00001@example.vn", reason="complaint")
         second = add_campaign(s, subject="Lần hai")
-        later = delivery.start_campaign(s, campaign_id=second)
+        later = start_campaign(s, campaign_id=second)
     send_all(runtime, later)
     with runtime.sessions() as s:
         assert ledger(s, second) == {DeliveryStatus.SENT: 1, DeliveryStatus.SKIPPED: 1}
@@ -321,7 +330,7 @@ def test_a_reader_of_several_target_categories_is_counted_and_queued_once(
                        status=DeliveryStatus.QUEUED, attempts=0))  # fmt: skip
     with runtime.sessions.begin() as s:
         assert count_eligible(s, campaign_id=campaign_id) == 2
-        delivery.start_campaign(s, campaign_id=campaign_id)
+        start_campaign(s, campaign_id=campaign_id)
         rows = list(
             s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id))
         )
@@ -337,7 +346,7 @@ def test_a_row_whose_subscriber_is_gone_is_skipped_and_the_campaign_ends(
         ids = add_subscribers(s, 2)
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
-        work = delivery.start_campaign(s, campaign_id=campaign_id)
+        work = start_campaign(s, campaign_id=campaign_id)
         s.execute(
             delete(subscriber_categories).where(subscriber_categories.c.subscriber_id == ids[0])
         )

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from newsletter.config import Settings
 from newsletter.models import Article, Campaign, CampaignKind, CampaignStatus, DeliveryStatus
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.tasks.app import create_celery
-from newsletter.tasks.jobs import build_and_start_digest
-from newsletter.tasks.schedule import ScheduleError, digest_crontab
+from newsletter.tasks.app import ScheduleError, create_celery, digest_crontab
+from newsletter.tasks.enqueue import build_and_start_digest
 from tests.support.ledger import add_subscribers, ledger
 
 MONDAY = dt.datetime(2026, 11, 23, 7, 0, 5, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))

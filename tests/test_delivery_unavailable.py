@@ -9,10 +9,13 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from newsletter.campaigns.audience import start_campaign
+from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.delivery import ledger as delivery
-from newsletter.delivery.batch import RetryLaterError, send_batch
+from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
+from newsletter.delivery.transport import RetryLaterError
 from newsletter.models import Delivery, DeliveryStatus
 from newsletter.runtime import build_runtime
 from tests.faults.services import free_port
@@ -37,13 +40,18 @@ def test_unreachable_relay_or_unwritable_outbox_keeps_every_attempt(
         with runtime.sessions.begin() as s:
             add_subscribers(s, 3)
             campaign_id = add_campaign(s)
-            work = delivery.start_campaign(s, campaign_id=campaign_id)
+            work = start_campaign(s, campaign_id=campaign_id)
         [(first_id, last_id)] = work.ranges
         budget = open_budget(settings)
         for _ in range(delivery.MAX_ATTEMPTS + 2):
             with pytest.raises(RetryLaterError):
                 send_batch(
-                    runtime, budget, campaign_id=campaign_id, first_id=first_id, last_id=last_id
+                    runtime,
+                    budget,
+                    composer_for=composer_for,
+                    campaign_id=campaign_id,
+                    first_id=first_id,
+                    last_id=last_id,
                 )
         with runtime.sessions() as s:
             rows = s.execute(
@@ -74,11 +82,12 @@ def test_budget_redis_down_gives_the_claimed_rows_back(
         with runtime.sessions.begin() as s:
             add_subscribers(s, 3)
             campaign_id = add_campaign(s)
-            [(first_id, last_id)] = delivery.start_campaign(s, campaign_id=campaign_id).ranges
+            [(first_id, last_id)] = start_campaign(s, campaign_id=campaign_id).ranges
         with pytest.raises(redis.ConnectionError):
             send_batch(
                 runtime,
                 open_budget(settings),
+                composer_for=composer_for,
                 campaign_id=campaign_id,
                 first_id=first_id,
                 last_id=last_id,

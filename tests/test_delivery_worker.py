@@ -22,7 +22,7 @@ from newsletter.delivery import ledger as delivery
 from newsletter.models import CampaignKind, Delivery, DeliveryStatus
 from newsletter.runtime import build_runtime
 from newsletter.tasks.app import create_celery
-from newsletter.tasks.jobs import enqueue, reconcile_and_enqueue, start_and_enqueue
+from newsletter.tasks.enqueue import enqueue, reconcile_and_enqueue, start_and_enqueue
 from tests.support.ledger import (
     WorkerProcess,
     add_campaign,

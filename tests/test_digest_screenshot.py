@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import build_digest
-from newsletter.mail.composer import composer_for
+from newsletter.campaigns.preview import composer_for
 from newsletter.mail.outgoing import Recipient
 from tests.support.browser import ARTIFACTS, CHROMIUM
 from tests.support.composedata import NOW, add_article, add_categories, parts

@@ -13,9 +13,8 @@ import datetime as dt
 from sqlalchemy import delete, exists, insert, select, text
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns.audience import count_eligible
+from newsletter.campaigns.audience import count_eligible, start_campaign
 from newsletter.content.categories import add_category
-from newsletter.delivery import ledger as delivery
 from newsletter.models import Category, Delivery, Subscriber, SubscriberStatus
 from newsletter.models import subscriber_categories as links
 from newsletter.ops.dashboard import subscriber_overview
@@ -163,7 +162,7 @@ def test_a_campaign_reaches_exactly_the_readers_and_those_with_no_category(
     campaign_id = add_campaign(session, categories=[water])
 
     assert count_eligible(session, campaign_id=campaign_id) == 6
-    delivery.start_campaign(session, campaign_id=campaign_id)
+    start_campaign(session, campaign_id=campaign_id)
     queued = session.scalars(
         select(Delivery.subscriber_id)
         .where(Delivery.campaign_id == campaign_id)

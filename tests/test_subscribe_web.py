@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
-from newsletter.tasks.jobs import SEND_CONFIRMATIONS, URGENT_QUEUE
+from newsletter.tasks.app import SEND_CONFIRMATIONS, URGENT_QUEUE
 from tests.support.ledger import wait_until
 from tests.support.public_site import (  # noqa: F401
     Site,

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import create_bulletin
+from newsletter.campaigns.preview import composer_for
 from newsletter.cli import processes
 from newsletter.mail import composer as compose
 from newsletter.mail import dkim
-from newsletter.mail.composer import composer_for
 from newsletter.mail.environment import create_environment
 from newsletter.mail.outgoing import Recipient
 from newsletter.tasks import jobs as tasks

@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.models import DeliveryStatus
 from newsletter.runtime import build_runtime
 from newsletter.tasks.app import create_celery
-from newsletter.tasks.jobs import reconcile_and_enqueue, start_and_enqueue
+from newsletter.tasks.enqueue import reconcile_and_enqueue, start_and_enqueue
 from tests.faults.services import Sink
 from tests.support.ledger import (
     WorkerProcess,

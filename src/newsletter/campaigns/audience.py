@@ -1,26 +1,31 @@
-"""Who a campaign reaches: active subscribers sharing one of its categories, or all.
+"""Who a campaign reaches, and starting it: one INSERT … SELECT of them into its ledger.
 
 A subscriber with no category rows reads every category, and a campaign with no
 categories goes to every active subscriber (DESIGN.md). `eligible_subscribers` is the
-SELECT that `delivery.start_campaign` inserts into the ledger; `count_eligible` is what
-the admin, the API and `bulletin send` show before a start.
+SELECT that `start_campaign` inserts into the ledger; `count_eligible` is what the admin,
+the API and `bulletin send` show before a start.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 
-from sqlalchemy import Select, and_, exists, func, literal, not_, select, true, union_all
+from sqlalchemy import Select, and_, exists, func, insert, literal, not_, select, true, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, GenerativeSelect
 
+from newsletter.delivery.ledger import Work, queued_ranges
 from newsletter.models import (
+    Campaign,
+    CampaignStatus,
     Delivery,
     DeliveryStatus,
     Subscriber,
     SubscriberStatus,
     campaign_categories,
     subscriber_categories,
+    utcnow,
 )
 
 
@@ -94,3 +99,43 @@ def count_eligible(session: Session, *, campaign_id: int) -> int:
         .subquery()
     )
     return session.scalar(select(func.count()).select_from(eligible)) or 0
+
+
+def start_campaign(
+    session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
+) -> Work:
+    """Fill the ledger of a draft campaign in one INSERT … SELECT and mark it sending.
+
+    Starting a campaign that is not a draft changes nothing and returns no work, so a
+    double click, a retried request or a second beat never sends twice. Suppressed
+    addresses are checked again when each row is claimed (the hash cannot be computed
+    in SQL on SQLite), so a row may end `skipped`.
+    """
+    now = now or utcnow()
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} does not exist")
+    if campaign.status is not CampaignStatus.DRAFT:
+        return Work(campaign_id, campaign.kind, [])
+    has_rows = ledger_has_rows(session, campaign_id)
+    session.execute(
+        insert(Delivery).from_select(
+            ["campaign_id", "subscriber_id", "status", "attempts"],
+            eligible_subscribers(
+                campaign_id,
+                category_ids=campaign_category_ids(session, campaign_id),
+                has_rows=has_rows,
+            ),
+        )
+    )
+    total = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0
+    campaign.status = CampaignStatus.SENDING
+    campaign.started_at = now
+    campaign.progress_at = now
+    campaign.total_count = total
+    if total == 0:
+        campaign.status = CampaignStatus.SENT
+        campaign.finished_at = now
+    session.flush()
+    ranges = queued_ranges(session, campaign_id=campaign_id, size=batch_size)
+    return Work(campaign_id, campaign.kind, ranges, started=True)

@@ -43,7 +43,7 @@ def plan_digest(session: Session, *, settings: Settings, now: dt.datetime) -> Ca
     """
     # Imported here: the digest's subject needs Jinja2 and Babel; a bulletin (whose CLI
     # imports this module on its way to the first batch) needs neither.
-    from newsletter.campaigns.digest_content import date_range
+    from newsletter.mail.digest import date_range
     from newsletter.mail.render import MailRenderer
 
     previous = session.scalar(

@@ -33,19 +33,6 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def suspend(session: Session, *, campaign_id: int, reason: str) -> None:
-    """Pause a sending campaign that cannot go on by itself (its messages cannot be built).
-
-    Nothing is lost: the rows stay queued, the reason is kept in `meta["paused_reason"]`,
-    and `newsletter campaigns resume` continues once the cause is fixed.
-    """
-    campaign = session.get(Campaign, campaign_id, with_for_update=True)
-    if campaign is None or campaign.status is not CampaignStatus.SENDING:
-        return
-    campaign.status = CampaignStatus.PAUSED
-    campaign.meta = {**(campaign.meta or {}), "paused_reason": reason[:2000]}
-
-
 def pause(session: Session, *, campaign_id: int) -> None:
     """Stop claiming rows; a chunk already claimed (a few seconds of sending) finishes."""
     campaign = _campaign(session, campaign_id)

@@ -12,7 +12,7 @@ from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.models import Campaign, CampaignStatus
-from newsletter.tasks.dispatch import start_campaign_now
+from newsletter.tasks.enqueue import start_campaign_now
 
 app = typer.Typer(help="Urgent bulletins.", no_args_is_help=True)
 
@@ -61,8 +61,8 @@ def send(
             campaign_id = campaign.id
         if test_to:
             # Only a test send composes and needs SMTP.
+            from newsletter.campaigns.preview import send_test
             from newsletter.delivery.transport import DeliveryError
-            from newsletter.tasks.dispatch import send_test
 
             try:
                 send_test(rt, campaign_id=campaign_id, address=test_to)

@@ -20,7 +20,7 @@ from newsletter.delivery.ledger import Work
 from newsletter.models import CampaignStatus
 from newsletter.runtime import Runtime
 from newsletter.tasks.app import create_celery
-from newsletter.tasks.jobs import enqueue
+from newsletter.tasks.enqueue import enqueue
 
 app = typer.Typer(help="Campaigns and their progress.", no_args_is_help=True)
 

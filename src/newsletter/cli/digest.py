@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import digest_for_period, digest_period, plan_digest
+from newsletter.campaigns.preview import composer_for_campaign
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
-from newsletter.mail.composer import composer_for_campaign
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Subscriber
-from newsletter.tasks.dispatch import send_digest_now
+from newsletter.tasks.enqueue import send_digest_now
 
 app = typer.Typer(help="The weekly digest.", no_args_is_help=True)
 

@@ -19,7 +19,7 @@ from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.lifecycle import erase_address
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv, subscriber_stats
 from newsletter.tasks.app import create_producer
-from newsletter.tasks.dispatch import queue_confirmations
+from newsletter.tasks.enqueue import queue_confirmations
 
 app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 

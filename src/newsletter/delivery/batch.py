@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.bounces.parse import BounceKind, classify_smtp_rejection
 from newsletter.bounces.rules import record_smtp_rejection
-from newsletter.campaigns.control import suspend
+from newsletter.config import Settings
 from newsletter.delivery.budget import DailyCapError, SendBudget
 from newsletter.delivery.ledger import (
     ClaimedRow,
@@ -31,29 +32,30 @@ from newsletter.delivery.ledger import (
     release,
     requeue_unattempted,
     subscriber_categories_of,
+    suspend,
 )
 from newsletter.delivery.transport import (
     DeliveryError,
     MaildirTransport,
+    RetryLaterError,
     SMTPTransport,
     open_transport,
 )
-from newsletter.mail.composer import composer_for
 from newsletter.mail.outgoing import Composer, Recipient
 from newsletter.models import Delivery, DeliveryStatus, utcnow
 from newsletter.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+# How a batch gets the composer of its campaign (campaigns.preview.composer_for, passed in
+# by the task): the send loop needs the campaign's messages, not how a campaign is stored.
+ComposerFor = Callable[[Session, Settings, int], Composer]
+
 # A claimed chunk is about this many seconds of sending at the configured rate: short
 # enough that pause/cancel and a bulletin's arrival are noticed quickly, and far inside
-# the lease (delivery.LEASE) so a live worker never loses its rows.
+# the lease (ledger.LEASE) so a live worker never loses its rows.
 CHUNK_SECONDS = 5.0
 MAX_CHUNK = 50
-
-
-class RetryLaterError(Exception):
-    """Some rows of the batch failed temporarily and went back to `queued`: retry later."""
 
 
 @dataclass
@@ -70,9 +72,12 @@ def chunk_size(send_rate: float) -> int:
 
 
 class _Batch:
-    def __init__(self, runtime: Runtime, budget: SendBudget, campaign_id: int) -> None:
+    def __init__(
+        self, runtime: Runtime, budget: SendBudget, composer_for: ComposerFor, campaign_id: int
+    ) -> None:
         self.runtime = runtime
         self.budget = budget
+        self.composer_for = composer_for
         self.campaign_id = campaign_id
         self.composer: Composer | None = None
         self.transport: MaildirTransport | SMTPTransport | None = None
@@ -84,7 +89,7 @@ class _Batch:
         """The campaign's composer, built before any row is claimed; False if it cannot be."""
         with self.runtime.sessions.begin() as session:
             try:
-                self.composer = composer_for(session, self.runtime.settings, self.campaign_id)
+                self.composer = self.composer_for(session, self.runtime.settings, self.campaign_id)
             except (LookupError, ValueError, OSError) as exc:
                 # A template, a DKIM key or the campaign itself is broken: retrying cannot
                 # help, sending nothing is right. Pause so an operator sees it and resumes.
@@ -353,14 +358,20 @@ class _Batch:
 
 
 def send_batch(
-    runtime: Runtime, budget: SendBudget, *, campaign_id: int, first_id: int, last_id: int
+    runtime: Runtime,
+    budget: SendBudget,
+    *,
+    composer_for: ComposerFor,
+    campaign_id: int,
+    first_id: int,
+    last_id: int,
 ) -> BatchOutcome:
     """Send the queued rows of one id range; raise RetryLaterError if some must wait.
 
     Safe to run twice or concurrently over the same range: rows are claimed, never
     assumed. A paused or cancelled campaign claims nothing, so the batch just ends.
     """
-    outcome = _Batch(runtime, budget, campaign_id).run(first_id, last_id)
+    outcome = _Batch(runtime, budget, composer_for, campaign_id).run(first_id, last_id)
     if outcome.requeued or outcome.stopped == "SMTP connection lost":
         raise RetryLaterError(
             f"campaign {campaign_id} rows {first_id}-{last_id}: {outcome.requeued} to retry"

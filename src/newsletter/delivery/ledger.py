@@ -1,4 +1,4 @@
-"""The ledger: start a campaign, claim rows, mark them, reconcile, control a campaign.
+"""The ledger: claim rows, mark them, reconcile; the id ranges a campaign's batches cover.
 
 Every function takes a session and leaves the transaction to the caller; the functions
 that make work return the id ranges to enqueue, which the caller enqueues only after
@@ -17,17 +17,11 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
-    insert,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns.audience import (
-    campaign_category_ids,
-    eligible_subscribers,
-    ledger_has_rows,
-)
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -70,44 +64,17 @@ class ClaimedRow:
     deliverable: bool  # active and not suppressed at claim time
 
 
-def start_campaign(
-    session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
-) -> Work:
-    """Fill the ledger of a draft campaign in one INSERT … SELECT and mark it sending.
+def suspend(session: Session, *, campaign_id: int, reason: str) -> None:
+    """Pause a sending campaign that cannot go on by itself (its messages cannot be built).
 
-    Starting a campaign that is not a draft changes nothing and returns no work, so a
-    double click, a retried request or a second beat never sends twice. Suppressed
-    addresses are checked again when each row is claimed (the hash cannot be computed
-    in SQL on SQLite), so a row may end `skipped`.
+    Nothing is lost: the rows stay queued, the reason is kept in `meta["paused_reason"]`,
+    and `newsletter campaigns resume` continues once the cause is fixed.
     """
-    now = now or utcnow()
     campaign = session.get(Campaign, campaign_id, with_for_update=True)
-    if campaign is None:
-        raise LookupError(f"campaign {campaign_id} does not exist")
-    if campaign.status is not CampaignStatus.DRAFT:
-        return Work(campaign_id, campaign.kind, [])
-    has_rows = ledger_has_rows(session, campaign_id)
-    session.execute(
-        insert(Delivery).from_select(
-            ["campaign_id", "subscriber_id", "status", "attempts"],
-            eligible_subscribers(
-                campaign_id,
-                category_ids=campaign_category_ids(session, campaign_id),
-                has_rows=has_rows,
-            ),
-        )
-    )
-    total = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id)) or 0
-    campaign.status = CampaignStatus.SENDING
-    campaign.started_at = now
-    campaign.progress_at = now
-    campaign.total_count = total
-    if total == 0:
-        campaign.status = CampaignStatus.SENT
-        campaign.finished_at = now
-    session.flush()
-    ranges = queued_ranges(session, campaign_id=campaign_id, size=batch_size)
-    return Work(campaign_id, campaign.kind, ranges, started=True)
+    if campaign is None or campaign.status is not CampaignStatus.SENDING:
+        return
+    campaign.status = CampaignStatus.PAUSED
+    campaign.meta = {**(campaign.meta or {}), "paused_reason": reason[:2000]}
 
 
 def queued_ranges(session: Session, *, campaign_id: int, size: int = 500) -> list[BatchRange]:

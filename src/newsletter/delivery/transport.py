@@ -51,6 +51,11 @@ class DeliveryError(Exception):
         self.recipient_refused = recipient_refused
 
 
+class RetryLaterError(Exception):
+    """A temporary failure (rows of a batch back in `queued`, a 4xx on a confirmation):
+    the task that met it retries later, with backoff."""
+
+
 class Transport(Protocol):
     def send(self, *, sender: str, recipient: str, message: bytes) -> None: ...
 

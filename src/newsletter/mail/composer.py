@@ -18,10 +18,9 @@ from email.utils import formatdate
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy.orm import Session
 
-from newsletter.campaigns.digest_content import DigestContent
 from newsletter.config import Settings
+from newsletter.mail.digest import DigestContent
 from newsletter.mail.dkim import DkimSigner, signer_from_settings
 from newsletter.mail.links import LinkMinter, ascii_address
 from newsletter.mail.mime import (
@@ -32,16 +31,14 @@ from newsletter.mail.mime import (
     make_message_id,
     new_boundary,
 )
-from newsletter.mail.outgoing import Composer, OutgoingMessage, Recipient
+from newsletter.mail.outgoing import OutgoingMessage, Recipient
 from newsletter.mail.render import MailRenderer, PersonalLinks, RenderedMail
-from newsletter.models import Campaign, CampaignKind
+from newsletter.models import CampaignKind
 from newsletter.sanitize import clean_html
 
 __all__ = [
     "CampaignComposer",
     "ascii_address",
-    "composer_for",
-    "composer_for_campaign",
     "warm_up",
 ]
 
@@ -295,31 +292,6 @@ class CampaignComposer:
         return self.renderer.html_page(self.kind.value, {**context, "subject": subject})
 
 
-def composer_for_campaign(
-    session: Session, settings: Settings, campaign: Campaign, **options: Any
-) -> CampaignComposer:
-    """A composer for `campaign`, which may be unsaved (a preview of this period's digest)."""
-    options.setdefault("signer", signer_from_settings(settings))
-    if campaign.kind is CampaignKind.DIGEST:
-        return CampaignComposer(
-            settings,
-            kind=campaign.kind,
-            campaign_id=campaign.id,
-            subject=campaign.subject,
-            digest=DigestContent.load(session, campaign),
-            **options,
-        )
-    return CampaignComposer(
-        settings,
-        kind=campaign.kind,
-        campaign_id=campaign.id,
-        subject=campaign.subject,
-        body_html=campaign.body_html or "",
-        body_text=campaign.body_text or "",
-        **options,
-    )
-
-
 def warm_up(settings: Settings) -> None:
     """Compile every e-mail template and parse the DKIM key now: both are cached per process.
 
@@ -331,10 +303,3 @@ def warm_up(settings: Settings) -> None:
     for name in env.list_templates(filter_func=lambda name: name.startswith("email/")):
         env.get_template(name)
     signer_from_settings(settings)
-
-
-def composer_for(session: Session, settings: Settings, campaign_id: int) -> Composer:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise LookupError(f"campaign {campaign_id} does not exist")
-    return composer_for_campaign(session, settings, campaign)

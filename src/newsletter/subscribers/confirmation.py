@@ -1,25 +1,32 @@
 """The Vietnamese confirmation mail of the double opt-in: built, then sent.
 
-`send_confirmation` is a plain function wrapped by the urgent-queue tasks
-(tasks.send_confirmation, tasks.send_confirmations); the subscribe form
-(confirmation_queue) and the imports (`dispatch.queue_confirmations`) enqueue them once
-their transaction has committed. The subscriber's name is never used here: a stranger
-can type any name next to a victim's address, and it must not reach the victim's
-mailbox, let alone a header or a link.
+`send_confirmation` and `send_confirmations` are the plain functions the urgent-queue
+tasks wrap (tasks/jobs.py); the subscribe form (tasks/confirmation_publisher.py) and the
+imports (`tasks.enqueue.queue_confirmations`) enqueue them once their transaction has
+committed. The subscriber's name is never used here: a stranger can type any name next
+to a victim's address, and it must not reach the victim's mailbox, let alone a header or
+a link.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jinja2 import Environment
 
 from newsletter.config import Settings
-from newsletter.delivery.transport import Transport, open_transport
+from newsletter.delivery.transport import DeliveryError, RetryLaterError, Transport, open_transport
 from newsletter.mail.environment import create_environment
 from newsletter.mail.links import confirm_url
 from newsletter.mail.mime import build_message, format_address, make_message_id
+from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import smtp_address
+from newsletter.subscribers.lifecycle import forget_confirmation_sent
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def build_confirmation(
     return ConfirmationMail(sender=settings.sender_address, recipient=recipient, message=message)
 
 
-def send_confirmation(
+def mail_confirmation(
     settings: Settings, *, subscriber_id: int, email: str, transport: Transport | None = None
 ) -> None:
     """Build and send one confirmation through NEWSLETTER_SMTP_URL; DeliveryError on refusal.
@@ -79,3 +86,71 @@ def send_confirmation(
         own.send(sender=mail.sender, recipient=mail.recipient, message=mail.message)
     finally:
         own.close()
+
+
+def send_confirmation(
+    runtime: Runtime, *, subscriber_id: int, transport: Transport | None = None
+) -> bool:
+    """Mail a pending subscriber's confirmation; False when there is no one to confirm.
+
+    The address is read at run time, so an erasure between the request and the task
+    wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
+    """
+    with runtime.sessions() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+            return False
+        email = subscriber.email
+    try:
+        mail_confirmation(
+            runtime.settings, subscriber_id=subscriber_id, email=email, transport=transport
+        )
+    except DeliveryError as exc:
+        if exc.permanent:
+            log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
+            return False
+        raise RetryLaterError(f"confirmation to subscriber {subscriber_id}: {exc}") from exc
+    return True
+
+
+def send_confirmations(
+    runtime: Runtime,
+    *,
+    subscriber_ids: list[int],
+    transport: Transport | None,
+    retry_alone: Callable[[int], None],
+) -> int:
+    """Mail each confirmation of a web process's batch; returns how many were mailed.
+
+    One that failed temporarily is handed to `retry_alone` (a task of its own that retries
+    with backoff), so the others are neither delayed nor mailed twice.
+    """
+    mailed = 0
+    for subscriber_id in subscriber_ids:
+        try:
+            mailed += send_confirmation(runtime, subscriber_id=subscriber_id, transport=transport)
+        except RetryLaterError as exc:
+            log.info("confirmation to subscriber %s retried alone: %s", subscriber_id, exc)
+            retry_alone(subscriber_id)
+    return mailed
+
+
+def confirmation_gave_up(runtime: Runtime, *, subscriber_ids: list[int]) -> None:
+    """The confirmations could not be sent after every retry: let each resident's next
+    request mail at once instead of waiting CONFIRM_RESEND_HOURS."""
+    log.warning("confirmation to subscriber(s) %s given up after retries", subscriber_ids)
+    release_confirmations(runtime, subscriber_ids=subscriber_ids)
+
+
+def release_confirmations(runtime: Runtime, *, subscriber_ids: list[int]) -> None:
+    """Clear confirmation_sent_at of confirmations that were never queued or sent.
+
+    Never raises: when the database is down as well, those residents wait
+    CONFIRM_RESEND_HOURS, and the caller (a request's background work, the publisher's
+    thread, an import that has committed, a task's failure handler) must not fail for it.
+    """
+    try:
+        with runtime.sessions.begin() as session:
+            forget_confirmation_sent(session, subscriber_ids=subscriber_ids)
+    except Exception:
+        log.exception("could not release %d unsent confirmation(s)", len(subscriber_ids))

@@ -1,8 +1,9 @@
-"""Celery app factory: queues, routing, beat schedule and the broker settings every process shares.
+"""Celery app factory: queues, task names, routing, beat schedule, broker settings.
 
-Tasks are thin wrappers over plain functions (see STYLE.md); they are registered by
-`create_celery`, so a test builds its own app with its own settings. A process that only
-enqueues (the CLI) takes `create_producer`: the same configuration, no task imported.
+Everything every process shares, and light enough for one that only enqueues. Tasks are
+thin wrappers over plain functions (tasks/jobs.py), registered by `create_celery`, so a
+test builds its own app with its own settings. A process that only enqueues (the CLI, the
+web) takes `create_producer`: the same configuration, no task imported.
 """
 
 from __future__ import annotations
@@ -11,33 +12,58 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu.entity import Queue
 
 from newsletter.config import Settings
-from newsletter.tasks.enqueue import (
-    BUILD_DIGEST,
-    BULK_QUEUE,
-    DEFAULT_QUEUE,
-    POLL_BOUNCES,
-    POLL_FEEDS,
-    RECONCILE,
-    TASK_ROUTES,
-    URGENT_QUEUE,
-)
-from newsletter.tasks.schedule import digest_crontab
+from newsletter.models import CampaignKind
+
+URGENT_QUEUE = "urgent"
+BULK_QUEUE = "bulk"
+DEFAULT_QUEUE = "default"
+
+# Task names are part of the stored state (messages already queued carry them): they stay.
+SEND_BATCH = "newsletter.send_batch"
+RECONCILE = "newsletter.reconcile"
+BUILD_DIGEST = "newsletter.build_and_start_digest"
+POLL_FEEDS = "newsletter.poll_feeds"
+POLL_BOUNCES = "newsletter.poll_bounces"
+SEND_CONFIRMATION = "newsletter.send_confirmation"
+SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
+
+# Where each task goes when its sender names no queue (send_batch always names one).
+TASK_ROUTES = {
+    RECONCILE: {"queue": DEFAULT_QUEUE},
+    BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
+    POLL_FEEDS: {"queue": DEFAULT_QUEUE},
+    POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
+    SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
+    SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
+}
 
 QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
 RECONCILE_EVERY = timedelta(minutes=1)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
 
-__all__ = [
-    "BULK_QUEUE",
-    "DEFAULT_QUEUE",
-    "QUEUES",
-    "URGENT_QUEUE",
-    "create_celery",
-    "create_producer",
-]
+
+class ScheduleError(ValueError):
+    """NEWSLETTER_DIGEST_SCHEDULE is not a cron expression this service can use."""
+
+
+def queue_for(kind: CampaignKind) -> str:
+    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
+    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
+
+
+def digest_crontab(settings: Settings) -> crontab:
+    """NEWSLETTER_DIGEST_SCHEDULE as beat runs it, in NEWSLETTER_TIMEZONE (the app's zone)."""
+    try:
+        return crontab.from_string(settings.digest_schedule)
+    except (ValueError, IndexError) as exc:
+        raise ScheduleError(
+            f"NEWSLETTER_DIGEST_SCHEDULE={settings.digest_schedule!r} is not a cron expression "
+            '"minute hour day-of-month month day-of-week" (e.g. "0 7 * * mon")'
+        ) from exc
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:

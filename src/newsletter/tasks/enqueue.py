@@ -1,52 +1,45 @@
-"""What a process that only enqueues needs: queue and task names, routes, enqueueing.
+"""The one API that enqueues: every process's way to put work on the queues.
 
-Kept apart from tasks.py, whose task bodies import feeds, bounce intake, confirmation and
-sending: `newsletter bulletin send` enqueues its first batch without importing any of them
-(an urgent bulletin's first message must leave within 2 s of the command).
+The CLI, the admin, the API and the public site call these; none sends mail inline.
+Each function commits its transaction first and enqueues after the commit returns, so a
+worker never looks for a row that is not there yet. Light on purpose: `newsletter bulletin
+send` imports this module to enqueue its first batch without importing the task bodies
+(feeds, bounce intake, the send loop), so the bulletin's first message leaves at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 
 from celery import Celery
+from kombu.exceptions import OperationalError
 
+from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import build_digest
-from newsletter.delivery import ledger as delivery
-from newsletter.models import CampaignKind, CampaignStatus, utcnow
+from newsletter.config import Settings
+from newsletter.delivery import ledger
+from newsletter.delivery.ledger import Work
+from newsletter.models import CampaignStatus, utcnow
 from newsletter.runtime import Runtime
+from newsletter.tasks.app import (
+    SEND_BATCH,
+    SEND_CONFIRMATION,
+    SEND_CONFIRMATIONS,
+    URGENT_QUEUE,
+    create_producer,
+    queue_for,
+)
 
-URGENT_QUEUE = "urgent"
-BULK_QUEUE = "bulk"
-DEFAULT_QUEUE = "default"
+log = logging.getLogger(__name__)
 
-SEND_BATCH = "newsletter.send_batch"
-RECONCILE = "newsletter.reconcile"
-BUILD_DIGEST = "newsletter.build_and_start_digest"
-POLL_FEEDS = "newsletter.poll_feeds"
-POLL_BOUNCES = "newsletter.poll_bounces"
-SEND_CONFIRMATION = "newsletter.send_confirmation"
-SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
 # Ids per `send_confirmations` task: 100 confirmations take a worker well under a minute.
 CONFIRMATIONS_PER_TASK = 100
 
-# Where each task goes when its sender names no queue (send_batch always names one).
-TASK_ROUTES = {
-    RECONCILE: {"queue": DEFAULT_QUEUE},
-    BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
-    POLL_FEEDS: {"queue": DEFAULT_QUEUE},
-    POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
-    SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
-    SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
-}
 
-
-def queue_for(kind: CampaignKind) -> str:
-    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
-    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
-
-
-def enqueue(app: Celery, works: list[delivery.Work]) -> int:
+def enqueue(app: Celery, works: list[Work]) -> int:
     """Send one batch task per range; call only after the ledger's commit returned."""
     count = 0
     for work in works:
@@ -68,14 +61,29 @@ def enqueue_confirmations(app: Celery, *, subscriber_ids: list[int]) -> None:
     app.send_task(SEND_CONFIRMATIONS, args=[subscriber_ids], queue=URGENT_QUEUE)
 
 
-def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> delivery.Work:
+def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> Work:
     """Start a draft campaign and enqueue its batches (commit first, then enqueue)."""
     with runtime.sessions.begin() as session:
-        work = delivery.start_campaign(
+        work = start_campaign(
             session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
         )
     enqueue(app, [work])
     return work
+
+
+def reconcile_and_enqueue(
+    app: Celery,
+    runtime: Runtime,
+    *,
+    lease: dt.timedelta = ledger.LEASE,
+    stall: dt.timedelta = ledger.STALL,
+) -> int:
+    """Run the reconciler and enqueue what it found; returns how many batches."""
+    with runtime.sessions.begin() as session:
+        works = ledger.reconcile(
+            session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
+        )
+    return enqueue(app, works)
 
 
 def build_and_start_digest(
@@ -94,3 +102,104 @@ def build_and_start_digest(
         campaign_id: int = campaign.id
     # Two beats may both get the same fresh draft; only one of them starts it.
     return campaign_id if start_and_enqueue(app, runtime, campaign_id).started else None
+
+
+class CeleryProducer:
+    """The Celery app of a long-lived process that only enqueues (the web): built on first
+    use, closed once. It registers no task: `send_task` needs none.
+
+    Building it lazily keeps apps that never enqueue (most tests, `/healthz`) free of a
+    broker connection pool.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: Celery | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def app(self) -> Celery:
+        with self._lock:
+            if self._app is None:
+                self._app = create_producer(self._settings)
+            return self._app
+
+    def close(self) -> None:
+        with self._lock:
+            if self._app is not None:
+                self._app.close()
+                self._app = None
+
+
+def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
+    """Fill the ledger of a draft campaign and enqueue its batches."""
+    app = create_producer(runtime.settings)
+    try:
+        return start_and_enqueue(app, runtime, campaign_id)
+    finally:
+        app.close()
+
+
+def send_digest_now(runtime: Runtime) -> int | None:
+    """Build and start this period's digest; None when there is nothing new or it exists."""
+    app = create_producer(runtime.settings)
+    try:
+        return build_and_start_digest(app, runtime)
+    finally:
+        app.close()
+
+
+def control_campaign(runtime: Runtime, *, campaign_id: int, action: str) -> int:
+    """pause | resume | cancel | retry-failed, then enqueue what it freed (after the commit).
+
+    Returns the number of batches queued (resume, retry-failed) or of messages that will
+    not be sent (cancel). LookupError / CampaignStateError as campaign_control raises them.
+    """
+    settings = runtime.settings
+    with runtime.sessions.begin() as session:
+        if action == "pause":
+            campaign_control.pause(session, campaign_id=campaign_id)
+            return 0
+        if action == "cancel":
+            return campaign_control.cancel(session, campaign_id=campaign_id)
+        if action == "resume":
+            work = campaign_control.resume(
+                session, campaign_id=campaign_id, batch_size=settings.batch_size
+            )
+        elif action == "retry-failed":
+            work = campaign_control.retry_failed(
+                session, campaign_id=campaign_id, batch_size=settings.batch_size
+            )
+        else:
+            raise ValueError(f"unknown campaign action {action!r}")
+    app = create_producer(settings)
+    try:
+        return enqueue(app, [work])
+    finally:
+        app.close()
+
+
+def queue_confirmations(app: Celery, runtime: Runtime, *, subscriber_ids: list[int]) -> int:
+    """Enqueue the confirmations of requests whose transactions have committed.
+
+    CONFIRMATIONS_PER_TASK ids go in each `send_confirmations` task (a CSV import of
+    50,000 addresses is 500 publishes, not 50,000). Returns how many could not be queued
+    because the broker is unreachable: those are released (release_confirmations), so
+    the next request for each address tries again at once instead of being silenced for
+    CONFIRM_RESEND_HOURS.
+    """
+    # Imported here: the subscribe path (email-validator, dnspython) is no business of
+    # `bulletin send`, which imports this module to enqueue its first batch.
+    from newsletter.subscribers.confirmation import release_confirmations
+
+    not_queued: list[int] = []
+    for first in range(0, len(subscriber_ids), CONFIRMATIONS_PER_TASK):
+        chunk = subscriber_ids[first : first + CONFIRMATIONS_PER_TASK]
+        try:
+            enqueue_confirmations(app, subscriber_ids=chunk)
+        except OperationalError as exc:  # kombu's "cannot reach the broker", Redis or SQL
+            log.warning("%d confirmation(s) not queued: %s", len(chunk), exc)
+            not_queued += chunk
+    if not_queued:
+        release_confirmations(runtime, subscriber_ids=not_queued)
+    return len(not_queued)

@@ -1,17 +1,17 @@
-"""Celery tasks: thin wrappers over delivery.py, sending.py and schedule.py.
+"""Celery tasks: thin wrappers over plain functions, each safe to run twice.
 
-Queue and task names and the enqueue helpers live in enqueue.py (light enough for the CLI).
-
-Registered on an app by `register_tasks(app, settings)` (called by worker.create_celery),
-so a test builds its own app with its own settings. Every task is safe to run twice.
+A task unpacks its arguments, takes the process's runtime, send budget or transport, and
+calls the function that does the work (the send loop in delivery/batch.py, the campaign
+start in tasks/enqueue.py, confirmations in subscribers/confirmation.py, feeds in
+content/feeds.py, bounces in bounces/intake.py); tests call those functions directly.
+Registered on an app by `register_tasks(app, settings)` (called by tasks.app.create_celery),
+so a test builds its own app with its own settings. Names, queues and routes: tasks/app.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -19,67 +19,39 @@ from jinja2 import TemplateError
 from sqlalchemy.orm import configure_mappers
 
 from newsletter.bounces.intake import poll_bounce_mailbox
+from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.content.feeds import poll_all_feeds
-from newsletter.delivery import ledger as delivery
-from newsletter.delivery.batch import RetryLaterError, send_batch
+from newsletter.delivery import ledger
+from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import FileBudget, RedisBudget, open_budget
 from newsletter.delivery.transport import (
-    DeliveryError,
     MaildirTransport,
+    RetryLaterError,
     SMTPTransport,
-    Transport,
     open_transport,
 )
 from newsletter.mail.composer import warm_up as compose_warm_up
-from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.subscribers.confirmation import send_confirmation as mail_confirmation
-from newsletter.tasks.dispatch import release_confirmations
-from newsletter.tasks.enqueue import (
+from newsletter.subscribers.confirmation import (
+    confirmation_gave_up,
+    send_confirmation,
+    send_confirmations,
+)
+from newsletter.tasks.app import (
     BUILD_DIGEST,
-    BULK_QUEUE,
-    DEFAULT_QUEUE,
     POLL_BOUNCES,
     POLL_FEEDS,
     RECONCILE,
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
-    TASK_ROUTES,
-    URGENT_QUEUE,
-    build_and_start_digest,
-    enqueue,
-    enqueue_confirmation,
-    queue_for,
-    start_and_enqueue,
 )
-
-# The names enqueue.py defines stay importable from here, where the tasks live.
-__all__ = [
-    "BUILD_DIGEST",
-    "BULK_QUEUE",
-    "DEFAULT_QUEUE",
-    "POLL_BOUNCES",
-    "POLL_FEEDS",
-    "RECONCILE",
-    "SEND_BATCH",
-    "SEND_CONFIRMATION",
-    "SEND_CONFIRMATIONS",
-    "TASK_ROUTES",
-    "URGENT_QUEUE",
-    "build_and_start_digest",
-    "confirmation_gave_up",
-    "enqueue",
-    "queue_for",
-    "reconcile_and_enqueue",
-    "register_tasks",
-    "retry_backoff_max",
-    "send_confirmation",
-    "send_confirmations",
-    "start_and_enqueue",
-    "warm_up",
-]
+from newsletter.tasks.enqueue import (
+    build_and_start_digest,
+    enqueue_confirmation,
+    reconcile_and_enqueue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +121,6 @@ def warm_up(settings: Settings) -> None:
         log.warning("worker warm-up incomplete: %s", exc)
 
 
-def reconcile_and_enqueue(
-    app: Celery,
-    runtime: Runtime,
-    *,
-    lease: dt.timedelta = delivery.LEASE,
-    stall: dt.timedelta = delivery.STALL,
-) -> int:
-    """Run the reconciler and enqueue what it found; returns how many batches."""
-    with runtime.sessions.begin() as session:
-        works = delivery.reconcile(
-            session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
-        )
-    return enqueue(app, works)
-
-
 def register_tasks(app: Celery, settings: Settings) -> None:
     state = ProcessState(settings)
     # Tasks that send mail: redelivered if their worker dies (they are idempotent), and
@@ -178,7 +135,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         "retry_backoff": 2,
         "retry_backoff_max": retry_backoff_max(settings),
         "retry_jitter": True,
-        "max_retries": delivery.MAX_ATTEMPTS,
+        "max_retries": ledger.MAX_ATTEMPTS,
     }
 
     @app.task(name=SEND_BATCH, **sending_options)
@@ -186,6 +143,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         outcome = send_batch(
             state.runtime,
             state.budget,
+            composer_for=composer_for,
             campaign_id=campaign_id,
             first_id=first_id,
             last_id=last_id,
@@ -245,57 +203,3 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             transport=state.confirmations,
             retry_alone=retry_alone,
         )
-
-
-def confirmation_gave_up(runtime: Runtime, *, subscriber_ids: list[int]) -> None:
-    """The confirmations could not be sent after every retry: let each resident's next
-    request mail at once instead of waiting CONFIRM_RESEND_HOURS."""
-    log.warning("confirmation to subscriber(s) %s given up after retries", subscriber_ids)
-    release_confirmations(runtime, subscriber_ids=subscriber_ids)
-
-
-def send_confirmations(
-    runtime: Runtime,
-    *,
-    subscriber_ids: list[int],
-    transport: Transport | None,
-    retry_alone: Callable[[int], None],
-) -> int:
-    """Mail each confirmation of a web process's batch; returns how many were mailed.
-
-    One that failed temporarily is handed to `retry_alone` (a task of its own that retries
-    with backoff), so the others are neither delayed nor mailed twice.
-    """
-    mailed = 0
-    for subscriber_id in subscriber_ids:
-        try:
-            mailed += send_confirmation(runtime, subscriber_id=subscriber_id, transport=transport)
-        except RetryLaterError as exc:
-            log.info("confirmation to subscriber %s retried alone: %s", subscriber_id, exc)
-            retry_alone(subscriber_id)
-    return mailed
-
-
-def send_confirmation(
-    runtime: Runtime, *, subscriber_id: int, transport: Transport | None = None
-) -> bool:
-    """Mail a pending subscriber's confirmation; False when there is no one to confirm.
-
-    The address is read at run time, so an erasure between the request and the task
-    wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
-    """
-    with runtime.sessions() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
-            return False
-        email = subscriber.email
-    try:
-        mail_confirmation(
-            runtime.settings, subscriber_id=subscriber_id, email=email, transport=transport
-        )
-    except DeliveryError as exc:
-        if exc.permanent:
-            log.warning("confirmation to subscriber %s refused: %s", subscriber_id, exc)
-            return False
-        raise RetryLaterError(f"confirmation to subscriber {subscriber_id}: {exc}") from exc
-    return True

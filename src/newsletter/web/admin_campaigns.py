@@ -18,13 +18,13 @@ from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
+from newsletter.campaigns.preview import composer_for, send_test
 from newsletter.content.categories import list_categories
 from newsletter.delivery.transport import DeliveryError
-from newsletter.mail.composer import composer_for
 from newsletter.mail.mime import HeaderInjectionError
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
-from newsletter.tasks.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.tasks.enqueue import control_campaign, start_campaign_now
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id

@@ -25,7 +25,7 @@ from newsletter.subscribers.roster import (
     read_csv,
     search_subscribers,
 )
-from newsletter.tasks.dispatch import CeleryProducer, queue_confirmations
+from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id

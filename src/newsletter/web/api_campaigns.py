@@ -12,9 +12,10 @@ from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
+from newsletter.campaigns.preview import send_test
 from newsletter.delivery.transport import DeliveryError
 from newsletter.mail.mime import HeaderInjectionError
-from newsletter.tasks.dispatch import control_campaign, send_test, start_campaign_now
+from newsletter.tasks.enqueue import control_campaign, start_campaign_now
 from newsletter.web.api import UNPROCESSABLE, Problem
 from newsletter.web.api_auth import ApiCallerDep, require_api_token
 from newsletter.web.deps import RuntimeDep, valid_row_id

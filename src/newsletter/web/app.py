@@ -12,8 +12,8 @@ from newsletter.config import Settings, load_settings
 from newsletter.logs import configure_logging
 from newsletter.ops.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
-from newsletter.tasks.dispatch import CeleryProducer
+from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
+from newsletter.tasks.enqueue import CeleryProducer
 from newsletter.web import (
     admin,
     admin_campaigns,

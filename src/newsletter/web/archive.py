@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select
 
-from newsletter.mail.composer import composer_for_campaign
+from newsletter.campaigns.preview import composer_for_campaign
 from newsletter.mail.environment import create_environment
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.web.deps import SessionDep, SettingsDep

@@ -24,8 +24,8 @@ from newsletter.config import Environment
 from newsletter.content.categories import CategoryError, list_categories
 from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import InputError, check_text, parse_address
-from newsletter.subscribers.confirmation_publisher import ConfirmationPublisher
 from newsletter.subscribers.lifecycle import Consent, SubscribeOutcome, request_subscription
+from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
 from newsletter.web.public_support import (
     BadBodyError,
     PublicState,

@@ -25,8 +25,8 @@ import time
 from kombu.exceptions import OperationalError
 
 from newsletter.runtime import Runtime
-from newsletter.tasks.dispatch import CeleryProducer, release_confirmations
-from newsletter.tasks.enqueue import CONFIRMATIONS_PER_TASK, enqueue_confirmations
+from newsletter.subscribers.confirmation import release_confirmations
+from newsletter.tasks.enqueue import CONFIRMATIONS_PER_TASK, CeleryProducer, enqueue_confirmations
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,9 @@ from zoneinfo import ZoneInfo
 
 import nh3
 from babel.dates import format_date
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.models import Article, Campaign, Category
+from newsletter.models import Article
 
 SUMMARY_CHARS = 300
 _SPACES = re.compile(r"\s+")
@@ -114,32 +112,6 @@ class DigestContent:
         self.categories = sorted(categories, key=lambda c: (c.position, c.id))
         self.window_start = window_start
         self.window_end = window_end
-
-    @classmethod
-    def load(cls, session: Session, campaign: Campaign) -> DigestContent:
-        """The content of a digest campaign: its frozen article list, or its window."""
-        if campaign.window_start is None or campaign.window_end is None:
-            raise ValueError(f"campaign {campaign.id} is not a digest with a window")
-        ids = (campaign.meta or {}).get("article_ids")
-        query = select(Article)
-        if ids is not None:
-            query = query.where(Article.id.in_([int(i) for i in ids]))
-        else:
-            query = query.where(
-                Article.published_at >= campaign.window_start,
-                Article.published_at < campaign.window_end,
-            )
-        articles = session.scalars(query).all()
-        categories = [
-            SectionCategory(c.id, c.slug, c.name, c.position)
-            for c in session.scalars(select(Category))
-        ]
-        return cls(
-            items=[item_from_article(a) for a in articles],
-            categories=categories,
-            window_start=campaign.window_start,
-            window_end=campaign.window_end,
-        )
 
     def selected(self, category_ids: frozenset[int]) -> list[DigestItem]:
         """The items for a subscriber of `category_ids` (empty: every category), newest first."""

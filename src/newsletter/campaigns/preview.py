@@ -1,0 +1,100 @@
+"""A stored campaign as mail: its composer, and the admin's test copy sent outside the ledger.
+
+The composer itself (mail/composer.py) knows no session; this module reads what it needs
+from the store: the campaign, and for a digest its articles (load_digest_content).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.config import Settings
+from newsletter.delivery.transport import open_transport
+from newsletter.mail.composer import CampaignComposer
+from newsletter.mail.digest import DigestContent, SectionCategory, item_from_article
+from newsletter.mail.dkim import signer_from_settings
+from newsletter.mail.outgoing import Composer, Recipient
+from newsletter.models import Article, Campaign, CampaignKind, Category
+from newsletter.runtime import Runtime
+
+
+def load_digest_content(session: Session, campaign: Campaign) -> DigestContent:
+    """The content of a digest campaign: its frozen article list, or its window."""
+    if campaign.window_start is None or campaign.window_end is None:
+        raise ValueError(f"campaign {campaign.id} is not a digest with a window")
+    ids = (campaign.meta or {}).get("article_ids")
+    query = select(Article)
+    if ids is not None:
+        query = query.where(Article.id.in_([int(i) for i in ids]))
+    else:
+        query = query.where(
+            Article.published_at >= campaign.window_start,
+            Article.published_at < campaign.window_end,
+        )
+    articles = session.scalars(query).all()
+    categories = [
+        SectionCategory(c.id, c.slug, c.name, c.position) for c in session.scalars(select(Category))
+    ]
+    return DigestContent(
+        items=[item_from_article(a) for a in articles],
+        categories=categories,
+        window_start=campaign.window_start,
+        window_end=campaign.window_end,
+    )
+
+
+def composer_for_campaign(
+    session: Session, settings: Settings, campaign: Campaign, **options: Any
+) -> CampaignComposer:
+    """A composer for `campaign`, which may be unsaved (a preview of this period's digest)."""
+    options.setdefault("signer", signer_from_settings(settings))
+    if campaign.kind is CampaignKind.DIGEST:
+        return CampaignComposer(
+            settings,
+            kind=campaign.kind,
+            campaign_id=campaign.id,
+            subject=campaign.subject,
+            digest=load_digest_content(session, campaign),
+            **options,
+        )
+    return CampaignComposer(
+        settings,
+        kind=campaign.kind,
+        campaign_id=campaign.id,
+        subject=campaign.subject,
+        body_html=campaign.body_html or "",
+        body_text=campaign.body_text or "",
+        **options,
+    )
+
+
+def composer_for(session: Session, settings: Settings, campaign_id: int) -> Composer:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise LookupError(f"campaign {campaign_id} does not exist")
+    return composer_for_campaign(session, settings, campaign)
+
+
+def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
+    """Send one copy of a campaign to `address` now, outside the ledger; its Message-ID.
+
+    The one mail an official sends inline (from the admin, the API or `bulletin send
+    --test-to`): they wait for it to check it. Its personal links point at no subscriber
+    (id 0), so they lead nowhere.
+    """
+    with runtime.sessions() as session:
+        composer = composer_for(session, runtime.settings, campaign_id)
+    message = composer.compose(
+        Recipient(delivery_id=0, subscriber_id=0, email=address, category_ids=frozenset())
+    )
+    transport = open_transport(runtime.settings.smtp_url)
+    try:
+        transport.send(
+            sender=message.envelope_from, recipient=message.recipient, message=message.data
+        )
+    finally:
+        transport.close()
+    return message.message_id
