@@ -18,12 +18,8 @@ from newsletter.content.categories import add_category
 from newsletter.models import Category, Delivery, Subscriber, SubscriberStatus
 from newsletter.models import subscriber_categories as links
 from newsletter.ops.dashboard import subscriber_overview
-from newsletter.subscribers.lifecycle import (
-    Consent,
-    confirm_subscription,
-    request_subscription,
-    update_preferences,
-)
+from newsletter.subscribers.lifecycle import Consent, confirm_subscription, request_subscription
+from newsletter.subscribers.preferences import update_preferences
 from newsletter.subscribers.roster import import_subscribers
 from tests.support.ledger import add_campaign, add_subscribers
 

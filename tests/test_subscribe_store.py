@@ -26,14 +26,8 @@ from newsletter.models import (
 )
 from newsletter.runtime import build_runtime
 from newsletter.subscribers.addresses import suppression_hash
-from newsletter.subscribers.lifecycle import (
-    Consent,
-    confirm_subscription,
-    erase_address,
-    export_subscriber,
-    request_subscription,
-    unsubscribe,
-)
+from newsletter.subscribers.lifecycle import Consent, confirm_subscription, request_subscription
+from newsletter.subscribers.preferences import erase_address, export_subscriber, unsubscribe
 from newsletter.web.public import SubscribeForm, _store_request
 from newsletter.web.public_support import STORE_CONCURRENCY
 

@@ -16,7 +16,7 @@ from newsletter.cli.output import console
 from newsletter.models import AuditEvent
 from newsletter.ops.dashboard import subscriber_overview
 from newsletter.subscribers.addresses import suppression_hash
-from newsletter.subscribers.lifecycle import erase_address
+from newsletter.subscribers.preferences import erase_address
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv, subscriber_stats
 from newsletter.tasks.app import create_producer
 from newsletter.tasks.enqueue import queue_confirmations

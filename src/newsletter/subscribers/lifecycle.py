@@ -1,4 +1,6 @@
-"""The subscription lifecycle: subscribe, confirm, preferences, unsubscribe, export, erase.
+"""The subscription lifecycle's way in: subscribe (double opt-in) and confirm.
+
+What follows it (preferences, unsubscribe, export, erase) is in preferences.py.
 
 No web code here. Every function takes a `session` and keyword-only arguments; the
 caller owns the transaction and sends any mail only after it commits.
@@ -19,19 +21,15 @@ from sqlalchemy.orm import Session
 
 from newsletter.content.categories import categories_by_slug
 from newsletter.models import (
-    Campaign,
     ConsentEvent,
     ConsentKind,
-    Delivery,
-    DeliveryStatus,
     Subscriber,
     SubscriberStatus,
     Suppression,
     subscriber_categories,
     utcnow,
 )
-from newsletter.subscribers.addresses import key_hash, normalize_lenient, suppression_hash
-from newsletter.subscribers.suppression import suppress
+from newsletter.subscribers.addresses import key_hash, suppression_hash
 
 # Suppression reasons. Only an erased address may subscribe again (its owner can prove
 # the mailbox by confirming); bounces and complaints keep an address silent for good.
@@ -88,7 +86,7 @@ def _consent_row(
     }
 
 
-def _record(
+def record_consent(
     session: Session,
     subscriber: Subscriber,
     kind: ConsentKind,
@@ -327,7 +325,7 @@ def request_subscription(
     subscriber.categories = categories
     subscriber.source = _clip(consent.source_url, 500)
     subscriber.updated_at = now
-    _record(
+    record_consent(
         session,
         subscriber,
         ConsentKind.SUBSCRIBE_REQUESTED,
@@ -371,7 +369,7 @@ def confirm_subscription(
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now
     subscriber.updated_at = now
-    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
+    record_consent(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
     # An address its owner once erased is mailable again only now that they proved it.
     session.execute(
         delete(Suppression).where(
@@ -381,175 +379,3 @@ def confirm_subscription(
     )
     session.flush()
     return subscriber
-
-
-def unsubscribe(
-    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
-) -> bool:
-    """Stop all mail to the subscriber. Repeating is harmless; False when it is gone."""
-    now = now or utcnow()
-    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
-    if subscriber is None:
-        return False
-    if subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
-        previous = subscriber.status.value
-        subscriber.status = SubscriberStatus.UNSUBSCRIBED
-        subscriber.unsubscribed_at = now
-        subscriber.updated_at = now
-        _record(
-            session,
-            subscriber,
-            ConsentKind.UNSUBSCRIBED,
-            consent,
-            now=now,
-            extra={"previous_status": previous},
-        )
-        session.flush()
-    return True
-
-
-def resubscribe(
-    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
-) -> bool:
-    """Reactivate an unsubscribed subscriber from their own preferences link.
-
-    The link was mailed to the address, so following it proves the mailbox as a
-    confirmation would. Bounced and complained subscribers stay as they are.
-    """
-    now = now or utcnow()
-    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
-    if subscriber is None or subscriber.status is not SubscriberStatus.UNSUBSCRIBED:
-        return False
-    subscriber.status = SubscriberStatus.ACTIVE
-    subscriber.confirmed_at = now
-    subscriber.unsubscribed_at = None
-    subscriber.updated_at = now
-    _record(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
-    session.flush()
-    return True
-
-
-def update_preferences(
-    session: Session,
-    *,
-    subscriber_id: int,
-    name: str | None,
-    category_slugs: list[str],
-    consent: Consent,
-    now: dt.datetime | None = None,
-) -> Subscriber | None:
-    """Change the name and the chosen categories (no slugs = every category)."""
-    now = now or utcnow()
-    # Locked first, as every change of a subscriber's categories is: two saves at once
-    # (two tabs) are serialized, which the reads_every_category triggers rely on.
-    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
-    if subscriber is None:
-        return None
-    categories = categories_by_slug(session, category_slugs)
-    subscriber.name = name or None
-    subscriber.categories = categories
-    subscriber.updated_at = now
-    _record(
-        session,
-        subscriber,
-        ConsentKind.PREFERENCES_CHANGED,
-        consent,
-        now=now,
-        extra={"categories": [c.slug for c in categories]},
-    )
-    session.flush()
-    return subscriber
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any] | None:
-    """Everything stored about one subscriber, as JSON-ready data (None when gone)."""
-    s = session.get(Subscriber, subscriber_id)
-    if s is None:
-        return None
-    deliveries = session.execute(
-        select(Delivery, Campaign.kind, Campaign.subject)
-        .join(Campaign, Campaign.id == Delivery.campaign_id)
-        .where(Delivery.subscriber_id == s.id)
-        .order_by(Delivery.id)
-    ).all()
-    return {
-        "email": s.email,
-        "name": s.name,
-        "status": s.status.value,
-        "locale": s.locale,
-        "source": s.source,
-        "bounce_score": s.bounce_score,
-        "bounce_score_at": _iso(s.bounce_score_at),
-        "created_at": _iso(s.created_at),
-        "updated_at": _iso(s.updated_at),
-        "confirmed_at": _iso(s.confirmed_at),
-        "unsubscribed_at": _iso(s.unsubscribed_at),
-        "confirmation_sent_at": _iso(s.confirmation_sent_at),
-        "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
-        "consent_events": [
-            {
-                "kind": e.kind.value,
-                "occurred_at": _iso(e.occurred_at),
-                "ip": e.ip,
-                "user_agent": e.user_agent,
-                "form_text_version": e.form_text_version,
-                "source_url": e.source_url,
-                "detail": json.loads(e.detail) if e.detail else None,
-            }
-            for e in s.consent_events
-        ],
-        "deliveries": [
-            {
-                "campaign_id": d.campaign_id,
-                "campaign_kind": kind.value,
-                "campaign_subject": subject,
-                "status": d.status.value,
-                "attempts": d.attempts,
-                "last_error": d.last_error,
-                "message_id": d.message_id,
-                "sent_at": _iso(d.sent_at),
-            }
-            for d, kind, subject in deliveries
-        ],
-    }
-
-
-def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
-    """Remove every personal datum of a subscriber; only a hashed suppression stays."""
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        return False
-    suppress(session, email=subscriber.email, reason=SUPPRESSION_ERASED)
-    # Work already queued for this person must not go out: the ledger keeps the row for
-    # the campaign's counts, without the person.
-    session.execute(
-        update(Delivery)
-        .where(
-            Delivery.subscriber_id == subscriber.id,
-            Delivery.status.in_([DeliveryStatus.QUEUED, DeliveryStatus.FAILED]),
-        )
-        .values(status=DeliveryStatus.SKIPPED, last_error="subscriber erased")
-    )
-    session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(
-        subscriber_id=None
-    ))  # fmt: skip
-    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
-    subscriber.categories = []
-    session.flush()
-    session.delete(subscriber)
-    session.flush()
-    return True
-
-
-def erase_address(session: Session, *, email: str) -> bool:
-    """Erase by address (CLI, admins). The suppression is written even when no row exists."""
-    email = normalize_lenient(email)
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-    if subscriber is None:
-        suppress(session, email=email, reason=SUPPRESSION_ERASED)
-        return False
-    return erase_subscriber(session, subscriber_id=subscriber.id)

@@ -17,7 +17,7 @@ from newsletter.accounts.audit import record_audit
 from newsletter.models import Subscriber
 from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import suppression_hash
-from newsletter.subscribers.lifecycle import erase_subscriber
+from newsletter.subscribers.preferences import erase_subscriber
 from newsletter.subscribers.roster import (
     consent_history,
     export_csv,

@@ -22,6 +22,7 @@ from newsletter.content.articles import (
 from newsletter.models import Article
 from newsletter.web.api_auth import require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
+from newsletter.web.limits import API_MAX_BYTES
 
 MAX_BATCH = 1000
 
@@ -46,16 +47,6 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 
 class Problem(BaseModel):
     detail: str
-
-
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require_api_token)],
-    responses={
-        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
-        413: {"model": Problem, "description": "Body over 16 MiB: push smaller batches"},
-    },
-)
 
 
 class ArticleIn(BaseModel):
@@ -112,6 +103,29 @@ class Unprocessable(BaseModel):
 UNPROCESSABLE: dict[int | str, dict[str, Any]] = {
     422: {"model": Unprocessable, "description": "The request cannot be used"}
 }
+
+
+def api_router() -> APIRouter:
+    """A router under /api/v1: a bearer token required, the shared answers documented.
+
+    One definition for every API module (articles, campaigns, subscribers, bounces), so
+    their prefix, authentication and documented errors cannot drift apart.
+    """
+    return APIRouter(
+        prefix="/api/v1",
+        dependencies=[Depends(require_api_token)],
+        responses={
+            401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+            413: {
+                "model": Problem,
+                "description": f"Body over {API_MAX_BYTES // 2**20} MiB: send smaller requests",
+            },
+            **UNPROCESSABLE,
+        },
+    )
+
+
+router = api_router()
 
 
 class ArticleOut(BaseModel):

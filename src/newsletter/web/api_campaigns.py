@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from newsletter.accounts.audit import record_audit
@@ -16,19 +16,11 @@ from newsletter.campaigns.preview import send_test
 from newsletter.delivery.transport import DeliveryError
 from newsletter.mail.mime import HeaderInjectionError
 from newsletter.tasks.enqueue import control_campaign, start_campaign_now
-from newsletter.web.api import UNPROCESSABLE, Problem
-from newsletter.web.api_auth import ApiCallerDep, require_api_token
+from newsletter.web.api import Problem, api_router
+from newsletter.web.api_auth import ApiCallerDep
 from newsletter.web.deps import RuntimeDep, valid_row_id
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require_api_token)],
-    responses={
-        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
-        413: {"model": Problem, "description": "Body too large"},
-        **UNPROCESSABLE,
-    },
-)
+router = api_router()
 
 
 class BulletinIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel
 
 from newsletter.bounces.intake import MAX_BOUNCE_BYTES
@@ -13,19 +13,10 @@ from newsletter.bounces.parse import parse_report
 from newsletter.bounces.rules import apply_report
 from newsletter.ops.dashboard import subscriber_overview
 from newsletter.subscribers.roster import search_subscribers, subscriber_stats
-from newsletter.web.api import UNPROCESSABLE, Problem
-from newsletter.web.api_auth import require_api_token
+from newsletter.web.api import api_router
 from newsletter.web.deps import SessionDep, SettingsDep
 
-router = APIRouter(
-    prefix="/api/v1",
-    dependencies=[Depends(require_api_token)],
-    responses={
-        401: {"model": Problem, "description": "Missing, unknown or revoked token"},
-        413: {"model": Problem, "description": "Body too large"},
-        **UNPROCESSABLE,
-    },
-)
+router = api_router()
 
 
 class BounceOut(BaseModel):

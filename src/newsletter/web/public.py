@@ -26,6 +26,7 @@ from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import InputError, check_text, parse_address
 from newsletter.subscribers.lifecycle import Consent, SubscribeOutcome, request_subscription
 from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
+from newsletter.web.deps import get_runtime
 from newsletter.web.public_support import (
     BadBodyError,
     PublicState,
@@ -75,22 +76,17 @@ def _box_context(runtime: Runtime) -> dict[str, Any]:
     }
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> Response:
     state = public_state(request)
-    return state.page("web/index.html", **_box_context(_runtime(request)))
+    return state.page("web/index.html", **_box_context(get_runtime(request)))
 
 
 @router.get("/widget", response_class=HTMLResponse)
 def widget(request: Request) -> Response:
     """The footer box as an HTML fragment, for a portal to include (docs/widget.md)."""
     state = public_state(request)
-    response = state.page("web/widget.html", **_box_context(_runtime(request)))
+    response = state.page("web/widget.html", **_box_context(get_runtime(request)))
     response.headers.update(state.cors_headers(request))
     return response
 
@@ -158,7 +154,7 @@ async def subscribe(request: Request) -> Response:
         outcome = await run_in_threadpool(
             _admit_and_store,
             state,
-            _runtime(request),
+            get_runtime(request),
             ip,
             fields,
             request.headers.get("referer", ""),
@@ -277,7 +273,7 @@ async def _refuse(
             status_code=status_code,
             headers=state.cors_headers(request),
         )
-    context = await run_in_threadpool(_box_context, _runtime(request))
+    context = await run_in_threadpool(_box_context, get_runtime(request))
     context.update(
         error=message,
         error_field=field,

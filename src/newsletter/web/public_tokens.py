@@ -20,15 +20,15 @@ from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_token
 from newsletter.subscribers.addresses import InputError, check_text
-from newsletter.subscribers.lifecycle import (
-    Consent,
-    confirm_subscription,
+from newsletter.subscribers.lifecycle import Consent, confirm_subscription
+from newsletter.subscribers.preferences import (
     erase_subscriber,
     export_subscriber,
     resubscribe,
     unsubscribe,
     update_preferences,
 )
+from newsletter.web.deps import get_runtime
 from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,
@@ -52,11 +52,6 @@ UNSUBSCRIBED_MESSAGE = (
     "Bạn đã hủy đăng ký. Bạn sẽ không nhận thêm thư nào từ bản tin. "
     "Nếu đổi ý, bạn có thể đăng ký lại bất cứ lúc nào."
 )
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _consent(request: Request, via: str) -> Consent:
@@ -102,7 +97,7 @@ async def confirm(request: Request, token: str) -> Response:
     except TokenError as exc:
         return _bad_link(state, exc)
     consent = _consent(request, "page")
-    confirmed = await run_in_threadpool(_confirm, _runtime(request), subscriber_id, consent)
+    confirmed = await run_in_threadpool(_confirm, get_runtime(request), subscriber_id, consent)
     if not confirmed:
         return _bad_link(state)
     return state.message_page(
@@ -151,7 +146,7 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
         fields = {}
     one_click = first(fields, "List-Unsubscribe") == "One-Click"
     consent = _consent(request, "one-click" if one_click else "page")
-    await run_in_threadpool(_unsubscribe, _runtime(request), subscriber_id, consent)
+    await run_in_threadpool(_unsubscribe, get_runtime(request), subscriber_id, consent)
     # An erased subscriber gets the same page: nothing will be sent to them either way.
     return state.message_page("Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS)
 
@@ -198,7 +193,7 @@ async def preferences_page(request: Request, token: str) -> Response:
         subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
     except TokenError as exc:
         return _bad_link(state, exc)
-    context = await run_in_threadpool(_preferences_context, _runtime(request), subscriber_id)
+    context = await run_in_threadpool(_preferences_context, get_runtime(request), subscriber_id)
     if context is None:
         return _not_found(state)
     return state.page("web/preferences.html", headers=TOKEN_PAGE_HEADERS, **context)
@@ -207,7 +202,7 @@ async def preferences_page(request: Request, token: str) -> Response:
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def preferences_post(request: Request, token: str) -> Response:
     state = public_state(request)
-    runtime = _runtime(request)
+    runtime = get_runtime(request)
     try:
         subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
         fields = await read_fields(request)
