@@ -4,6 +4,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY templates ./templates
 RUN pip install . && useradd --system --home /app newsletter && mkdir -p /app/var && chown newsletter /app/var
 USER newsletter
 EXPOSE 8000

@@ -1,7 +1,8 @@
 """Jinja2 environments for pages and e-mails: autoescape by file extension, branded.
 
-Templates ship inside the package (`newsletter/templates/`); any single file can be
-replaced by putting a file of the same relative path in NEWSLETTER_TEMPLATES_DIR.
+The templates live in the repository's top-level `templates/` and ship in the wheel as
+`newsletter/templates/`; any single file can be replaced by putting a file of the same
+relative path in NEWSLETTER_TEMPLATES_DIR.
 """
 
 from __future__ import annotations
@@ -14,11 +15,31 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from newsletter.config import Settings
 
 _ESCAPED_EXTENSIONS = (".html", ".htm", ".xml")
+
+
+def shipped_templates_dir() -> Path:
+    """The folder of the templates the service ships with."""
+    # An installed wheel carries its own copy (pyproject.toml maps the top-level templates/
+    # into the package), so that copy is looked for first: an installed package never
+    # picks up an unrelated templates/ folder two levels above it. A checkout or an
+    # editable install runs from src/newsletter/, which has no copy: the checkout's
+    # top-level templates/ is the one.
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "templates"
+    if packaged.is_dir():
+        return packaged
+    checkout = package.parents[1] / "templates"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"no templates in {packaged} (installed wheel) nor in {checkout} (source checkout); "
+        "reinstall the package from a wheel built with the repository's templates/ folder"
+    )
 
 
 def select_autoescape(template_name: str | None) -> bool:
@@ -52,7 +73,7 @@ def _environment(
     loaders: list[Any] = []
     if templates_dir is not None:
         loaders.append(FileSystemLoader(str(templates_dir)))
-    loaders.append(PackageLoader("newsletter", "templates"))
+    loaders.append(FileSystemLoader(str(shipped_templates_dir())))
     env = Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape,  # noqa: S701 - escapes .html/.xml by extension
