@@ -1,4 +1,4 @@
-"""POST /subscribe under an open-loop load: req/s achieved, p50/p99, statuses (issue 9).
+"""POST /subscribe under an open-loop load: req/s achieved, p50/p99, statuses.
 
 Starts `newsletter web` on a fresh PostgreSQL database with the broker and the IP limiter
 on Redis (a unique NEWSLETTER_REDIS_PREFIX), then runs bench/loadgen.py against it.

@@ -135,7 +135,7 @@ def settle(engine_url: str) -> None:
 
     Seeding writes hundreds of MB of WAL at 1,000,000; autovacuum and the next checkpoint
     would then work during the first subscribe load, whose every commit waits on the
-    same disk (its p99 measured the seeding: 150–550 ms in session 3's first runs).
+    same disk (its p99 measured the seeding: 150–550 ms in early runs).
     """
     import sqlalchemy as sa
 

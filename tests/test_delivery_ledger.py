@@ -181,7 +181,7 @@ def test_temporary_refusal_is_retried_and_permanent_is_not(
     runtime: Runtime, smtp_server: SMTPServer
 ) -> None:
     """4xx puts the row back in the queue (the batch asks for a retry); a 5xx refusal of the
-    recipient is a hard bounce (bounced and suppressed, issue 8) and is never retried."""
+    recipient is a hard bounce (bounced and suppressed) and is never retried."""
     with runtime.sessions.begin() as s:
         ids = add_subscribers(s, 4)
         campaign_id = add_campaign(s)

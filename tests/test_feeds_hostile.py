@@ -1,4 +1,4 @@
-"""Bad feeds (point 5 of issue 4): each ends as a clear stored error, in bounded time and
+"""Bad feeds: each ends as a clear stored error, in bounded time and
 memory, and never loses the articles already stored. Served by a real local HTTP server."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 non-standard formats of large providers and of Postfix/Exim (through flufl.bounce).
 
 Parsing is pure: `parse_report(raw, settings)` says what a message reports; the rules
-that change the store live in bounce_rules.py.
+that change the store live in rules.py.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def _heuristic_status(msg: Message) -> tuple[str | None, str | None]:
 
 
 def _parse_nonstandard(msg: Message) -> list[RecipientFailure]:
-    # Imported here: the ledger (delivery.py → bounce_rules → this module) is on every
+    # Imported here: the ledger (delivery/ledger.py → bounces/rules.py → this module) is on every
     # path, an urgent bulletin's CLI included; flufl.bounce's detectors only on this one.
     from flufl.bounce import all_failures
 

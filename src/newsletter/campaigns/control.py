@@ -1,6 +1,6 @@
 """Campaign control: pause, resume, cancel, retry failed rows, progress, a bulletin draft.
 
-Like delivery.py, each function takes a session and leaves the commit to the caller;
+Like delivery/ledger.py, each function takes a session and leaves the commit to the caller;
 those that make work return it for the caller to enqueue after the commit.
 """
 

@@ -321,7 +321,7 @@ class _Batch:
         self, session: Session, delivery_id: int, exc: DeliveryError, now: dt.datetime
     ) -> None:
         """A 5xx refusal of the recipient is a hard bounce, except 5.7.x policy refusals;
-        refusals of the sender or the data say nothing about the address (issue 8)."""
+        refusals of the sender or the data say nothing about the address."""
         if not exc.recipient_refused or exc.code is None:
             return
         if classify_smtp_rejection(exc.code, str(exc)) is not BounceKind.HARD:

@@ -5,7 +5,7 @@ A transport is opened once per batch and reused, so a batch pays for one connect
 When the relay offers PIPELINING (RFC 2920), a message costs two round trips instead of
 smtplib's four: MAIL, RCPT and DATA go in one write (docs/benchmarks.md).
 A non-ASCII envelope goes out with SMTPUTF8 when the relay offers it, else with the
-domain as IDNA A-labels. Retrying temporary failures is the caller's job (tasks.py
+domain as IDNA A-labels. Retrying temporary failures is the caller's job (tasks/jobs.py
 retries a batch with exponential backoff); a transport reports, it does not wait.
 """
 

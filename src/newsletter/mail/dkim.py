@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from newsletter.config import Settings
 
-# Signed when present. The brief's list, plus the headers that shape how the body reads.
+# Signed when present: the headers that name the sender, the recipient and the message, plus
+# those that shape how the body reads.
 SIGNED_HEADERS = (
     "From",
     "To",

@@ -1,6 +1,6 @@
 """What a header value may hold: one line, no control character, valid Unicode.
 
-Apart from message.py so that checking a subject (campaigns.py, on `bulletin send`'s way
+Apart from mime.py so that checking a subject (campaigns/build.py, on `bulletin send`'s way
 to its first batch) does not import MIME building, DKIM and `cryptography` with it.
 """
 

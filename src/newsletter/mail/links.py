@@ -54,7 +54,7 @@ class LinkMinter:
 
     def __init__(self, settings: Settings) -> None:
         secret = settings.secret_key.encode("utf-8")
-        # itsdangerous' default key derivation ("django-concat") with tokens.py's salts.
+        # itsdangerous' default key derivation ("django-concat") with signing.py's salts.
         self._keys = {
             purpose: hashlib.sha1(  # noqa: S324 - itsdangerous' HMAC-SHA1 scheme, not a password hash
                 f"newsletter.{purpose.value}".encode() + b"signer" + secret

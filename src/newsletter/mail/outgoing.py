@@ -1,7 +1,7 @@
 """The seam between composition and delivery: what a batch sends for each recipient.
 
-The delivery engine (delivery.py) claims ledger rows and asks a composer for the bytes
-of each message; composition (compose.py) knows templates, headers and DKIM. Neither
+The delivery engine (delivery/batch.py) claims ledger rows and asks a composer for the bytes
+of each message; composition (mail/composer.py) knows templates, headers and DKIM. Neither
 reaches into the other.
 """
 

@@ -57,7 +57,7 @@ def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
 
 
 def enqueue_confirmations(app: Celery, *, subscriber_ids: list[int]) -> None:
-    """Queue several confirmations as one task (after their commits; confirmation_queue)."""
+    """Queue several confirmations as one task (after their commits; the web's publisher)."""
     app.send_task(SEND_CONFIRMATIONS, args=[subscriber_ids], queue=URGENT_QUEUE)
 
 
