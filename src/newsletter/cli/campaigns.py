@@ -4,49 +4,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.control import CampaignStateError
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
-from newsletter.delivery.ledger import Work
 from newsletter.models import CampaignStatus
 from newsletter.runtime import Runtime
-from newsletter.tasks.app import create_celery
-from newsletter.tasks.enqueue import enqueue
+from newsletter.tasks.enqueue import control_campaign
 
 app = typer.Typer(help="Campaigns and their progress.", no_args_is_help=True)
 
 ID = typer.Argument(..., help="Campaign id (see `newsletter campaigns list`).")
 
 
-@contextmanager
-def _acting_on(campaign_id: int) -> Iterator[tuple[Runtime, Session]]:
-    """A runtime and a transaction; a missing campaign or a wrong state ends the command."""
+def _control(campaign_id: int, action: str) -> int:
+    """Act through the one enqueue API (commit, then enqueue); a missing campaign or a
+    wrong state ends the command with its reason."""
     with cli_runtime() as rt:
         try:
-            with rt.sessions.begin() as session:
-                yield rt, session
-        except LookupError as exc:
+            return control_campaign(rt, campaign_id=campaign_id, action=action)
+        except (LookupError, CampaignStateError) as exc:
             fail(str(exc))
-        except CampaignStateError as exc:
-            fail(str(exc))
-
-
-def enqueue_work(rt: Runtime, work: Work) -> int:
-    """Enqueue after the commit; the reconciler covers a crash in between."""
-    celery = create_celery(rt.settings)
-    try:
-        return enqueue(celery, [work])
-    finally:
-        celery.close()
 
 
 @app.command("list")
@@ -145,36 +129,26 @@ def _progress_reader(rt: Runtime, campaign_id: int) -> Callable[[], campaign_con
 @app.command()
 def pause(campaign_id: int = ID) -> None:
     """Pause a sending campaign (a chunk already claimed finishes)."""
-    with _acting_on(campaign_id) as (_rt, session):
-        campaign_control.pause(session, campaign_id=campaign_id)
+    _control(campaign_id, "pause")
     console.print(f"campaign {campaign_id} paused")
 
 
 @app.command()
 def resume(campaign_id: int = ID) -> None:
     """Resume a paused campaign."""
-    with _acting_on(campaign_id) as (rt, session):
-        work = campaign_control.resume(
-            session, campaign_id=campaign_id, batch_size=rt.settings.batch_size
-        )
-    batches = enqueue_work(rt, work)
+    batches = _control(campaign_id, "resume")
     console.print(f"campaign {campaign_id} resumed ({batches} batches queued)")
 
 
 @app.command()
 def cancel(campaign_id: int = ID) -> None:
     """Cancel a campaign: whatever is still queued is never sent."""
-    with _acting_on(campaign_id) as (_rt, session):
-        skipped = campaign_control.cancel(session, campaign_id=campaign_id)
+    skipped = _control(campaign_id, "cancel")
     console.print(f"campaign {campaign_id} cancelled ({skipped} messages will not be sent)")
 
 
 @app.command("retry-failed")
 def retry_failed(campaign_id: int = ID) -> None:
     """Queue a campaign's failed messages again."""
-    with _acting_on(campaign_id) as (rt, session):
-        work = campaign_control.retry_failed(
-            session, campaign_id=campaign_id, batch_size=rt.settings.batch_size
-        )
-    batches = enqueue_work(rt, work)
+    batches = _control(campaign_id, "retry-failed")
     console.print(f"campaign {campaign_id}: failed messages queued again ({batches} batches)")
