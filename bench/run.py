@@ -269,7 +269,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="1,000,000 subscribers")
     parser.add_argument("-n", type=int, default=0, help="subscribers (overrides quick/full)")
     # Sending waits on round trips (SMTP, PostgreSQL), so twice as many processes as
-    # cores overlap the waits (docs/benchmarks.md, run C of the first session).
+    # cores overlap the waits (docs/benchmarks.md).
     parser.add_argument("--bulk-concurrency", type=int, default=4)
     parser.add_argument("--urgent-concurrency", type=int, default=2)
     parser.add_argument("--ref-seconds", type=float, default=10)
