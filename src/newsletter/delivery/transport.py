@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import idna
+from newsletter.idn import ascii_address
 
 
 class DeliveryError(Exception):
@@ -300,19 +300,6 @@ def sendmail(
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
-def ascii_address(address: str) -> str:
-    """`address` with its domain as IDNA A-labels; ValueError if the local part is not ASCII."""
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise ValueError(f"address {address!r} has a non-ASCII local part")
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except idna.IDNAError as exc:
-        raise ValueError(f"domain of {address!r} is not a valid IDN: {exc}") from exc
 
 
 def _reply(code: int, reply: bytes | str) -> str:

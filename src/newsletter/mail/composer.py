@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from newsletter.campaigns.digest_content import DigestContent
 from newsletter.config import Settings
+from newsletter.idn import ascii_address
 from newsletter.mail.dkim import DkimSigner, signer_from_settings
-from newsletter.mail.links import LinkMinter, ascii_address
+from newsletter.mail.links import LinkMinter
 from newsletter.mail.mime import (
     MessageTemplate,
     build_message,
