@@ -5,6 +5,8 @@
 - What feeds, the CMS and imports send (article summaries): `sanitize_html`, and
   `text_to_html` for summaries given as plain text. A digest's subset: absolute http(s)
   links and images only, active content dropped with its text.
+- Titles, authors and digest summaries: `plain_text`, `one_line`. No markup at all,
+  one line.
 
 Each purpose keeps its own allowlist; what they share (what an http(s) URL is, which
 tags lose their content) is written once here.
@@ -13,6 +15,7 @@ tags lose their content) is written once here.
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -102,3 +105,44 @@ def sanitize_html(value: str) -> str:
 def text_to_html(value: str) -> str:
     """Plain text as HTML that shows the same characters (feeds' text/plain content)."""
     return html.escape(value.strip()).replace("\n", "<br>")
+
+
+# --- plain text ---------------------------------------------------------------------------
+
+# Kept through the cleaning only to become spaces: "<p>a</p><p>b</p>" reads "a b", not "ab".
+SPACED_TAGS = {
+    "blockquote", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
+    "td", "th", "tr", "ul",
+}  # fmt: skip
+# In nh3's output "<" and ">" are escaped everywhere but around tags (attribute values
+# included), so this finds exactly the tags it kept.
+_TAG = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+# Control characters (other than the whitespace `\s` finds) are never meant as text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """Plain `text` on one line: controls and runs of whitespace become one space, ends trimmed."""
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+
+
+def plain_text(value: str, *, limit: int | None = None) -> str:
+    """HTML or text as one line of plain text, NFC; with `limit`, cut at a word boundary.
+
+    Tags are removed (block-level ones leave a space), script and other active content
+    goes with its text, entities are decoded. The result is text, not HTML: whoever
+    shows it escapes it. A text longer than `limit` characters ends in "…".
+    """
+    cleaned = nh3.clean(
+        unicodedata.normalize("NFC", value),
+        tags=SPACED_TAGS,
+        attributes={},
+        clean_content_tags=DROPPED_WITH_CONTENT,
+    )
+    text = one_line(html.unescape(_TAG.sub(" ", cleaned)))
+    # Again: removing tags and decoding entities can put a combining mark after its letter.
+    text = unicodedata.normalize("NFC", text)
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"

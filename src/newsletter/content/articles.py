@@ -9,8 +9,6 @@ source promised.
 from __future__ import annotations
 
 import datetime as dt
-import html
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,19 +16,16 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-import nh3
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.models import Article, Category, utcnow
-from newsletter.sanitize import DROPPED_WITH_CONTENT, is_http_url, sanitize_html
+from newsletter.sanitize import is_http_url, plain_text, sanitize_html
 
 MAX_URL = 2000
 MAX_TITLE = 1000
 MAX_AUTHOR = 300
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 class ArticleRejectedError(ValueError):
@@ -90,12 +85,6 @@ class IngestSummary:
 
 def nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
-
-
-def plain_text(value: str) -> str:
-    """Tags removed, entities decoded, whitespace collapsed: for titles and names."""
-    text = html.unescape(nh3.clean(nfc(value), tags=set(), clean_content_tags=DROPPED_WITH_CONTENT))
-    return nfc(_WHITESPACE.sub(" ", text).strip())
 
 
 def parse_datetime(value: object, *, timezone: ZoneInfo) -> dt.datetime | None:
