@@ -165,3 +165,34 @@ def test_a_refusal_is_reported_and_the_connection_stays_usable(
     assert failure.value.recipient_refused is recipient_refused
     assert "refused here" in str(failure.value)
     assert [m.rcpt_tos for m in received] == [["c@example.vn"]]
+
+
+@pytest.mark.parametrize(
+    ("refuse", "code", "recipient_refused"), [("recipient", 550, True), ("data", 554, False)]
+)
+def test_a_refusal_right_after_a_reconnect_reads_as_on_a_first_try(
+    smtp_server: SMTPServer, refuse: str, code: int, recipient_refused: bool
+) -> None:
+    """A message retried on a fresh connection and then refused reports the refusal itself."""
+    if refuse == "recipient":
+        smtp_server.refuse("gone@example.vn", f"{code} refused here")
+    else:
+        smtp_server.refuse_data("gone@example.vn", f"{code} refused here")
+    transport = open_transport(smtp_server.url)
+    assert isinstance(transport, SMTPTransport)
+    try:
+        transport.send(sender="b@example.gov.vn", recipient="a@example.vn", message=message())
+        assert transport._conn is not None
+        transport._conn.sock.shutdown(socket.SHUT_RDWR)  # a drop smtplib does not know of yet
+        with pytest.raises(DeliveryError) as failure:
+            transport.send(
+                sender="b@example.gov.vn",
+                recipient="gone@example.vn",
+                message=message("gone@example.vn"),
+            )
+    finally:
+        transport.close()
+    assert failure.value.code == code
+    assert failure.value.permanent is True
+    assert failure.value.recipient_refused is recipient_refused
+    assert "refused here" in str(failure.value)

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import Settings
+from newsletter.idn import ascii_address
 from newsletter.logs import redact
 from newsletter.mail.links import LinkMinter
 from newsletter.mail.mime import (
@@ -27,7 +28,6 @@ from newsletter.subscribers.addresses import (
     check_text,
     normalize_lenient,
     parse_address,
-    smtp_address,
     suppression_hash,
 )
 
@@ -87,7 +87,7 @@ def test_normalized_address_is_stable(raw: str, development: bool) -> None:
     again = parse_address(address.normalized, development=development)
     assert again == address
     assert parse_address(address.ascii, development=development).ascii == address.ascii
-    assert smtp_address(address.normalized) == address.ascii
+    assert ascii_address(address.normalized) == address.ascii
 
 
 @MANY

@@ -2,47 +2,30 @@
 
 An article is identified by its guid, else by its URL: re-ingesting the same item
 updates the row, never duplicates it. Everything kept is NFC-normalised and every
-summary is reduced to a safe HTML subset here, whatever the source promised.
+summary is reduced to a safe HTML subset here (`newsletter.sanitize`), whatever the
+source promised.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import nh3
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.models import Article, Category, utcnow
+from newsletter.sanitize import is_http_url, plain_text, sanitize_html
 
 MAX_URL = 2000
 MAX_TITLE = 1000
 MAX_AUTHOR = 300
-
-# What a digest may show of a summary: text structure, links and images, nothing active.
-SAFE_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "code", "em", "figcaption", "figure", "h3", "h4",
-    "i", "img", "li", "ol", "p", "pre", "q", "s", "small", "strong", "sub", "sup", "u", "ul",
-}  # fmt: skip
-SAFE_ATTRIBUTES = {
-    "a": {"href", "title"},
-    "img": {"src", "alt", "title", "width", "height"},
-    "abbr": {"title"},
-}
-# Dropped with their content, not just unwrapped: their text is code or layout noise.
-DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "noscript"}
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 class ArticleRejectedError(ValueError):
@@ -102,51 +85,6 @@ class IngestSummary:
 
 def nfc(value: str) -> str:
     return unicodedata.normalize("NFC", value)
-
-
-def is_http_url(value: str) -> bool:
-    """An absolute http(s) URL with a host and no whitespace or control characters."""
-    if not value or any(ch.isspace() or ord(ch) < 32 for ch in value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
-def _keep_http_only(_tag: str, attribute: str, value: str) -> str | None:
-    # nh3's url_schemes still lets relative URLs through; in an e-mail they lead nowhere,
-    # so links and images must be absolute http(s).
-    if attribute in ("href", "src"):
-        return value if is_http_url(value.strip()) else None
-    return value
-
-
-def sanitize_html(value: str) -> str:
-    """`value` reduced to SAFE_TAGS: no script, no event handlers, only http(s) URLs."""
-    cleaned = nh3.clean(
-        nfc(value),
-        tags=SAFE_TAGS,
-        attributes=SAFE_ATTRIBUTES,
-        clean_content_tags=DROPPED_WITH_CONTENT,
-        url_schemes={"http", "https"},
-        attribute_filter=_keep_http_only,
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-    )
-    return cleaned.strip()
-
-
-def text_to_html(value: str) -> str:
-    """Plain text as HTML that shows the same characters (feeds' text/plain content)."""
-    return html.escape(value.strip()).replace("\n", "<br>")
-
-
-def plain_text(value: str) -> str:
-    """Tags removed, entities decoded, whitespace collapsed: for titles and names."""
-    text = html.unescape(nh3.clean(nfc(value), tags=set(), clean_content_tags=DROPPED_WITH_CONTENT))
-    return nfc(_WHITESPACE.sub(" ", text).strip())
 
 
 def parse_datetime(value: object, *, timezone: ZoneInfo) -> dt.datetime | None:

@@ -21,8 +21,9 @@ import defusedxml  # type: ignore[import-untyped]
 import defusedxml.sax  # type: ignore[import-untyped]
 import feedparser
 
-from newsletter.content.articles import ArticleInput, text_to_html
+from newsletter.content.articles import ArticleInput
 from newsletter.content.fetch import FeedError
+from newsletter.sanitize import text_to_html
 
 _DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 _DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import idna
+from newsletter.idn import ascii_address
 
 
 class DeliveryError(Exception):
@@ -195,41 +195,41 @@ class SMTPTransport:
             self._conn = None
             conn = self._open()
             refused = self._send_once(conn, envelope_from, envelope_to, message, options)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(envelope_to, (550, b"refused"))
-            raise DeliveryError(
-                _reply(code, reply), permanent=code >= 500, code=code, recipient_refused=True
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            self._reset()
-            raise DeliveryError(
-                _reply(exc.smtp_code, exc.smtp_error),
-                permanent=exc.smtp_code >= 500,
-                code=exc.smtp_code,
-            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            self._conn = None
-            raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
+            raise self._failure(exc, envelope_to) from exc
         if refused:
             code, reply = refused[envelope_to]
-            raise DeliveryError(
-                _reply(code, reply), permanent=code >= 500, code=code, recipient_refused=True
-            )
+            raise _recipient_refused(code, reply)
 
     def _send_once(
         self, conn: smtplib.SMTP, sender: str, recipient: str, message: bytes, options: list[str]
     ) -> dict[str, tuple[int, bytes]]:
         try:
             return sendmail(conn, sender, recipient, message, options)
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(
+        except (OSError, smtplib.SMTPException) as exc:
+            raise self._failure(exc, recipient) from exc
+
+    def _failure(self, exc: OSError | smtplib.SMTPException, recipient: str) -> DeliveryError:
+        """What smtplib raised as a DeliveryError, the connection left fit for the next message.
+
+        The one mapping for a first try and a retry after a reconnect, so a refusal reads
+        the same whichever of the two met it.
+        """
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            code, reply = exc.recipients.get(recipient, (550, b"refused"))
+            return _recipient_refused(code, reply)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            # A reply refused the sender or the data: RSET keeps the connection for the
+            # next message, and forgets it when even that fails (a 421 closed it).
+            self._reset()
+            return DeliveryError(
                 _reply(exc.smtp_code, exc.smtp_error),
                 permanent=exc.smtp_code >= 500,
                 code=exc.smtp_code,
-            ) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            self._conn = None
-            raise DeliveryError(f"SMTP connection failed: {exc}", permanent=False) from exc
+            )
+        # Anything else broke the conversation itself: the next message reconnects.
+        self._conn = None
+        return DeliveryError(f"SMTP connection failed: {exc}", permanent=False)
 
     def _reset(self) -> None:
         if self._conn is None:
@@ -307,17 +307,10 @@ def sendmail(
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def ascii_address(address: str) -> str:
-    """`address` with its domain as IDNA A-labels; ValueError if the local part is not ASCII."""
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise ValueError(f"address {address!r} has a non-ASCII local part")
-    if domain.isascii():
-        return address
-    try:
-        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-    except idna.IDNAError as exc:
-        raise ValueError(f"domain of {address!r} is not a valid IDN: {exc}") from exc
+def _recipient_refused(code: int, reply: bytes) -> DeliveryError:
+    return DeliveryError(
+        _reply(code, reply), permanent=code >= 500, code=code, recipient_refused=True
+    )
 
 
 def _reply(code: int, reply: bytes | str) -> str:

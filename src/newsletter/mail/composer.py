@@ -20,9 +20,10 @@ from typing import Any
 from markupsafe import Markup
 
 from newsletter.config import Settings
+from newsletter.idn import ascii_address
 from newsletter.mail.digest import DigestContent
 from newsletter.mail.dkim import DkimSigner, signer_from_settings
-from newsletter.mail.links import LinkMinter, ascii_address
+from newsletter.mail.links import LinkMinter
 from newsletter.mail.mime import (
     MessageTemplate,
     build_message,
@@ -38,7 +39,6 @@ from newsletter.sanitize import clean_html
 
 __all__ = [
     "CampaignComposer",
-    "ascii_address",
     "warm_up",
 ]
 

@@ -2,29 +2,25 @@
 
 Loaded once per composer; every segment (set of chosen categories) is then cut from
 memory. Article text comes from feeds and the CMS, so it is cleaned here to one-line
-plain text and only http(s) links survive; the templates escape the rest.
+plain text (`newsletter.sanitize`) and only http(s) links survive; the templates escape
+the rest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import nh3
 from babel.dates import format_date
 
 from newsletter.config import Settings
 from newsletter.models import Article
+from newsletter.sanitize import one_line, plain_text
 
 SUMMARY_CHARS = 300
-_SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# Block-level tags become spaces so "<p>a</p><p>b</p>" reads "a b", not "ab".
-_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|th|blockquote|hr)\b[^>]*>", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +49,6 @@ class SectionCategory:
     position: int
 
 
-def one_line(text: str) -> str:
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
-
-
-def plain_text(fragment: str, limit: int = SUMMARY_CHARS) -> str:
-    """An HTML or text fragment as one line of plain text, cut at a word boundary."""
-    text = one_line(html.unescape(nh3.clean(_BLOCK_TAG.sub(" ", fragment), tags=set())))
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:") + "…"
-
-
 def safe_url(url: str | None) -> str | None:
     """`url` when it is an absolute http(s) URL without spaces or controls, else None."""
     if not url:
@@ -81,7 +65,7 @@ def item_from_article(article: Article) -> DigestItem:
         # Titles are plain text (the templates escape them); "<" may be meant literally.
         title=one_line(article.title) or "(không tiêu đề)",
         url=safe_url(article.url),
-        summary=plain_text(article.summary or ""),
+        summary=plain_text(article.summary or "", limit=SUMMARY_CHARS),
         image_url=safe_url(article.image_url),
         published_at=article.published_at,
         category_id=article.category_id,

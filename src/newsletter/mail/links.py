@@ -36,12 +36,6 @@ def preferences_url(settings: Settings, subscriber_id: int) -> str:
     return settings.public_link(f"/preferences/{token}")
 
 
-def ascii_address(address: str) -> str:
-    """`address` with its domain as IDNA A-labels (for relays without SMTPUTF8)."""
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.encode('idna').decode('ascii')}" if not domain.isascii() else address
-
-
 MAX_NEVER_COMPRESSED = 10
 
 

@@ -166,19 +166,3 @@ def key_hash(key: str) -> str:
     request); a test checks that both hashes agree.
     """
     return hashlib.sha256(key.lower().encode("utf-8")).hexdigest()
-
-
-def smtp_address(normalized: str) -> str:
-    """The ASCII form of a stored address for SMTP (IDN domain as A-labels)."""
-    if normalized.isascii():
-        return normalized
-    result = validate_email(
-        normalized,
-        allow_smtputf8=True,
-        check_deliverability=False,
-        test_environment=True,
-        globally_deliverable=False,
-    )
-    if result.ascii_email is None:
-        raise ValueError(f"address {normalized!r} has a non-ASCII local part")
-    return result.ascii_email

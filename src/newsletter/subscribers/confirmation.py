@@ -18,12 +18,12 @@ from jinja2 import Environment
 
 from newsletter.config import Settings
 from newsletter.delivery.transport import DeliveryError, RetryLaterError, Transport, open_transport
+from newsletter.idn import ascii_address
 from newsletter.mail.environment import create_environment
 from newsletter.mail.links import confirm_url
 from newsletter.mail.mime import build_message, format_address, make_message_id
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
-from newsletter.subscribers.addresses import smtp_address
 from newsletter.subscribers.lifecycle import forget_confirmation_sent
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def build_confirmation(
     subject = env.get_template("email/confirmation.subject.txt").render(context).strip()
     text = env.get_template("email/confirmation.txt").render(context) + "\n"
     html = env.get_template("email/confirmation.html").render(context)
-    recipient = smtp_address(email)
+    recipient = ascii_address(email)
     message = build_message(
         from_header=format_address(settings.sender_address, settings.sender_name),
         to=recipient,
