@@ -1,7 +1,7 @@
 """What a digest shows: its articles, grouped by category, for one category set.
 
-Loaded once per composer; every segment (set of chosen categories) is then cut from
-memory. Article text comes from feeds and the CMS, so it is cleaned here to one-line
+Loaded once per composer (campaigns/preview.py reads it from the store); every segment
+(set of chosen categories) is then cut from memory. Article text comes from feeds and the CMS, so it is cleaned here to one-line
 plain text (`newsletter.sanitize`) and only http(s) links survive; the templates escape
 the rest.
 """
@@ -9,7 +9,6 @@ the rest.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from babel.dates import format_date
 
 from newsletter.config import Settings
 from newsletter.models import Article
-from newsletter.sanitize import one_line, plain_text
+from newsletter.sanitize import is_http_url, one_line, plain_text
 
 SUMMARY_CHARS = 300
 
@@ -50,11 +49,15 @@ class SectionCategory:
 
 
 def safe_url(url: str | None) -> str | None:
-    """`url` when it is an absolute http(s) URL without spaces or controls, else None."""
+    """`url` when it is an absolute http(s) URL (sanitize.is_http_url), else None.
+
+    Quotes, angle brackets and DEL are refused too, as an article link never holds them
+    unescaped (the templates escape what is kept).
+    """
     if not url:
         return None
     url = url.strip()
-    if not re.fullmatch(r"https?://[^\s\x00-\x1f\x7f<>\"']+", url, flags=re.IGNORECASE):
+    if not is_http_url(url) or any(ch in "<>\"'\x7f" for ch in url):
         return None
     return url
 
