@@ -1,9 +1,9 @@
 """What a digest shows: its articles, grouped by category, for one category set.
 
 Loaded once per composer (campaigns/preview.py reads it from the store); every segment
-(set of chosen categories) is then cut from memory. Article text comes from feeds and the CMS, so it is cleaned here to one-line
-plain text (`newsletter.sanitize`) and only http(s) links survive; the templates escape
-the rest.
+(set of chosen categories) is then cut from memory. Article text comes from feeds and the
+CMS, so it is cleaned here to one-line plain text (`newsletter.sanitize`) and only
+http(s) links survive; the templates escape the rest.
 """
 
 from __future__ import annotations
