@@ -113,13 +113,17 @@ def parse_dsn(msg: Message) -> list[RecipientFailure] | None:
 
 
 def _original_recipients(original: Message | None) -> list[str]:
+    """The one recipient of the enclosed original: Microsoft's unredacted
+    X-HmXmrOriginalRecipient, else its To when that names a single mailbox."""
     if original is None:
         return []
-    values = [str(v) for h in ("X-HmXmrOriginalRecipient", "To") for v in original.get_all(h, [])]
-    found = [mailbox(a) for _n, a in getaddresses(values)]
-    unique = sorted({a for a in found if a})
-    # A mail of ours has exactly one recipient; a To with several is someone else's mail.
-    return unique[:1] if len(unique) == 1 else []
+    for header in ("X-HmXmrOriginalRecipient", "To"):
+        values = [str(v) for v in original.get_all(header, [])]
+        found = {m for m in (mailbox(a) for _n, a in getaddresses(values)) if m}
+        # A mail of ours has exactly one recipient; a To with several is someone else's mail.
+        if len(found) == 1:
+            return sorted(found)
+    return []
 
 
 def is_microsoft_complaint(msg: Message) -> bool:

@@ -61,9 +61,13 @@ def _verp_candidates(msg: Message) -> list[str]:
 
 
 def _find_delivery_id(msg: Message, settings: Settings, report: BounceReport) -> None:
+    _delivery_from(_verp_candidates(msg), settings, report)
+
+
+def _delivery_from(addresses: list[str], settings: Settings, report: BounceReport) -> None:
     if not settings.bounce_domain:
         return
-    for address in _verp_candidates(msg):
+    for address in addresses:
         token = _verp_token(address, settings.bounce_domain)
         if token is None:
             continue
@@ -131,7 +135,9 @@ def _flufl(msg: Message) -> list[RecipientFailure]:
     return _heuristic(msg, valid(permanent), valid(temporary))
 
 
-def _read(msg: Message, report: BounceReport) -> tuple[str | None, list[RecipientFailure]]:
+def _read(
+    msg: Message, report: BounceReport, settings: Settings
+) -> tuple[str | None, list[RecipientFailure]]:
     arf = parse_arf(msg)
     if arf is not None:
         report.feedback_type = arf[0]
@@ -140,10 +146,16 @@ def _read(msg: Message, report: BounceReport) -> tuple[str | None, list[Recipien
     if dsn is not None:
         # A status part decides alone, even with no failure in it ("Action: delivered").
         return "dsn", dsn
-    found = amazon_ses(msg) or read_text_formats(msg)
+    ses = amazon_ses(msg)
+    if ses is not None:
+        name, failures, senders = ses
+        if report.delivery_id is None and not report.forged_verp:
+            _delivery_from(senders, settings, report)
+        if name == "ses-complaint":
+            report.feedback_type = next((f.diagnostic for f in failures), "abuse")
+        return name, failures
+    found = read_text_formats(msg)
     if found is not None:
-        if found[0] == "ses-complaint":
-            report.feedback_type = next((f.diagnostic for f in found[1]), "abuse")
         return found
     if is_auto_reply(msg):
         report.auto_reply = True
@@ -168,5 +180,5 @@ def parse_report(raw: bytes, settings: Settings) -> BounceReport:
         if report.delivery_id is None and not report.forged_verp and settings.bounce_domain:
             # ARF reports carry the original message; its Return-Path is our VERP address.
             _find_delivery_id(original, settings, report)
-    report.source, report.failures = _read(msg, report)
+    report.source, report.failures = _read(msg, report, settings)
     return report

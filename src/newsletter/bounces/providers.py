@@ -187,11 +187,17 @@ def _ses_address(value: object) -> str | None:
     return mailbox(pairs[0][1]) if pairs else None
 
 
-def amazon_ses(msg: Message) -> Found | None:
-    """Amazon SES notifications delivered by SNS e-mail: Bounce, Complaint, Delivery."""
+def amazon_ses(msg: Message) -> tuple[str, list[RecipientFailure], list[str]] | None:
+    """Amazon SES notifications delivered by SNS e-mail: Bounce, Complaint, Delivery.
+
+    The third item is the original's envelope sender (`mail.source`, `mail.returnPath`):
+    our VERP address, the only link from the notification to a delivery.
+    """
     doc = _ses_document(msg)
     if doc is None:
         return None
+    mail = doc.get("mail") or {}
+    senders = [str(mail[k]) for k in ("returnPath", "source") if isinstance(mail.get(k), str)]
     kind = str(doc.get("notificationType") or doc.get("eventType") or "")
     failures: list[RecipientFailure] = []
     if kind == "Bounce":
@@ -217,4 +223,4 @@ def amazon_ses(msg: Message) -> Found | None:
             if address:
                 failures.append(RecipientFailure(address, BounceKind.COMPLAINT, None, feedback))
     # A Delivery (or any other) notification is news of success: nobody failed.
-    return f"ses-{kind.lower() or 'unknown'}", failures
+    return f"ses-{kind.lower() or 'unknown'}", failures, senders
