@@ -76,7 +76,9 @@ def test_full_mailbox_at_rcpt_scores_and_missing_mailbox_suppresses(
     campaign_id, ids = send_campaign(runtime, 3)
     with runtime.sessions() as s:
         full, limited, missing = (s.get(Subscriber, i) for i in ids)
-        assert full is not None and limited is not None and missing is not None
+        assert full is not None
+        assert limited is not None
+        assert missing is not None
         for soft in (full, limited):
             assert soft.status is SubscriberStatus.ACTIVE
             assert soft.bounce_score == 1.0
