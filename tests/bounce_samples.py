@@ -81,4 +81,5 @@ EXPECTED: dict[str, Expected] = {
     "delivered_dsn": Expected(None, (), "dsn"),
     "autoreply_vi": Expected(None, (), "auto-reply", auto_reply=True),
     "autoreply_en": Expected(None, (), "auto-reply", auto_reply=True),
+    "unsubscribe_mailto": Expected(None, (), "unsubscribe"),
 }

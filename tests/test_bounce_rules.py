@@ -209,3 +209,27 @@ def test_score_halves_every_half_life() -> None:
     """The soft-bounce score halves every BOUNCE_HALF_LIFE_DAYS."""
     assert decayed_score(4.0, NOW - dt.timedelta(days=14), NOW, 14.0) == pytest.approx(2.0)
     assert decayed_score(4.0, None, NOW, 14.0) == 4.0
+
+
+def test_mail_to_the_unsubscribe_address_unsubscribes(session: Session, settings: Settings) -> None:
+    """A mail to the List-Unsubscribe mailto address unsubscribes its subscriber with a
+    consent event; one whose token was not signed by us changes nothing."""
+    delivery = sent_delivery(session, "nguoi.dan@hopthu.example")
+    assert delivery.subscriber_id is not None
+    forger = settings.model_copy(update={"secret_key": "forger-secret-key-that-is-long-enough!!"})
+    forged = sample("unsubscribe_mailto", forger, subscriber_id=delivery.subscriber_id)
+    outcome = apply_report(
+        session, report=parse_report(forged, settings), settings=settings, now=NOW
+    )
+    assert outcome.action == "ignored"
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
+    raw = sample("unsubscribe_mailto", settings, subscriber_id=delivery.subscriber_id)
+    outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
+    assert outcome.action == "unsubscribed"
+    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    events = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+    ).all()
+    assert [e.kind for e in events] == [ConsentKind.UNSUBSCRIBED]

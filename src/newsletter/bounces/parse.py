@@ -79,6 +79,19 @@ def _delivery_from(addresses: list[str], settings: Settings, report: BounceRepor
             log.warning("ignored a bounce to a VERP address with an invalid signature")
 
 
+def _unsubscribe_request(msg: Message, settings: Settings) -> int | None:
+    """The subscriber whose signed unsubscribe+TOKEN address this mail was sent to."""
+    for address in _verp_candidates(msg):
+        local = address.strip().strip("<>").rpartition("@")[0]
+        if not local.lower().startswith(UNSUBSCRIBE_LOCAL_PREFIX):
+            continue
+        try:
+            return read_token(settings, Purpose.UNSUBSCRIBE, local[len(UNSUBSCRIBE_LOCAL_PREFIX) :])
+        except TokenError:
+            log.warning("ignored a mail to an unsubscribe address with an invalid signature")
+    return None
+
+
 def _unsubscribe_subscriber_id(original: Message, settings: Settings) -> int | None:
     header = str(original.get("List-Unsubscribe", ""))
     for target in re.findall(r"<([^>]+)>", header):
@@ -173,6 +186,11 @@ def parse_report(raw: bytes, settings: Settings) -> BounceReport:
     """Everything a bounce or complaint message tells: who failed, how, for which delivery."""
     msg = message_from_bytes(raw, policy=policy.compat32)
     report = BounceReport()
+    report.unsubscribe_request = _unsubscribe_request(msg, settings)
+    if report.unsubscribe_request is not None:
+        # RFC 2369's mailto: whatever the mail says, being sent there is the request.
+        report.source = "unsubscribe"
+        return report
     _find_delivery_id(msg, settings, report)
     original = enclosed_original(msg)
     if original is not None:

@@ -29,6 +29,8 @@ class BounceReport:
     forged_verp: bool = False
     # An out-of-office or vacation reply: nobody's failure, dropped without effect.
     auto_reply: bool = False
+    # A mail to the List-Unsubscribe mailto address (unsubscribe+TOKEN@…): whose request.
+    unsubscribe_request: int | None = None
     # Which reader understood the message ("dsn", "arf", "ses", "opensmtpd", ...).
     source: str | None = None
 

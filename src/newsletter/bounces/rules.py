@@ -3,8 +3,9 @@
 A hard bounce condemns the address; soft bounces add to a score that halves every
 BOUNCE_HALF_LIFE_DAYS and condemns past BOUNCE_SOFT_THRESHOLD; a complaint unsubscribes
 and is recorded as a consent event; a policy refusal (the sender's IP, reputation or
-content) fails the delivery with its reason and touches no subscriber; an auto-reply
-changes nothing. docs/bounces.md says why.
+content) fails the delivery with its reason and touches no subscriber; a mail to the
+List-Unsubscribe mailto address unsubscribes; an auto-reply changes nothing.
+docs/bounces.md says why.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.subscribers.lifecycle import Consent
+from newsletter.subscribers.preferences import unsubscribe
 from newsletter.subscribers.suppression import suppress
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BounceOutcome:
-    action: str  # suppressed | scored | noted | complaint | ignored
+    action: str  # suppressed | scored | noted | complaint | unsubscribed | ignored
     subscriber_id: int | None = None
     delivery_id: int | None = None
     reason: str = ""
@@ -96,6 +99,8 @@ def apply_report(
     kind = report.kind
     if report.auto_reply:
         return BounceOutcome("ignored", reason="automatic reply (out of office)")
+    if report.unsubscribe_request is not None:
+        return _unsubscribe_request(session, report.unsubscribe_request, now)
     if kind is None:
         return BounceOutcome("ignored", reason="no failure found in the message")
     subscriber, delivery = _target(session, report, settings)
@@ -119,6 +124,15 @@ def apply_report(
         _condemn(session, subscriber, reason="hard_bounce", now=now)
         return BounceOutcome("suppressed", subscriber.id, delivery_id, "hard bounce")
     return _soft(session, subscriber, delivery_id, settings, now)
+
+
+def _unsubscribe_request(session: Session, subscriber_id: int, now: dt.datetime) -> BounceOutcome:
+    """A mail to the List-Unsubscribe mailto address: the resident asked to stop, by mail."""
+    if not unsubscribe(
+        session, subscriber_id=subscriber_id, consent=Consent(via="mailto"), now=now
+    ):
+        return BounceOutcome("ignored", reason="unsubscribe request for an erased subscriber")
+    return BounceOutcome("unsubscribed", subscriber_id, None, "unsubscribe request by mail")
 
 
 def _policy(
