@@ -153,3 +153,11 @@ def test_status_and_text_classification(
     """The text is read before the code, the most specific code wins, and a phone number is
     no reply code."""
     assert classify(status, diagnostic) is kind
+
+
+def test_hostile_json_is_not_a_crash(settings: Settings) -> None:
+    """A body of JSON nested thousands deep (or cut short) is simply not an SES notice."""
+    head = b"From: x@y.example\r\nContent-Type: text/plain\r\n\r\n"
+    for body in (b'{"a":' * 50000, b'{"notificationType": "Bounce", "bounce": {'):
+        report = parse_report(head + body, settings)
+        assert report.failures == []

@@ -30,6 +30,9 @@ _ORIGINAL_STARTS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _ADDRESS = r"[^\s<>()\[\]\"',;:]+@[A-Za-z0-9.\-]+\.[A-Za-z0-9\-]+"
+# A report's own text is a few kilobytes; past this it is someone's message, not a report,
+# and the readers' expressions need not scan it.
+MAX_REPORT_TEXT = 64 * 1024
 
 
 def report_text(msg: Message) -> str:
@@ -49,7 +52,7 @@ def report_text(msg: Message) -> str:
             text = html.unescape(re.sub(r"<br\s*/?>|</p>|</div>|</tr>", "\n", text, flags=re.I))
             text = re.sub(r"<[^>]+>", "", text)
         chunks.append(text.replace("\r\n", "\n"))
-    text = "\n".join(chunks)
+    text = "\n".join(chunks)[:MAX_REPORT_TEXT]
     end = _ORIGINAL_STARTS.search(text)
     return text[: end.start()] if end else text
 
@@ -105,7 +108,12 @@ def qmail(msg: Message, text: str) -> list[RecipientFailure] | None:
         text,
     ):
         return None
-    pairs = re.findall(rf"^<({_ADDRESS})>:?\s*\n((?:.+\n?)+?)(?:\n|\Z)", text, re.MULTILINE)
+    pairs = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        first, _, rest = paragraph.strip().partition("\n")
+        named = re.fullmatch(rf"<({_ADDRESS})>:?\s*(.*)", first.strip())
+        if named:
+            pairs.append((named.group(1), f"{named.group(2)} {rest}"))
     return _collect(pairs)
 
 
@@ -170,12 +178,12 @@ def _ses_document(msg: Message) -> dict[str, Any] | None:
             continue
         try:
             doc, _end = json.JSONDecoder().raw_decode(text[start:])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any real notification
             continue
         if isinstance(doc, dict) and isinstance(doc.get("Message"), str):
             try:  # an SNS envelope around the SES notification
                 doc = json.loads(doc["Message"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
         if isinstance(doc, dict) and ("notificationType" in doc or "eventType" in doc):
             return doc
