@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from newsletter.bounces.classify import classify
 from newsletter.bounces.parse import BounceKind, classify_smtp_rejection, parse_report
 from newsletter.config import Settings
+from newsletter.subscribers.addresses import mailbox_key
 from tests.bounce_samples import EXPECTED, sample
 
 
@@ -161,3 +165,24 @@ def test_hostile_json_is_not_a_crash(settings: Settings) -> None:
     for body in (b'{"a":' * 50000, b'{"notificationType": "Bounce", "bounce": {'):
         report = parse_report(head + body, settings)
         assert report.failures == []
+
+
+@hypothesis_settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(sorted(EXPECTED)),
+    where=st.floats(min_value=0, max_value=1),
+    cut=st.integers(min_value=0, max_value=200),
+    junk=st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8")),
+)
+def test_damaged_reports_never_crash_or_name_a_non_address(
+    settings: Settings, name: str, where: float, cut: int, junk: bytes
+) -> None:
+    """Any sample with bytes cut out and junk put in parses without error, and whatever
+    it names is a whole mailbox."""
+    raw = sample(name, settings)
+    at = int(len(raw) * where)
+    report = parse_report(raw[:at] + junk + raw[at + cut :], settings)
+    for failure in report.failures:
+        assert failure.address == "" or mailbox_key(failure.address) == failure.address
