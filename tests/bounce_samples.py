@@ -62,6 +62,7 @@ EXPECTED: dict[str, Expected] = {
     "opensmtpd_delayed": Expected(S, ("ban.quan.ly@phuong.example",), "opensmtpd"),
     "workmail_expired": Expected(S, ("khach.san@dulich.example",), "dsn"),
     "office365_ndr": Expected(H, ("chuyen.vien@sotaichinh.example",), "office365", "5.1.10"),
+    "office365_html": Expected(H, ("khong.co@contoso.example",), "office365", "5.1.10"),
     "yahoo_full": Expected(S, ("day.hop@yahoo.com",), "qmail"),
     "sendmail_old": Expected(H, ("nhan.vien.cu@sobo.example",), "sendmail"),
     "qmail_quoted_original": Expected(H, ("can.bo.xa@xa.example",), "qmail", None),

@@ -41,7 +41,8 @@ UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
 _QUOTED_HEADER = re.compile(
     r"^\s*(?:X-[\w-]+|Received|Message-I[dD]|Date|From|To|Cc|Subject|MIME-Version|"
     r"Content-[\w-]+|Return-Path|References|In-Reply-To|Sender|Errors-To|Precedence|"
-    r"List-[\w-]+|User-Agent|Delivered-To):.*$",
+    r"List-[\w-]+|User-Agent|Delivered-To|Received-SPF|Authentication-Results|DKIM-Signature|"
+    r"ARC-[\w-]+):.*$",
     re.IGNORECASE | re.MULTILINE,
 )
 

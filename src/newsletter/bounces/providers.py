@@ -128,7 +128,7 @@ def office365(msg: Message, text: str) -> list[RecipientFailure] | None:
     remote = re.findall(
         rf"^\s*({_ADDRESS})\s*\n(?:.*\n){{0,3}}?\s*Remote Server returned '([^']+)'",
         text,
-        re.MULTILINE,
+        re.MULTILINE | re.IGNORECASE,
     )
     if remote:
         return _collect(remote)
