@@ -89,7 +89,8 @@ def test_soft_bounces_suppress_only_past_threshold(session: Session, settings: S
 
 
 def test_policy_refusal_condemns_nothing(session: Session, settings: Settings) -> None:
-    """A 5.7.x spam/policy refusal is noted on the delivery; the address stays active."""
+    """A 5.7.x spam/policy refusal fails the delivery with its reason; the address stays
+    active and unscored."""
     delivery = sent_delivery(session, "phong.vien@baochi.example")
     raw = sample("policy_571", settings, delivery_id=delivery.id)
     outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
@@ -99,6 +100,51 @@ def test_policy_refusal_condemns_nothing(session: Session, settings: Settings) -
     assert subscriber.status is SubscriberStatus.ACTIVE
     assert not is_suppressed(session, "phong.vien@baochi.example")
     assert "5.7.1" in (delivery.last_error or "")
+    assert delivery.status is DeliveryStatus.FAILED
+    assert subscriber.bounce_score == 0.0
+
+
+@pytest.mark.parametrize("name", ["policy_blacklisted", "relay_denied", "rate_limited",
+                                  "mailbox_full_522", "autoreply_vi", "ses_delivery"])  # fmt: skip
+def test_nothing_here_suppresses_the_resident(
+    session: Session, settings: Settings, name: str
+) -> None:
+    """A blocklisted IP, a relay refusal, a rate limit, a full mailbox, an auto-reply and an
+    SES Delivery notice never suppress the resident."""
+    delivery = sent_delivery(session, "redacted@hopthu.example")
+    raw = sample(name, settings, delivery_id=delivery.id)
+    outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
+    assert outcome.action in ("noted", "scored", "ignored")
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
+    assert not is_suppressed(session, "redacted@hopthu.example")
+
+
+@pytest.mark.parametrize("name", ["ses_bounce_permanent", "office365_ndr", "dragonfly_hard"])
+def test_provider_hard_bounces_suppress(session: Session, settings: Settings, name: str) -> None:
+    """An SES Permanent bounce (linked by the VERP address in mail.source), an Office 365
+    NDR and a DragonFly bounce for a missing mailbox suppress the resident."""
+    delivery = sent_delivery(session, "redacted@hopthu.example")
+    raw = sample(name, settings, delivery_id=delivery.id)
+    outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
+    assert outcome.action == "suppressed"
+    assert is_suppressed(session, "redacted@hopthu.example")
+
+
+@pytest.mark.parametrize("name", ["arf_no_rcpt", "outlook_complaint", "ses_complaint"])
+def test_complaints_without_original_rcpt_to(
+    session: Session, settings: Settings, name: str
+) -> None:
+    """An ARF report without Original-Rcpt-To, Outlook's report and an SES Complaint
+    unsubscribe the resident of the delivery they name."""
+    delivery = sent_delivery(session, "redacted@hopthu.example")
+    raw = sample(name, settings, delivery_id=delivery.id)
+    outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
+    assert outcome.action == "complaint"
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.COMPLAINED
 
 
 def test_complaint_unsubscribes_with_consent_event(session: Session, settings: Settings) -> None:
@@ -163,3 +209,27 @@ def test_score_halves_every_half_life() -> None:
     """The soft-bounce score halves every BOUNCE_HALF_LIFE_DAYS."""
     assert decayed_score(4.0, NOW - dt.timedelta(days=14), NOW, 14.0) == pytest.approx(2.0)
     assert decayed_score(4.0, None, NOW, 14.0) == 4.0
+
+
+def test_mail_to_the_unsubscribe_address_unsubscribes(session: Session, settings: Settings) -> None:
+    """A mail to the List-Unsubscribe mailto address unsubscribes its subscriber with a
+    consent event; one whose token was not signed by us changes nothing."""
+    delivery = sent_delivery(session, "nguoi.dan@hopthu.example")
+    assert delivery.subscriber_id is not None
+    forger = settings.model_copy(update={"secret_key": "forger-secret-key-that-is-long-enough!!"})
+    forged = sample("unsubscribe_mailto", forger, subscriber_id=delivery.subscriber_id)
+    outcome = apply_report(
+        session, report=parse_report(forged, settings), settings=settings, now=NOW
+    )
+    assert outcome.action == "ignored"
+    subscriber = session.get(Subscriber, delivery.subscriber_id)
+    assert subscriber is not None
+    assert subscriber.status is SubscriberStatus.ACTIVE
+    raw = sample("unsubscribe_mailto", settings, subscriber_id=delivery.subscriber_id)
+    outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
+    assert outcome.action == "unsubscribed"
+    assert subscriber.status is SubscriberStatus.UNSUBSCRIBED
+    events = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id)
+    ).all()
+    assert [e.kind for e in events] == [ConsentKind.UNSUBSCRIBED]

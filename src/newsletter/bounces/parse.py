@@ -1,90 +1,50 @@
-"""Reading bounces and complaints: RFC 3464 DSNs, RFC 5965 ARF reports, and the
-non-standard formats of large providers and of Postfix/Exim (through flufl.bounce).
+"""Reading bounces and complaints: which reader understands a message, and for whom.
 
 Parsing is pure: `parse_report(raw, settings)` says what a message reports; the rules
-that change the store live in rules.py.
+that change the store live in rules.py. Readers are tried from the most structured to
+the most heuristic — ARF, RFC 3464 DSN, Amazon SES JSON, the MTAs' own wordings
+(providers.py), then the auto-reply check, then flufl.bounce's detectors — and the
+first that recognises the message decides it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses
-from enum import StrEnum
 
+from newsletter.bounces.autoreply import is_auto_reply, is_automatic
+from newsletter.bounces.classify import STATUS, BounceKind, classify, classify_smtp_rejection
+from newsletter.bounces.dsn import enclosed_original, parse_arf, parse_dsn
+from newsletter.bounces.providers import amazon_ses, read_text_formats, report_text
+from newsletter.bounces.report import BounceReport, RecipientFailure, mailbox
 from newsletter.config import Settings
 from newsletter.signing import Purpose, TokenError, read_token
 
+__all__ = [
+    "BounceKind",
+    "BounceReport",
+    "RecipientFailure",
+    "classify_smtp_rejection",
+    "parse_report",
+]
+
 log = logging.getLogger(__name__)
 
-_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_SMTP_CODE = re.compile(r"\b([45])\d\d\b")
 VERP_LOCAL_PREFIX = "bounces+"
 UNSUBSCRIBE_LOCAL_PREFIX = "unsubscribe+"
-
-
-class BounceKind(StrEnum):
-    HARD = "hard"  # the address does not exist: never mail it again
-    SOFT = "soft"  # mailbox full, greylisted, server down: try later, count it
-    POLICY = "policy"  # 5.7.x: refused for policy or spam; the address itself is fine
-    COMPLAINT = "complaint"  # the resident marked a mail as spam
-
-
-@dataclass(frozen=True)
-class RecipientFailure:
-    address: str
-    kind: BounceKind
-    status: str | None = None
-    diagnostic: str | None = None
-
-
-@dataclass
-class BounceReport:
-    """What one incoming message reports."""
-
-    failures: list[RecipientFailure] = field(default_factory=list)
-    # From the VERP address the bounce was sent to (signed, so it cannot be forged).
-    delivery_id: int | None = None
-    # From the unsubscribe token in the original message's List-Unsubscribe (ARF).
-    subscriber_id: int | None = None
-    feedback_type: str | None = None
-    forged_verp: bool = False
-
-    @property
-    def kind(self) -> BounceKind | None:
-        kinds = {f.kind for f in self.failures}
-        for kind in (BounceKind.COMPLAINT, BounceKind.HARD, BounceKind.POLICY, BounceKind.SOFT):
-            if kind in kinds:
-                return kind
-        return None
-
-
-def classify_status(status: str | None, diagnostic: str | None = None) -> BounceKind:
-    """RFC 3463 enhanced status (or a bare SMTP code in the diagnostic) to a kind."""
-    text = f"{status or ''} {diagnostic or ''}"
-    match = _STATUS.search(text)
-    if match:
-        klass, subject = match.group(1), match.group(2)
-        if klass == "5":
-            return BounceKind.POLICY if subject == "7" else BounceKind.HARD
-        return BounceKind.SOFT
-    code = _SMTP_CODE.search(diagnostic or "")
-    if code and code.group(1) == "5":
-        return BounceKind.HARD
-    return BounceKind.SOFT
-
-
-def classify_smtp_rejection(code: int, reply: str) -> BounceKind:
-    """A rejection at SMTP time: 5xx is hard unless it is a 5.7.x policy refusal."""
-    if 400 <= code < 500:
-        return BounceKind.SOFT
-    match = _STATUS.search(reply)
-    if match and match.group(1) == "5" and match.group(2) == "7":
-        return BounceKind.POLICY
-    return BounceKind.HARD
+# Header lines quoted inline by old MTAs: a version in them ("X-Mailman-Version: 2.0.8")
+# must not be read as a status.
+_QUOTED_HEADER = re.compile(
+    r"^\s*(?:X-[\w-]+|Received|Message-I[dD]|Date|From|To|Cc|Subject|MIME-Version|"
+    r"Content-[\w-]+|Return-Path|References|In-Reply-To|Sender|Errors-To|Precedence|"
+    r"List-[\w-]+|User-Agent|Delivered-To|Received-SPF|Authentication-Results|DKIM-Signature|"
+    r"ARC-[\w-]+):.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _verp_token(address: str, bounce_domain: str) -> str | None:
@@ -102,9 +62,13 @@ def _verp_candidates(msg: Message) -> list[str]:
 
 
 def _find_delivery_id(msg: Message, settings: Settings, report: BounceReport) -> None:
+    _delivery_from(_verp_candidates(msg), settings, report)
+
+
+def _delivery_from(addresses: list[str], settings: Settings, report: BounceReport) -> None:
     if not settings.bounce_domain:
         return
-    for address in _verp_candidates(msg):
+    for address in addresses:
         token = _verp_token(address, settings.bounce_domain)
         if token is None:
             continue
@@ -116,17 +80,16 @@ def _find_delivery_id(msg: Message, settings: Settings, report: BounceReport) ->
             log.warning("ignored a bounce to a VERP address with an invalid signature")
 
 
-def _embedded_original(msg: Message) -> Message | None:
-    for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype == "message/rfc822":
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                return payload[0]
-        if ctype == "text/rfc822-headers":
-            raw = part.get_payload(decode=True)
-            if isinstance(raw, bytes):
-                return message_from_bytes(raw, policy=policy.compat32)
+def _unsubscribe_request(msg: Message, settings: Settings) -> int | None:
+    """The subscriber whose signed unsubscribe+TOKEN address this mail was sent to."""
+    for address in _verp_candidates(msg):
+        local = address.strip().strip("<>").rpartition("@")[0]
+        if not local.lower().startswith(UNSUBSCRIBE_LOCAL_PREFIX):
+            continue
+        try:
+            return read_token(settings, Purpose.UNSUBSCRIBE, local[len(UNSUBSCRIBE_LOCAL_PREFIX) :])
+        except TokenError:
+            log.warning("ignored a mail to an unsubscribe address with an invalid signature")
     return None
 
 
@@ -150,80 +113,23 @@ def _unsubscribe_subscriber_id(original: Message, settings: Settings) -> int | N
     return None
 
 
-def _status_blocks(part: Message) -> list[Message]:
-    """The per-message and per-recipient field groups of a message/delivery-status part."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [p for p in payload if isinstance(p, Message)]
-    if isinstance(payload, str):
-        blocks = re.split(r"\r?\n\s*\r?\n", payload.strip())
-        return [message_from_bytes(b.encode("utf-8", "replace")) for b in blocks if b.strip()]
-    return []
-
-
-def _address_field(value: object) -> str:
-    text = str(value or "")
-    if ";" in text:
-        text = text.split(";", 1)[1]
-    return text.strip().strip("<>").lower()
-
-
-def _parse_dsn(msg: Message) -> list[RecipientFailure]:
-    failures = []
-    for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        for block in _status_blocks(part):
-            recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
-            action = str(block.get("Action", "")).strip().lower()
-            if not recipient or action in ("delivered", "relayed", "expanded"):
-                continue
-            status = str(block.get("Status", "")).strip() or None
-            diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split()) or None
-            kind = classify_status(status, diagnostic)
-            if action == "delayed":
-                kind = BounceKind.SOFT
-            failures.append(RecipientFailure(_address_field(recipient), kind, status, diagnostic))
+def _heuristic(msg: Message, permanent: set[str], temporary: set[str]) -> list[RecipientFailure]:
+    """flufl.bounce found addresses; the report's own text (never the quoted headers) says how."""
+    text = _QUOTED_HEADER.sub("", report_text(msg))
+    match = STATUS.search(text)
+    status = match.group(0) if match else None
+    line = None
+    if match:
+        line = next((ln.strip() for ln in text.splitlines() if status and status in ln), None)
+    kind = classify(status, " ".join(text.split())[:4000], default=BounceKind.HARD)
+    failures = [RecipientFailure(a, kind, status, line) for a in sorted(permanent)]
+    failures += [
+        RecipientFailure(a, BounceKind.SOFT, status, line) for a in sorted(temporary - permanent)
+    ]
     return failures
 
 
-def _parse_arf(msg: Message, report: BounceReport) -> list[RecipientFailure]:
-    for part in msg.walk():
-        if part.get_content_type() != "message/feedback-report":
-            continue
-        blocks = _status_blocks(part)
-        fields = blocks[0] if blocks else part
-        report.feedback_type = str(fields.get("Feedback-Type", "abuse")).strip().lower()
-        recipients = [
-            _address_field(v) for v in (fields.get_all("Original-Rcpt-To") or []) if v
-        ] or [""]
-        return [
-            RecipientFailure(r, BounceKind.COMPLAINT, None, report.feedback_type)
-            for r in recipients
-        ]
-    return []
-
-
-def _heuristic_status(msg: Message) -> tuple[str | None, str | None]:
-    for part in msg.walk():
-        if part.get_content_maintype() != "text":
-            continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
-            continue
-        text = payload.decode("utf-8", "replace")
-        match = _STATUS.search(text)
-        if match:
-            line = next((ln.strip() for ln in text.splitlines() if match.group(0) in ln), None)
-            return match.group(0), line
-        code = re.search(r"\b(5\d\d|4\d\d)[ -:]", text)
-        if code:
-            line = next((ln.strip() for ln in text.splitlines() if code.group(1) in ln), None)
-            return None, line
-    return None, None
-
-
-def _parse_nonstandard(msg: Message) -> list[RecipientFailure]:
+def _flufl(msg: Message) -> list[RecipientFailure]:
     # Imported here: the ledger (delivery/ledger.py → bounces/rules.py → this module) is on every
     # path, an urgent bulletin's CLI included; flufl.bounce's detectors only on this one.
     from flufl.bounce import all_failures
@@ -235,36 +141,63 @@ def _parse_nonstandard(msg: Message) -> list[RecipientFailure]:
         # such a message is simply not a bounce we recognise.
         log.info("bounce detectors could not read a message: %r", exc)
         return []
-    status, diagnostic = _heuristic_status(msg)
-    failures = []
-    for raw in sorted(permanent):
-        address = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        kind = classify_status(status, diagnostic) if (status or diagnostic) else BounceKind.HARD
-        if kind is BounceKind.SOFT:
-            kind = BounceKind.HARD  # the detector saw a permanent failure
-        failures.append(RecipientFailure(address.lower(), kind, status, diagnostic))
-    for raw in sorted(temporary - permanent):
-        address = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        failures.append(RecipientFailure(address.lower(), BounceKind.SOFT, status, diagnostic))
-    return failures
+
+    def valid(found: Iterable[bytes | str]) -> set[str]:
+        decoded = (a.decode("utf-8", "replace") if isinstance(a, bytes) else a for a in found)
+        return {m for m in map(mailbox, decoded) if m}
+
+    return _heuristic(msg, valid(permanent), valid(temporary))
+
+
+def _read(
+    msg: Message, report: BounceReport, settings: Settings
+) -> tuple[str | None, list[RecipientFailure]]:
+    arf = parse_arf(msg)
+    if arf is not None:
+        report.feedback_type = arf[0]
+        return "arf", arf[1]
+    dsn = parse_dsn(msg)
+    if dsn is not None:
+        # A status part decides alone, even with no failure in it ("Action: delivered").
+        return "dsn", dsn
+    ses = amazon_ses(msg)
+    if ses is not None:
+        name, failures, senders = ses
+        if report.delivery_id is None and not report.forged_verp:
+            _delivery_from(senders, settings, report)
+        if name == "ses-complaint":
+            report.feedback_type = next((f.diagnostic for f in failures), "abuse")
+        return name, failures
+    found = read_text_formats(msg)
+    if found is not None:
+        return found
+    if is_auto_reply(msg):
+        report.auto_reply = True
+        return "auto-reply", []
+    failures = _flufl(msg)
+    if failures:
+        return "flufl", failures
+    if is_automatic(msg):
+        report.auto_reply = True
+        return "auto-reply", []
+    return None, []
 
 
 def parse_report(raw: bytes, settings: Settings) -> BounceReport:
     """Everything a bounce or complaint message tells: who failed, how, for which delivery."""
     msg = message_from_bytes(raw, policy=policy.compat32)
     report = BounceReport()
+    report.unsubscribe_request = _unsubscribe_request(msg, settings)
+    if report.unsubscribe_request is not None:
+        # RFC 2369's mailto: whatever the mail says, being sent there is the request.
+        report.source = "unsubscribe"
+        return report
     _find_delivery_id(msg, settings, report)
-    original = _embedded_original(msg)
+    original = enclosed_original(msg)
     if original is not None:
         report.subscriber_id = _unsubscribe_subscriber_id(original, settings)
         if report.delivery_id is None and not report.forged_verp and settings.bounce_domain:
             # ARF reports carry the original message; its Return-Path is our VERP address.
             _find_delivery_id(original, settings, report)
-    report_type = str(msg.get_param("report-type", "", header="content-type") or "").lower()
-    if msg.get_content_type() == "multipart/report" and report_type == "feedback-report":
-        report.failures = _parse_arf(msg, report)
-    elif msg.get_content_type() == "multipart/report" and _parse_dsn(msg):
-        report.failures = _parse_dsn(msg)
-    else:
-        report.failures = _parse_nonstandard(msg)
+    report.source, report.failures = _read(msg, report, settings)
     return report

@@ -2,7 +2,10 @@
 
 A hard bounce condemns the address; soft bounces add to a score that halves every
 BOUNCE_HALF_LIFE_DAYS and condemns past BOUNCE_SOFT_THRESHOLD; a complaint unsubscribes
-and is recorded as a consent event; a 5.7.x policy refusal is noted and condemns nothing.
+and is recorded as a consent event; a policy refusal (the sender's IP, reputation or
+content) fails the delivery with its reason and touches no subscriber; a mail to the
+List-Unsubscribe mailto address unsubscribes; an auto-reply changes nothing.
+docs/bounces.md says why.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.parse import BounceKind, BounceReport, RecipientFailure
+from newsletter.bounces.classify import BounceKind
+from newsletter.bounces.report import BounceReport, RecipientFailure
 from newsletter.config import Settings
 from newsletter.models import (
     Campaign,
@@ -25,6 +29,8 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.subscribers.lifecycle import Consent
+from newsletter.subscribers.preferences import unsubscribe
 from newsletter.subscribers.suppression import suppress
 
 log = logging.getLogger(__name__)
@@ -32,7 +38,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BounceOutcome:
-    action: str  # suppressed | scored | noted | complaint | ignored
+    action: str  # suppressed | scored | noted | complaint | unsubscribed | ignored
     subscriber_id: int | None = None
     delivery_id: int | None = None
     reason: str = ""
@@ -91,11 +97,17 @@ def apply_report(
     """Apply what `report` says to the subscriber and the delivery it names."""
     now = now or dt.datetime.now(dt.UTC)
     kind = report.kind
+    if report.auto_reply:
+        return BounceOutcome("ignored", reason="automatic reply (out of office)")
+    if report.unsubscribe_request is not None:
+        return _unsubscribe_request(session, report.unsubscribe_request, now)
     if kind is None:
         return BounceOutcome("ignored", reason="no failure found in the message")
     subscriber, delivery = _target(session, report, settings)
     failure = next(f for f in report.failures if f.kind is kind)
     delivery_id = delivery.id if delivery else None
+    if kind is BounceKind.POLICY:
+        return _policy(session, delivery, failure, now)
     if subscriber is None:
         reason = "forged VERP address" if report.forged_verp else "no matching subscriber"
         return BounceOutcome("ignored", delivery_id=delivery_id, reason=reason)
@@ -105,8 +117,6 @@ def apply_report(
     if delivery is not None:
         delivery.last_error = f"{kind.value} bounce: {error}"[:2000]
         delivery.updated_at = now
-    if kind is BounceKind.POLICY:
-        return BounceOutcome("noted", subscriber.id, delivery_id, "policy refusal (5.7.x)")
     if kind is BounceKind.HARD:
         if delivery is not None and delivery.status is not DeliveryStatus.BOUNCED:
             delivery.status = DeliveryStatus.BOUNCED
@@ -114,6 +124,31 @@ def apply_report(
         _condemn(session, subscriber, reason="hard_bounce", now=now)
         return BounceOutcome("suppressed", subscriber.id, delivery_id, "hard bounce")
     return _soft(session, subscriber, delivery_id, settings, now)
+
+
+def _unsubscribe_request(session: Session, subscriber_id: int, now: dt.datetime) -> BounceOutcome:
+    """A mail to the List-Unsubscribe mailto address: the resident asked to stop, by mail."""
+    if not unsubscribe(
+        session, subscriber_id=subscriber_id, consent=Consent(via="mailto"), now=now
+    ):
+        return BounceOutcome("ignored", reason="unsubscribe request for an erased subscriber")
+    return BounceOutcome("unsubscribed", subscriber_id, None, "unsubscribe request by mail")
+
+
+def _policy(
+    session: Session, delivery: Delivery | None, failure: RecipientFailure, now: dt.datetime
+) -> BounceOutcome:
+    """The receiving server refused the sender, not the resident: the delivery failed, and
+    nothing is held against the address (a blocklisted IP would otherwise condemn everyone)."""
+    reason = failure.diagnostic or failure.status or "refused by policy"
+    if delivery is None:
+        return BounceOutcome("ignored", reason=f"policy refusal for no known delivery: {reason}")
+    delivery.last_error = f"policy refusal: {reason}"[:2000]
+    delivery.updated_at = now
+    if delivery.status is DeliveryStatus.SENT:
+        delivery.status = DeliveryStatus.FAILED
+        _bump(session, delivery.campaign_id, "failed_count")
+    return BounceOutcome("noted", None, delivery.id, "policy refusal: the address is not at fault")
 
 
 def _soft(

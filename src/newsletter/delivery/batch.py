@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.parse import BounceKind, classify_smtp_rejection
+from newsletter.bounces.classify import BounceKind, classify_smtp_rejection
 from newsletter.bounces.rules import record_smtp_rejection
 from newsletter.config import Settings
 from newsletter.delivery.budget import DailyCapError, SendBudget
@@ -299,13 +299,7 @@ class _Batch:
                         now=now,
                     )
                 if exc.permanent:
-                    add_bounce_score(
-                        session,
-                        subscriber_id=row.subscriber_id,
-                        half_life_days=self.runtime.settings.bounce_half_life_days,
-                        now=now,
-                    )
-                    self._apply_rejection(session, row.delivery_id, exc, now)
+                    self._apply_rejection(session, row, exc, now)
             log.info(
                 "delivery %s not accepted: %s",
                 row.delivery_id,
@@ -318,15 +312,26 @@ class _Batch:
         return DeliveryStatus.SENT, False
 
     def _apply_rejection(
-        self, session: Session, delivery_id: int, exc: DeliveryError, now: dt.datetime
+        self, session: Session, row: ClaimedRow, exc: DeliveryError, now: dt.datetime
     ) -> None:
-        """A 5xx refusal of the recipient is a hard bounce, except 5.7.x policy refusals;
-        refusals of the sender or the data say nothing about the address."""
-        if not exc.recipient_refused or exc.code is None:
+        """A 5xx refusal of the recipient counts against the address as its text says
+        (bounces/classify.py): a missing mailbox suppresses it, a full one adds to its
+        score. A policy refusal (relaying denied, a blocklisted IP) and any refusal of
+        the sender or the data say nothing about the address and touch no subscriber."""
+        if not exc.recipient_refused or exc.code is None or row.subscriber_id is None:
             return
-        if classify_smtp_rejection(exc.code, str(exc)) is not BounceKind.HARD:
+        kind = classify_smtp_rejection(exc.code, str(exc))
+        if kind is BounceKind.POLICY:
             return
-        delivery = session.get(Delivery, delivery_id)
+        add_bounce_score(
+            session,
+            subscriber_id=row.subscriber_id,
+            half_life_days=self.runtime.settings.bounce_half_life_days,
+            now=now,
+        )
+        if kind is not BounceKind.HARD:
+            return
+        delivery = session.get(Delivery, row.delivery_id)
         if delivery is not None:
             record_smtp_rejection(
                 session, delivery=delivery, kind=BounceKind.HARD, reply=str(exc),

@@ -256,7 +256,8 @@ def requeue_unattempted(
 def add_bounce_score(
     session: Session, *, subscriber_id: int, half_life_days: float, now: dt.datetime
 ) -> None:
-    """A permanent refusal at SMTP time adds 1 to the subscriber's bounce score.
+    """A 5xx refusal of the recipient that names the address (not a policy refusal)
+    adds 1 to the subscriber's bounce score.
 
     The score decays like bounce_rules' (half-life NEWSLETTER_BOUNCE_HALF_LIFE_DAYS), so
     both kinds of evidence add up on one scale; condemning an address stays the bounce

@@ -149,6 +149,31 @@ def normalize_lenient(email: str) -> str:
     return email_key(result.normalized)
 
 
+def mailbox_key(text: str) -> str | None:
+    """The normalized key of `text` if it is one whole Internet mailbox, else None.
+
+    For addresses read from machines (bounce reports) rather than typed by residents:
+    any syntactically valid mailbox with a dotted domain passes, reserved domains too,
+    and no error message is needed; fragments, paths and X.400 strings do not.
+    """
+    candidate = text.strip().strip("<>").strip()
+    if not candidate or any(c.isspace() for c in candidate):
+        return None
+    try:
+        result = validate_email(
+            candidate,
+            allow_smtputf8=True,
+            check_deliverability=False,
+            test_environment=True,
+            globally_deliverable=False,
+        )
+    except EmailNotValidError:
+        return None
+    if "." not in result.domain:
+        return None
+    return email_key(result.normalized)
+
+
 def suppression_hash(email: str) -> str:
     """sha256 hex of the normalized, lowercased address: all an erased address leaves.
 
