@@ -12,6 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,7 +129,12 @@ def poll_feed(runtime: Runtime, *, feed_id: int) -> FeedResult:
         parsed = (
             None
             if fetched.body is None
-            else parse_feed(fetched.body, content_type=fetched.content_type, base_url=fetched.url)
+            else parse_feed(
+                fetched.body,
+                content_type=fetched.content_type,
+                base_url=fetched.url,
+                timezone=ZoneInfo(runtime.settings.timezone),
+            )
         )
     except FeedError as exc:
         log.warning("feed %s failed: %s", url, exc)
