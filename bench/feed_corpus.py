@@ -24,16 +24,19 @@ def main(argv: list[str]) -> int:
     show = "--list" in argv
     files = sorted(p for p in root.rglob("*.xml") if p.is_file())
     counts: Counter[str] = Counter()
+    refused = 0
     for path in files:
         verdict = compare(path, root)
         counts[verdict.kind] += 1
+        refused += verdict.refused
         if show and verdict.kind in ("refused", "crashed", "mismatch"):
             print(f"{verdict.kind:9} {path.relative_to(root)}: {verdict.detail}")
     read = counts["same"] + counts["refused"] + counts["crashed"] + counts["mismatch"]
     print(
         f"{len(files)} files; feedparser reads items from {read}: same {counts['same']}, "
         f"refused {counts['refused']}, crashed {counts['crashed']}, "
-        f"mismatched {counts['mismatch']}; feedparser reads no item from {counts['not-read']}"
+        f"mismatched {counts['mismatch']}; feedparser reads no item from {counts['not-read']}; "
+        f"we refuse {refused} files in all"
     )
     return 1 if counts["crashed"] else 0
 

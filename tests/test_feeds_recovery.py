@@ -11,7 +11,7 @@ from sqlalchemy import select
 from newsletter.config import Settings
 from newsletter.content.feeds import add_feed, poll_feed
 from newsletter.content.fetch import FeedError
-from newsletter.content.parse import parse_feed
+from newsletter.content.parse import LENIENT_MAX_BYTES, parse_feed
 from newsletter.models import Article, Feed
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.feedserver import FeedServer, rss, rss_item
@@ -132,3 +132,12 @@ def test_titles_are_stored_as_plain_text(feed_server: FeedServer, runtime: Runti
 
     assert [a.title for a in articles] == ["Hội nghị & lễ"]
     assert feed.title == "Cổng thông tin"
+
+
+def test_lenient_reading_is_bounded_in_size() -> None:
+    """An ill-formed document over the lenient limit is refused instead of read slowly."""
+    items = [rss_item(n) for n in range(1, 4000)]
+    body = rss(*items, "</b>").encode()
+    assert len(body) > LENIENT_MAX_BYTES
+    with pytest.raises(FeedError, match="too large to read leniently"):
+        parse_feed(body)

@@ -35,6 +35,7 @@ class Verdict:
 
     kind: str
     detail: str = ""
+    refused: bool = False  # we raised FeedError (whatever feedparser made of the file)
 
 
 def theirs(data: bytes, headers: dict[str, str], base: str) -> Any:
@@ -64,7 +65,7 @@ def compare(path: Path, root: Path) -> Verdict:
     try:
         ours = parse_feed(data, content_type=headers.get("content-type"), base_url=base)
     except FeedError as exc:
-        return Verdict("refused" if their.entries else "not-read", str(exc)[:160])
+        return Verdict("refused" if their.entries else "not-read", str(exc)[:160], refused=True)
     except Exception as exc:  # counting crashes is the point
         return Verdict("crashed", f"{type(exc).__name__}: {exc}"[:160])
     if not their.entries:
