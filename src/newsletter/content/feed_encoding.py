@@ -60,7 +60,7 @@ def _codec(name: str) -> str | None:
 
 
 def looks_vietnamese(text: str) -> bool:
-    """True when every accented letter of `text` is Vietnamese and some are Vietnamese only.
+    """True when nearly every accented letter (98 %) is Vietnamese and some are Vietnamese only.
 
     Decoding Windows-1258 gives base letters followed by combining tone marks; in real
     Vietnamese each mark composes with its vowel, while bytes of another encoding leave
@@ -106,7 +106,7 @@ def _unicode_by_shape(body: bytes) -> str | None:
 
 
 def _plausible(body: bytes, codec: str, text: str) -> str | None:
-    """`text` if decoding `body` as `codec` is believable, else the better reading's codec."""
+    """None if `text` (`body` decoded as `codec`) is believable, else the codec to use instead."""
     if codec not in _PERMISSIVE or body.isascii():
         return None
     if _is_utf8_text(body):
