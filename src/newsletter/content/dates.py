@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from email.utils import parsedate_tz
+from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
 _GMT_OFFSET = re.compile(
@@ -54,21 +54,13 @@ def _iso(text: str) -> dt.datetime | None:
 
 
 def _rfc822(text: str) -> dt.datetime | None:
-    parts = parsedate_tz(text)
-    if parts is None:
-        return None
-    year, month, day, hour, minute, second, *_unused, offset = parts
-    if offset is None and text.rstrip().endswith("-0000"):
-        offset = 0  # RFC 5322: "-0000" is UTC, local zone unknown
     try:
-        moment = dt.datetime(year, month, day, hour, minute, second)
-    except ValueError:
+        moment = parsedate_to_datetime(text)  # naive when the text has no zone
+    except (TypeError, ValueError, IndexError):
         return None
-    return (
-        moment
-        if offset is None
-        else moment.replace(tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
-    )
+    if moment.tzinfo is None and text.endswith("-0000"):
+        return moment.replace(tzinfo=dt.UTC)  # RFC 5322: UTC, local zone unknown
+    return moment
 
 
 def parse_date(text: str, *, timezone: ZoneInfo) -> dt.datetime | None:
