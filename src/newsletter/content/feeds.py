@@ -141,6 +141,8 @@ def poll_feed(runtime: Runtime, *, feed_id: int) -> FeedResult:
         _record_error(runtime, feed_id, str(exc), now)
         return FeedResult(feed_id, url, "error", error=str(exc))
 
+    if parsed is not None and parsed.lenient:
+        log.info("feed %s is not well-formed XML even after repairs; read leniently", url)
     with runtime.sessions.begin() as session:
         feed = session.get(Feed, feed_id)
         if feed is None:  # deleted while we fetched
