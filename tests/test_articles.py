@@ -109,7 +109,7 @@ def test_safe_markup_survives() -> None:
 
 
 def test_plain_text_feed_content_is_escaped_not_run(session: Session) -> None:
-    """text/plain content (left raw by feedparser) is stored as inert text, tags and all."""
+    """text/plain summaries (left raw by feedparser) stay inert text; titles lose their tags."""
     atom = (
         '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
         "<title>t</title><id>urn:t</id><updated>2026-11-20T00:00:00Z</updated>"
@@ -123,7 +123,7 @@ def test_plain_text_feed_content_is_escaped_not_run(session: Session) -> None:
     stored = session.scalars(select(Article)).one()
     assert "<script" not in stored.summary
     assert stored.summary == "&lt;script&gt;alert(1)&lt;/script&gt; Tôm &amp; cá"
-    assert stored.title == "A & B <i>"
+    assert stored.title == "A & B"
 
 
 def test_categories_match_by_slug_or_name_else_default(session: Session) -> None:

@@ -12,7 +12,6 @@ import datetime as dt
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter.content.dates import parse_date
 from newsletter.models import Article, Category, utcnow
 from newsletter.sanitize import is_http_url, plain_text, sanitize_html
 
@@ -88,28 +88,21 @@ def nfc(value: str) -> str:
 
 
 def parse_datetime(value: object, *, timezone: ZoneInfo) -> dt.datetime | None:
-    """ISO 8601 or RFC 2822 text (or a datetime) as an aware datetime; naive means `timezone`."""
+    """A date in a form `content.dates` reads (or a datetime) as aware UTC; naive is `timezone`."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            try:
-                parsed = parsedate_to_datetime(text)
-            except (TypeError, ValueError):
-                raise ArticleRejectedError(
-                    f"published_at {text!r} is not a date: use ISO 8601 "
-                    "(2026-11-20T08:00:00+07:00) or RFC 2822"
-                ) from None
-    else:
+        parsed = value if value.tzinfo else value.replace(tzinfo=timezone)
+        return parsed.astimezone(dt.UTC)
+    if not isinstance(value, str):
         raise ArticleRejectedError(f"published_at must be text, not {type(value).__name__}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone)
-    return parsed.astimezone(dt.UTC)
+    moment = parse_date(value, timezone=timezone)
+    if moment is None:
+        raise ArticleRejectedError(
+            f"published_at {value.strip()!r} is not a date: use ISO 8601 "
+            "(2026-11-20T08:00:00+07:00), RFC 2822 or dd/mm/yyyy HH:MM"
+        )
+    return moment
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -128,13 +129,20 @@ def poll_feed(runtime: Runtime, *, feed_id: int) -> FeedResult:
         parsed = (
             None
             if fetched.body is None
-            else parse_feed(fetched.body, content_type=fetched.content_type, base_url=fetched.url)
+            else parse_feed(
+                fetched.body,
+                content_type=fetched.content_type,
+                base_url=fetched.url,
+                timezone=ZoneInfo(runtime.settings.timezone),
+            )
         )
     except FeedError as exc:
         log.warning("feed %s failed: %s", url, exc)
         _record_error(runtime, feed_id, str(exc), now)
         return FeedResult(feed_id, url, "error", error=str(exc))
 
+    if parsed is not None and parsed.lenient:
+        log.info("feed %s is not well-formed XML even after repairs; read leniently", url)
     with runtime.sessions.begin() as session:
         feed = session.get(Feed, feed_id)
         if feed is None:  # deleted while we fetched

@@ -97,9 +97,9 @@ def _csv_records(data: bytes, timezone: ZoneInfo) -> Iterator[Record]:
         yield _from_mapping(where, fields, timezone)
 
 
-def _feed_records(data: bytes) -> Iterator[Record]:
+def _feed_records(data: bytes, timezone: ZoneInfo) -> Iterator[Record]:
     try:
-        parsed = parse_feed(data)
+        parsed = parse_feed(data, timezone=timezone)
     except FeedError as exc:
         raise ArticleImportError(str(exc)) from None
     for number, entry in enumerate(parsed.entries, start=1):
@@ -121,7 +121,7 @@ def records_from_bytes(data: bytes, *, kind: str, timezone: ZoneInfo) -> list[Re
         return list(_json_records(data, timezone))
     if kind == "csv":
         return list(_csv_records(data, timezone))
-    return list(_feed_records(data))
+    return list(_feed_records(data, timezone))
 
 
 def import_records(

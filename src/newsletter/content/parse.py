@@ -1,36 +1,49 @@
-"""Feed bytes to article inputs: decode, refuse hostile XML, then let feedparser read it.
+"""Feed bytes to article inputs: decode, repair, refuse hostile XML, then let feedparser read it.
 
-feedparser only ever sees bytes we hold (never a URL), already re-encoded as UTF-8
-and already checked by defusedxml, so entity expansion and external entities are
-refused before any parser could act on them.
+feedparser only ever sees bytes we hold (never a URL), already re-encoded as UTF-8.
+Before that, the text is repaired character by character (`xml_repair`) and parsed
+once by defusedxml, which refuses any entity declaration (billion laughs, external
+entities) and any external DTD. A document still not well-formed after the repairs
+(unclosed or crossed tags) is read by feedparser's lenient parser, as feedparser
+itself would, but only once no DOCTYPE or entity declaration is left in it; a
+document cut off before its root element closes is refused.
 """
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 import io
 import re
 import xml.sax
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from html.entities import name2codepoint
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import defusedxml  # type: ignore[import-untyped]
 import defusedxml.sax  # type: ignore[import-untyped]
 import feedparser
 
 from newsletter.content.articles import ArticleInput
+from newsletter.content.dates import parse_date
+from newsletter.content.feed_encoding import decode_feed
 from newsletter.content.fetch import FeedError
-from newsletter.sanitize import text_to_html
+from newsletter.content.xml_repair import (
+    drop_any_doctype,
+    drop_external_doctype,
+    is_cut_off,
+    repair_characters,
+)
+from newsletter.sanitize import plain_text, text_to_html
 
-_DECLARATION = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
-_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
-# Legacy Vietnamese sites still publish Windows-1258 under a wrong label; it is the last
-# guess before giving up, after the byte-order mark, the XML declaration, HTTP and UTF-8.
-LEGACY_FALLBACK = "windows-1258"
+# The XML declaration, after any whitespace or comments (some CMSs print a comment first).
+_DECLARATION_TEXT = re.compile(r"^((?:\s|<!--.*?-->)*)<\?xml\s[^>]*\?>", re.DOTALL)
+_ENTITY_DECLARATION = re.compile(r"<!ENTITY", re.IGNORECASE)
+# The lenient parser is several times slower than expat (about 10 s per MB on a shared
+# 2-core machine); real feeds are far smaller, and a poll worker must not stall on one.
+LENIENT_MAX_BYTES = 1024 * 1024
+# The zone of a date written without one when the caller names none: the portal's city.
+DEFAULT_TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @dataclass
@@ -38,73 +51,23 @@ class ParsedFeed:
     title: str | None
     entries: list[ArticleInput] = field(default_factory=list)
     encoding: str = "utf-8"
+    # Read by the lenient parser: the document was not well-formed even after repairs.
+    lenient: bool = False
 
 
-def _candidate_encodings(body: bytes, content_type: str | None) -> list[str]:
-    candidates: list[str] = []
-    if body.startswith(codecs.BOM_UTF8):
-        candidates.append("utf-8-sig")
-    elif body.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        candidates.append("utf-32")
-    elif body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates.append("utf-16")
-    elif body.startswith(b"<\x00?\x00"):
-        candidates.append("utf-16-le")
-    elif body.startswith(b"\x00<\x00?"):
-        candidates.append("utf-16-be")
-    declared = _DECLARATION.match(body)
-    if declared:
-        candidates.append(declared.group(1).decode("ascii"))
-    charset = _CHARSET.search(content_type or "")
-    if charset:
-        candidates.append(charset.group(1))
-    candidates += ["utf-8", LEGACY_FALLBACK]
-    return candidates
-
-
-def decode_feed(body: bytes, content_type: str | None = None) -> tuple[str, str]:
-    """(text, encoding): the first candidate encoding that decodes `body` without error."""
-    tried: list[str] = []
-    for name in _candidate_encodings(body, content_type):
-        try:
-            codec = codecs.lookup(name).name
-        except LookupError:
-            continue
-        if codec in tried:
-            continue
-        tried.append(codec)
-        try:
-            return body.decode(codec), codec
-        except UnicodeDecodeError:
-            continue
-    raise FeedError(
-        f"cannot decode the feed as any of {', '.join(tried)}; "
-        "the publisher must declare its real encoding"
-    )
-
-
-_NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31});")
-_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
-
-
-def _numeric_entity(match: re.Match[str]) -> str:
-    name = match.group(1)
-    codepoint = name2codepoint.get(name)
-    if name in _XML_ENTITIES or codepoint is None:
-        return match.group(0)
-    return f"&#{codepoint};"
-
-
-def html_entities_to_numeric(text: str) -> str:
-    """`&nbsp;`-style HTML entities as character references, which XML knows without a DTD.
-
-    Many CMSs put them in feeds; without this, such a feed is "malformed" and refused.
-    """
-    return _NAMED_ENTITY.sub(_numeric_entity, text)
+class _NotWellFormedError(Exception):
+    def __init__(self, exc: xml.sax.SAXParseException) -> None:
+        super().__init__(
+            f"feed is not well-formed XML (line {exc.getLineNumber()}, column "
+            f"{exc.getColumnNumber()}): {exc.getMessage()}"
+        )
 
 
 def refuse_hostile_xml(document: bytes) -> None:
-    """Parse once with defusedxml (no tree kept): entity declarations and malformed XML fail."""
+    """Parse once with defusedxml (no tree kept): entity declarations and external DTDs fail.
+
+    Raises _NotWellFormedError for a document that is merely malformed.
+    """
     try:
         defusedxml.sax.parseString(
             document,
@@ -120,10 +83,39 @@ def refuse_hostile_xml(document: bytes) -> None:
     except (defusedxml.ExternalReferenceForbidden, defusedxml.DTDForbidden):
         raise FeedError("feed references an external DTD or entity; refused") from None
     except xml.sax.SAXParseException as exc:
-        raise FeedError(
-            f"feed is not well-formed XML (line {exc.getLineNumber()}, column "
-            f"{exc.getColumnNumber()}): {exc.getMessage()}"
-        ) from None
+        raise _NotWellFormedError(exc) from None
+
+
+def _as_utf8(text: str) -> bytes:
+    return b'<?xml version="1.0" encoding="utf-8"?>' + text.encode("utf-8")
+
+
+def prepared_document(text: str) -> tuple[bytes, bool]:
+    """(UTF-8 document feedparser may read, whether it needs the lenient parser).
+
+    FeedError when the document is hostile or cut off.
+    """
+    body = _DECLARATION_TEXT.sub(r"\1", text.lstrip("\ufeff"), count=1)
+    body = drop_external_doctype(repair_characters(body))
+    document = _as_utf8(body)
+    try:
+        refuse_hostile_xml(document)
+    except _NotWellFormedError as exc:
+        if is_cut_off(body):
+            raise FeedError(f"{exc}; the document ends before its root element closes") from None
+        if len(document) > LENIENT_MAX_BYTES:
+            raise FeedError(
+                f"{exc}; at {len(document)} bytes it is too large to read leniently "
+                f"(limit {LENIENT_MAX_BYTES})"
+            ) from None
+        # defusedxml stopped at the error and may not have seen everything: nothing that
+        # declares an entity reaches the lenient parser, whatever its place in the text.
+        if _ENTITY_DECLARATION.search(body):
+            raise FeedError(
+                "feed declares XML entities (entity expansion or external entity); refused"
+            ) from None
+        return _as_utf8(drop_any_doctype(body)), True
+    return document, False
 
 
 def _get(item: Any, key: str) -> Any:
@@ -154,7 +146,13 @@ def _image(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _published(entry: Mapping[str, Any]) -> dt.datetime | None:
+def _published(entry: Mapping[str, Any], timezone: ZoneInfo) -> dt.datetime | None:
+    for key in ("published", "updated"):
+        raw = _get(entry, key)
+        moment = parse_date(str(raw), timezone=timezone) if raw else None
+        if moment is not None:
+            return moment
+    # Forms only feedparser knows (W3DTF variants, Korean, Greek, ...): its reading, in UTC.
     parsed = _get(entry, "published_parsed") or _get(entry, "updated_parsed")
     if not parsed:
         return None
@@ -162,37 +160,38 @@ def _published(entry: Mapping[str, Any]) -> dt.datetime | None:
     return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
 
 
-def _entry_input(entry: Mapping[str, Any]) -> ArticleInput:
-    title = str(_get(entry, "title") or "")
-    if _get(_get(entry, "title_detail"), "type") == "text/plain":
-        title = text_to_html(title)
+def _entry_input(entry: Mapping[str, Any], timezone: ZoneInfo) -> ArticleInput:
     labels: list[str] = []
     for tag in _get(entry, "tags") or []:
         labels.extend(str(v) for v in (_get(tag, "term"), _get(tag, "label")) if v)
     return ArticleInput(
         guid=str(_get(entry, "id") or "") or None,
         url=str(_get(entry, "link") or ""),
-        title=title,
+        # Plain text whatever the feed's type says: markup in a title, as tags or escaped
+        # as text, is stripped (script with its content), never shown as "<script>".
+        title=plain_text(str(_get(entry, "title") or "")),
         summary=_summary(entry),
         image_url=_image(entry),
         author=str(_get(entry, "author") or "") or None,
         categories=tuple(labels),
-        published_at=_published(entry),
+        published_at=_published(entry, timezone),
     )
 
 
 def parse_feed(
-    body: bytes, *, content_type: str | None = None, base_url: str | None = None
+    body: bytes,
+    *,
+    content_type: str | None = None,
+    base_url: str | None = None,
+    timezone: ZoneInfo = DEFAULT_TIMEZONE,
 ) -> ParsedFeed:
-    """Articles of an RSS 0.9x/1.0/2.0 or Atom document; FeedError when it cannot be read."""
+    """Articles of an RSS 0.9x/1.0/2.0 or Atom document; FeedError when it cannot be read.
+
+    Dates without a zone are read in `timezone` (NEWSLETTER_TIMEZONE).
+    """
     text, encoding = decode_feed(body, content_type)
-    # Re-encoded as UTF-8 with a matching declaration, so no later parser re-guesses.
-    body_text = _DECLARATION_TEXT.sub("", text.lstrip("\ufeff"), count=1)
-    document = b'<?xml version="1.0" encoding="utf-8"?>' + html_entities_to_numeric(
-        body_text
-    ).encode("utf-8")
-    del text, body_text
-    refuse_hostile_xml(document)
+    document, lenient = prepared_document(text)
+    del text
     headers = {"content-type": "application/xml; charset=utf-8"}
     if base_url:
         headers["content-location"] = base_url
@@ -202,10 +201,16 @@ def parse_feed(
         sanitize_html=True,
         resolve_relative_uris=True,
     )
-    if not result.get("version"):
-        raise FeedError("document is well-formed XML but not an RSS or Atom feed")
+    entries = result.get("entries") or []
+    if not result.get("version") and not entries:
+        raise FeedError(
+            "document is not an RSS or Atom feed (nor well-formed XML)"
+            if lenient
+            else "document is well-formed XML but not an RSS or Atom feed"
+        )
     return ParsedFeed(
-        title=_get(result.get("feed"), "title") or None,
-        entries=[_entry_input(entry) for entry in result.get("entries") or []],
+        title=plain_text(str(_get(result.get("feed"), "title") or "")) or None,
+        entries=[_entry_input(entry, timezone) for entry in entries],
         encoding=encoding,
+        lenient=lenient,
     )
