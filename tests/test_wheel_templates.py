@@ -22,7 +22,7 @@ import sys
 from email import message_from_bytes, policy
 
 import newsletter
-from newsletter.campaigns.digest_content import DigestContent, DigestItem, SectionCategory
+from newsletter.mail.digest import DigestContent, DigestItem, SectionCategory
 from newsletter.config import Settings
 from newsletter.mail.composer import CampaignComposer
 from newsletter.mail.environment import shipped_templates_dir
