@@ -13,29 +13,15 @@ from tests.support.allmail import (
     KINDS,
     REPLY_TO,
     SentMail,
-    every_mail,
-    production_settings,
+    keys_fixture,  # noqa: F401 - a fixture, found by name
+    mails_fixture,  # noqa: F401 - a fixture, found by name
 )
 from tests.support.composedata import parse, parts
-from tests.support.dkimkeys import DkimKeys, make_keys
-from tests.support.smtp import SMTPServer
+from tests.support.dkimkeys import DkimKeys
 
 GMAIL_CLIPS_AT = 102 * 1024
 # What a reader would have to decode: emphasis marks, link syntax, heading marks, escapes.
 MARKDOWN = re.compile(r"\*\*|__|\]\(|^#{1,6} |^\s*[*+] |\\[*_#\[\]]", re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> DkimKeys:
-    return make_keys(tmp_path_factory.mktemp("dkim"))
-
-
-@pytest.fixture
-def mails(
-    database_url: str, settings_factory: Any, keys: DkimKeys, smtp_server: SMTPServer
-) -> dict[str, SentMail]:
-    settings = production_settings(settings_factory, keys, database_url=database_url)
-    return every_mail(settings, smtp_server)
 
 
 def signed_names(data: bytes) -> list[list[str]]:

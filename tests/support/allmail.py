@@ -3,6 +3,7 @@
 Confirmation, digest, bulletin and an official's test copy, each with DKIM, a bounce
 domain (VERP) and a Reply-To configured, the way a production install is set up. The test
 copy goes through `send_test` to a real SMTP server, so it is what reached the wire.
+Test modules import `keys_fixture` and `mails_fixture` (pytest finds fixtures by name).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import build_digest, create_bulletin
@@ -22,7 +24,7 @@ from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
 from newsletter.subscribers.confirmation import build_confirmation
 from tests.support.composedata import NOW, add_article, add_categories
-from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys
+from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys, make_keys
 from tests.support.smtp import SMTPServer
 
 BOUNCE_DOMAIN = "bounces.example.gov.vn"
@@ -44,6 +46,20 @@ Xem bản đồ khu vực trên [trang thông tin](https://example.gov.vn/ban-do
 Trân trọng,
 UBND phường Hội Thương
 """
+
+
+@pytest.fixture(name="keys", scope="module")
+def keys_fixture(tmp_path_factory: pytest.TempPathFactory) -> DkimKeys:
+    return make_keys(tmp_path_factory.mktemp("dkim"))
+
+
+@pytest.fixture(name="mails")
+def mails_fixture(
+    database_url: str, settings_factory: Any, keys: DkimKeys, smtp_server: SMTPServer
+) -> dict[str, SentMail]:
+    """Every kind of mail (KINDS), as production settings build it."""
+    settings = production_settings(settings_factory, keys, database_url=database_url)
+    return every_mail(settings, smtp_server)
 
 
 @dataclass(frozen=True)
