@@ -208,13 +208,14 @@ def test_injection_through_article_titles(session: Session, settings_factory: An
     )
     msg = parse(out.data)
     assert msg["Bcc"] is None
+    assert msg["Subject"].startswith("Tin Bcc: victim@example.com <script>"), "one line"
     text, html = parts(out.data)
     assert "<script>" not in html
     assert "<b>đậm</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;đậm&lt;/b&gt;" in html
     assert "javascript:" not in html
     assert "javascript:" not in text
-    assert "* Tin Bcc: victim@example.com <script>" in text, "the title stays on one line"
+    assert "• Tin Bcc: victim@example.com <script>" in text, "the title stays on one line"
 
 
 def test_bulletin_subject_with_line_break_is_refused(session: Session) -> None:
