@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-faults lint format clean browser-deps bench
+.PHONY: run test test-faults lint format clean browser-deps spam-deps spamcheck bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,20 @@ browser-deps:
 		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; }
 
+## spam-deps: Debian's spamassassin for the spam-score test (quick when already installed;
+## without recommends, so no spamd daemon comes with it)
+spam-deps:
+	@test -x /usr/bin/spamassassin || { \
+		apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+			--no-install-recommends spamassassin; }
+
+## spamcheck: score every kind of mail with SpamAssassin's local rules; fails above 0
+spamcheck: $(STAMP) spam-deps
+	$(BIN)/pytest -q -s tests/test_spamassassin.py
+
 ## test: the whole suite against SQLite and the local PostgreSQL and Redis
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps spam-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## test-faults: the fault-injection suite (workers killed, Redis/PostgreSQL/SMTP broken; docs/faults.md)

@@ -96,7 +96,7 @@ def test_bulletin_keeps_markdown_html_and_text(session: Session) -> None:
         "<p>Khu vực <strong>Phường Hòa Bình</strong>.</p>\n<ul>\n<li>Từ 8 giờ</li>\n"
         "<li>Đến 17 giờ</li>\n</ul>\n"
     )
-    assert bulletin.body_text == "Khu vực **Phường Hòa Bình**.\n\n- Từ 8 giờ\n- Đến 17 giờ\n"
+    assert bulletin.body_text == "Khu vực Phường Hòa Bình.\n\n- Từ 8 giờ\n- Đến 17 giờ\n"
     assert [c.slug for c in bulletin.categories] == ["tin-tuc", "thong-bao"]
 
 

@@ -66,7 +66,8 @@ def test_preview_writes_the_subscribers_message(
     assert msg["To"] == "an@example.vn"
     assert msg["Bcc"] is None, "the subscriber's name never reaches a header"
     assert b"victim" not in raw
-    assert msg["Subject"].startswith("Bản tin Thành phố Hoa Sen: tin mới từ")
+    assert msg["Subject"].startswith("Bài số 2:"), "the subject leads with the top headline"
+    assert msg["Subject"].endswith("— Bản tin tuần")
     text, html = parts(raw)
     assert "Bài số 2:" in text
     assert "Bài số 1:" not in text, "only the subscriber's categories"

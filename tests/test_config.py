@@ -79,3 +79,13 @@ def test_bad_number_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_SEND_RATE", "-3")
     with pytest.raises(ValidationError, match="send_rate"):
         load_settings(env="development")
+
+
+def test_reply_to_must_be_one_plain_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NEWSLETTER_REPLY_TO takes one bare address; a name, a list or junk is refused by name."""
+    monkeypatch.setenv("NEWSLETTER_REPLY_TO", " tra-loi@example.gov.vn ")
+    assert load_settings(env="development").reply_to == "tra-loi@example.gov.vn"
+    for bad in ("Tra loi <tra-loi@example.gov.vn>", "a@x.vn, b@x.vn", "tra-loi", "a@b\r\nBcc: c"):
+        monkeypatch.setenv("NEWSLETTER_REPLY_TO", bad)
+        with pytest.raises(ValidationError, match="NEWSLETTER_REPLY_TO"):
+            load_settings(env="development")

@@ -62,17 +62,20 @@ def test_digest_headers_and_parts(session: Session, settings_factory: Any) -> No
     assert msg["From"].addresses[0].display_name == "Bản tin Thành phố Hoa Sen"
     assert msg["From"].addresses[0].addr_spec == "bantin@example.gov.vn"
     assert msg["To"] == out.recipient == "lan@xn--buin-1ua66gr30m.vn"
-    assert msg["Subject"] == campaign.subject
-    assert campaign.subject == "Bản tin Thành phố Hoa Sen: tin mới từ 21/11/2026 đến 28/11/2026"
+    # The subject leads with the top headline of what this subscriber gets (news only here).
+    assert msg["Subject"] == (
+        "Bài số 1: Thành phố triển khai phòng chống bão và 2 tin khác — Bản tin tuần"
+    )
+    assert campaign.subject == (
+        "Bài số 0: Thành phố triển khai phòng chống bão và 5 tin khác — Bản tin tuần"
+    )
     assert abs(parsedate_to_datetime(msg["Date"]).timestamp() - NOW.timestamp()) < 10**9
     assert msg["Message-ID"] == out.message_id
     assert out.message_id.endswith("@example.gov.vn>")
     assert msg["List-Id"] == "Thành phố Hoa Sen <newsletter.example.gov.vn>"
     token = make_token(settings, Purpose.UNSUBSCRIBE, 7)
-    assert msg["List-Unsubscribe"] == (
-        f"<https://bantin.example.gov.vn/unsubscribe/{token}>, "
-        f"<mailto:unsubscribe+{token}@example.gov.vn>"
-    )
+    # No BOUNCE_DOMAIN: nothing would read a mail to a mailto, so none is advertised.
+    assert msg["List-Unsubscribe"] == f"<https://bantin.example.gov.vn/unsubscribe/{token}>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Precedence"] == "bulk"
     assert msg["Auto-Submitted"] == "auto-generated"
@@ -95,7 +98,7 @@ def test_digest_headers_and_parts(session: Session, settings_factory: Any) -> No
     assert "Xem trên trình duyệt" in html
     assert "Hủy đăng ký nhận tin" in html
     assert "Bạn nhận được thư này vì đã đăng ký" in text
-    assert "27 tháng 11, 2026" in text, "dates in Vietnamese, in the portal's time zone"
+    assert "Thứ Sáu, 27/11/2026" in text, "dates in Vietnamese, in the portal's time zone"
     assert 'style="' in html, "CSS is inlined"
     assert "Tin tức – Sự kiện" in html
     assert "Mục lục" in html
@@ -141,7 +144,7 @@ def test_segment_render_equals_per_subscriber_render(
 
 
 def test_bulletin_headers_and_sanitised_body(session: Session, settings_factory: Any) -> None:
-    """A bulletin keeps its exact Vietnamese subject, has no bulk headers, and loses any script."""
+    """A bulletin keeps its exact Vietnamese subject, is marked bulk, and loses any script."""
     settings = settings_factory()
     add_categories(session)
     bulletin = create_bulletin(
@@ -159,8 +162,10 @@ def test_bulletin_headers_and_sanitised_body(session: Session, settings_factory:
     assert out.data.split(b"\r\n\r\n", 1)[0].isascii()
     msg = parse(out.data)
     assert msg["Subject"] == TONE_MARKS
-    assert msg["Precedence"] is None
-    assert msg["Auto-Submitted"] is None
+    # Bulk, so that out-of-office responders (RFC 3834) stay silent; no Reply-To is set.
+    assert msg["Precedence"] == "bulk"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["Reply-To"] is None
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text, html = parts(out.data)
     assert "<strong>Nước lên</strong>" in html
@@ -168,7 +173,8 @@ def test_bulletin_headers_and_sanitised_body(session: Session, settings_factory:
     assert "<script" not in html
     assert 'href="javascript' not in html
     assert "<h1>Cảnh báo</h1>" in html
-    assert "**Nước lên** nhanh." in text
+    assert "Nước lên nhanh." in text
+    assert "Bản đồ (https://example.gov.vn/ban-do)" in text
 
 
 def test_verp_return_path_per_delivery(session: Session, settings_factory: Any) -> None:
@@ -202,13 +208,14 @@ def test_injection_through_article_titles(session: Session, settings_factory: An
     )
     msg = parse(out.data)
     assert msg["Bcc"] is None
+    assert msg["Subject"].startswith("Tin Bcc: victim@example.com <script>"), "one line"
     text, html = parts(out.data)
     assert "<script>" not in html
     assert "<b>đậm</b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;đậm&lt;/b&gt;" in html
     assert "javascript:" not in html
     assert "javascript:" not in text
-    assert "* Tin Bcc: victim@example.com <script>" in text, "the title stays on one line"
+    assert "• Tin Bcc: victim@example.com <script>" in text, "the title stays on one line"
 
 
 def test_bulletin_subject_with_line_break_is_refused(session: Session) -> None:

@@ -253,8 +253,8 @@ def test_name_never_yields_an_extra_header(site: Site) -> None:
         client.post("/subscribe", data={"email": EMAIL, "name": "An Bcc: evil@b.vn"})
     [mail] = site.smtp.wait_for(1)
     assert set(mail.message.keys()) == {
-        "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version",
-        "Content-Type",
+        "From", "To", "Subject", "Date", "Message-ID", "Feedback-ID", "Auto-Submitted",
+        "MIME-Version", "Content-Type",
     }  # fmt: skip
     assert b"evil" not in mail.data
     assert mail.rcpt_tos == [EMAIL]

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_ed25519_key_file: Path | None = None
     bounce_domain: str = ""
+    # Where replies to bulletins go (out-of-office answers included); none: to From.
+    reply_to: str = ""
     bounce_maildir: Path | None = None
     bounce_imap_url: str = ""
     bounce_soft_threshold: float = Field(default=3.0, gt=0)
@@ -104,6 +106,22 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("reply_to")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        value = value.strip()
+        local, at, domain = value.rpartition("@")
+        if value and (
+            not (at and local and "." in domain)
+            or not value.isascii()
+            or any(c.isspace() or c in "<>,;\"'()" for c in value)
+        ):
+            raise ConfigError(
+                f"NEWSLETTER_REPLY_TO {value!r} must be one plain e-mail address "
+                "(like tra-loi@example.gov.vn, no name or angle brackets), or empty"
+            )
         return value
 
     @model_validator(mode="after")

@@ -47,8 +47,13 @@ def clean_html(fragment: str) -> str:
 
 
 def markdown_to_html(markdown: str) -> str:
-    """CommonMark (raw HTML off, tables on) to cleaned HTML."""
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+    """CommonMark (raw HTML off, tables on) to cleaned HTML.
+
+    A line break inside a paragraph is kept (`breaks`): officials type a sign-off or an
+    address on separate lines and mean them so.
+    """
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True})
+    md.enable("table")
     return clean_html(md.render(unicodedata.normalize("NFC", markdown)))
 
 

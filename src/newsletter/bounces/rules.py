@@ -59,6 +59,9 @@ def _target(
 ) -> tuple[Subscriber | None, Delivery | None]:
     if report.forged_verp:
         return None, None
+    if report.delivery_id is not None and report.delivery_id < 0:
+        # A confirmation mail's VERP token names minus its subscriber (mail/links.py).
+        return session.get(Subscriber, -report.delivery_id), None
     if report.delivery_id is not None:
         delivery = session.get(Delivery, report.delivery_id)
         if delivery is None or delivery.subscriber_id is None:

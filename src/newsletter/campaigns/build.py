@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from newsletter.config import Settings
 from newsletter.content.categories import categories_by_slug
 from newsletter.mail.headers import HeaderInjectionError, check_header_value
+from newsletter.mail.markdown_text import markdown_to_text
 from newsletter.models import Article, Campaign, CampaignKind, CampaignStatus
 from newsletter.sanitize import markdown_to_html
 
@@ -43,7 +44,7 @@ def plan_digest(session: Session, *, settings: Settings, now: dt.datetime) -> Ca
     """
     # Imported here: the digest's subject needs Jinja2 and Babel; a bulletin (whose CLI
     # imports this module on its way to the first batch) needs neither.
-    from newsletter.mail.digest import date_range
+    from newsletter.mail.digest import date_range, headline_context, item_from_article
     from newsletter.mail.render import MailRenderer
 
     previous = session.scalar(
@@ -69,7 +70,12 @@ def plan_digest(session: Session, *, settings: Settings, now: dt.datetime) -> Ca
     if not article_ids:
         return None
     date_from, date_to = date_range(settings, start, now)
-    subject = MailRenderer(settings).subject("digest", {"date_from": date_from, "date_to": date_to})
+    top = session.get(Article, article_ids[0])
+    titles = [item_from_article(top).title] if top is not None else []
+    subject = MailRenderer(settings).subject(
+        "digest",
+        {"date_from": date_from, "date_to": date_to, **headline_context(titles, len(article_ids))},
+    )
     return Campaign(
         kind=CampaignKind.DIGEST,
         period=digest_period(settings, now),
@@ -136,7 +142,7 @@ def create_bulletin(
         subject=clean_subject(subject),
         body_markdown=body,
         body_html=markdown_to_html(body),
-        body_text=body + "\n",
+        body_text=markdown_to_text(body),
         status=CampaignStatus.DRAFT,
         created_by=created_by,
         categories=categories_by_slug(session, category_slugs),

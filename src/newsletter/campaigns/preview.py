@@ -67,6 +67,7 @@ def composer_for_campaign(
         subject=campaign.subject,
         body_html=campaign.body_html or "",
         body_text=campaign.body_text or "",
+        issued_at=campaign.started_at or campaign.created_at,
         **options,
     )
 

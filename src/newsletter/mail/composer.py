@@ -10,6 +10,7 @@ the same bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from markupsafe import Markup
 
 from newsletter.config import Settings
 from newsletter.idn import ascii_address
-from newsletter.mail.digest import DigestContent
+from newsletter.mail.digest import PREHEADER_CHARS, DigestContent, cut
 from newsletter.mail.dkim import DkimSigner, signer_from_settings
 from newsletter.mail.links import LinkMinter
 from newsletter.mail.mime import (
@@ -35,7 +36,7 @@ from newsletter.mail.mime import (
 from newsletter.mail.outgoing import OutgoingMessage, Recipient
 from newsletter.mail.render import MailRenderer, PersonalLinks, RenderedMail
 from newsletter.models import CampaignKind
-from newsletter.sanitize import clean_html
+from newsletter.sanitize import clean_html, one_line
 
 __all__ = [
     "CampaignComposer",
@@ -94,6 +95,7 @@ class CampaignComposer:
         body_html: str = "",
         body_text: str = "",
         signer: DkimSigner | None = None,
+        issued_at: dt.datetime | None = None,
         clock: Callable[[], float] = time.time,
         message_ids: Callable[[Recipient], str] | None = None,
     ) -> None:
@@ -108,6 +110,8 @@ class CampaignComposer:
         self.body_text = body_text
         self.signer = signer
         self.clock = clock
+        # A bulletin shows its date of issue (when the official sent it).
+        self.issued_at = issued_at or dt.datetime.fromtimestamp(clock(), dt.UTC)
         domain = settings.sending_domain
         self.message_ids = message_ids or (lambda _r: make_message_id(domain))
         self.renderer = MailRenderer(settings)
@@ -138,7 +142,13 @@ class CampaignComposer:
     def context(
         self, key: frozenset[int], links: PersonalLinks | None, limit: int | None
     ) -> dict[str, Any]:
-        base: dict[str, Any] = {"archive_url": self.archive_url, "links": links}
+        base: dict[str, Any] = {
+            "archive_url": self.archive_url,
+            "links": links,
+            # Table-of-contents links lead to the archive copy's sections: many mobile mail
+            # apps ignore in-mail #anchors. A preview (no campaign yet) has no archive copy.
+            "toc_base": self.archive_url if self.campaign_id is not None else None,
+        }
         if self.digest is not None:
             return {**base, **self.digest.context(self.settings, key, limit=limit)}
         return {
@@ -146,6 +156,8 @@ class CampaignComposer:
             "subject": self.subject,
             "body_html": self.body_html,
             "body_text": self.body_text,
+            "issued_at": self.issued_at,
+            "preheader": cut(one_line(self.body_text), PREHEADER_CHARS),
         }
 
     def render(
@@ -161,12 +173,16 @@ class CampaignComposer:
                 f"{encode_header_words(settings.org_short_name, prefix_length=9)}"
                 f" <newsletter.{settings.sending_domain}>",
             ),
-            ("List-Unsubscribe", f"<{unsubscribe_url}>,\r\n <mailto:{unsubscribe_mailto}>"),
+            ("List-Unsubscribe", list_unsubscribe(settings, unsubscribe_url, unsubscribe_mailto)),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("Feedback-ID", feedback_id(self.campaign_id, self.kind.value, settings)),
+            # Both kinds are bulk mail: RFC 3834 auto-responders (out-of-office) stay silent,
+            # while a resident can still answer a bulletin by hand (to Reply-To when set).
+            ("Precedence", "bulk"),
+            ("Auto-Submitted", "auto-generated"),
         ]
-        if self.kind is CampaignKind.DIGEST:
-            # A bulletin is written by an official and may be answered; a digest is not.
-            headers += [("Precedence", "bulk"), ("Auto-Submitted", "auto-generated")]
+        if self.kind is CampaignKind.BULLETIN and settings.reply_to:
+            headers.insert(0, ("Reply-To", format_address(settings.reply_to)))
         return headers
 
     # --- the fast path -----------------------------------------------------------------
@@ -227,16 +243,8 @@ class CampaignComposer:
         return self._date
 
     def personal(self, recipient: Recipient) -> Personal:
-        settings = self.settings
         links = self.links
         unsubscribe = links.unsubscribe_token(recipient.subscriber_id)
-        mail_domain = settings.bounce_domain or settings.sending_domain
-        if settings.bounce_domain:
-            envelope_from = (
-                f"bounces+{links.verp_token(recipient.delivery_id)}@{settings.bounce_domain}"
-            )
-        else:
-            envelope_from = settings.sender_address
         return Personal(
             to=ascii_address(recipient.email),
             date=self._now_date(self.clock()),
@@ -244,8 +252,8 @@ class CampaignComposer:
             unsubscribe_url=links.unsubscribe_base + unsubscribe,
             preferences_url=links.preferences_base
             + links.preferences_token(recipient.subscriber_id),
-            unsubscribe_mailto=f"unsubscribe+{unsubscribe}@{mail_domain}",
-            envelope_from=envelope_from,
+            unsubscribe_mailto=links.unsubscribe_mailto(unsubscribe),
+            envelope_from=links.return_path(recipient.delivery_id),
         )
 
     def compose(self, recipient: Recipient) -> OutgoingMessage:
@@ -287,9 +295,27 @@ class CampaignComposer:
 
     def archive_html(self) -> str:
         """The web copy: every category, nothing personal, no size cap."""
-        context = {**self.context(frozenset(), None, None), "archive_url": None}
+        context = {**self.context(frozenset(), None, None), "archive_url": None, "toc_base": ""}
         subject = self.renderer.subject(self.kind.value, context)
         return self.renderer.html_page(self.kind.value, {**context, "subject": subject})
+
+
+def list_unsubscribe(settings: Settings, url: str, mailto: str) -> str:
+    """The https one-click link, and a mailto only where the bounce intake reads its mail.
+
+    A mail to `unsubscribe+TOKEN@BOUNCE_DOMAIN` lands in the bounce mailbox, whose intake
+    unsubscribes the subscriber the token names. Without BOUNCE_DOMAIN such a mail would go
+    to the sender's own domain, where nothing reads it, so no mailto is advertised.
+    """
+    if not settings.bounce_domain:
+        return f"<{url}>"
+    return f"<{url}>,\r\n <mailto:{mailto}>"
+
+
+def feedback_id(campaign_id: int | None, kind: str, settings: Settings) -> str:
+    """Gmail's Feedback-ID (`a:b:c:SenderId`): complaint rates per campaign and kind."""
+    campaign = "preview" if campaign_id is None else str(campaign_id)
+    return f"{campaign}:{kind}:{settings.sending_domain}"
 
 
 def warm_up(settings: Settings) -> None:

@@ -20,6 +20,9 @@ from newsletter.models import Article
 from newsletter.sanitize import is_http_url, one_line, plain_text
 
 SUMMARY_CHARS = 300
+# The subject leads with the top headline; past this many characters it is cut at a word.
+HEADLINE_CHARS = 80
+PREHEADER_CHARS = 150
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,25 @@ def date_range(settings: Settings, start: dt.datetime, end: dt.datetime) -> tupl
     )
 
 
+def cut(text: str, limit: int) -> str:
+    """`text` (one line) at most `limit` characters, cut at a word boundary with "…"."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    if " " in head:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,.:;–—-") + "…"
+
+
+def headline_context(titles: list[str], total: int) -> dict[str, Any]:
+    """What the subject and the inbox preview say: the top headline, how many others."""
+    return {
+        "headline": cut(titles[0], HEADLINE_CHARS) if titles else "",
+        "others": max(total - 1, 0),
+        "preheader": cut(" · ".join(titles[1:] or titles), PREHEADER_CHARS),
+    }
+
+
 class DigestContent:
     """A digest's articles and categories, held in memory for rendering per segment."""
 
@@ -129,6 +151,7 @@ class DigestContent:
         shown = items if limit is None else items[:limit]
         date_from, date_to = date_range(settings, self.window_start, self.window_end)
         return {
+            **headline_context([i.title for i in shown[:6]], len(items)),
             "sections": self.sections(shown),
             "shown_count": len(shown),
             "total_count": len(items),

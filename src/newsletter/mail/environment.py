@@ -102,8 +102,13 @@ def branding(settings: Settings) -> dict[str, str]:
     }
 
 
-def vietnamese_date(value: dt.datetime | dt.date, tz: ZoneInfo, fmt: str = "long") -> str:
-    """`28 tháng 11, 2026`-style dates in the portal's time zone."""
+# The one date form of every mail and page: "Thứ Sáu, 04/12/2026" (a range drops the
+# weekday: mail/digest.date_range).
+DATE_FORMAT = "EEEE, dd/MM/yyyy"
+
+
+def vietnamese_date(value: dt.datetime | dt.date, tz: ZoneInfo, fmt: str = DATE_FORMAT) -> str:
+    """`Thứ Sáu, 04/12/2026`-style dates in the portal's time zone."""
     if isinstance(value, dt.datetime):
         value = value.astimezone(tz).date()
     return format_date(value, format=fmt, locale="vi")

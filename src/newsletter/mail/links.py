@@ -57,6 +57,9 @@ class LinkMinter:
         }
         self.unsubscribe_base = settings.public_link("/unsubscribe/")
         self.preferences_base = settings.public_link("/preferences/")
+        self.bounce_domain = settings.bounce_domain
+        self.sender_address = settings.sender_address
+        self.unsubscribe_domain = settings.bounce_domain or settings.sending_domain
 
     def token(self, purpose: Purpose, subject_id: int) -> str:
         # The JSON of an int is its decimal digits; itsdangerous zlib-compresses a payload
@@ -79,3 +82,22 @@ class LinkMinter:
 
     def verp_token(self, delivery_id: int) -> str:
         return self.token(Purpose.VERP, delivery_id)
+
+    def return_path(self, delivery_id: int) -> str:
+        """The envelope sender: `bounces+TOKEN@BOUNCE_DOMAIN` (VERP), else NEWSLETTER_FROM.
+
+        The token names a delivery (a ledger row). A confirmation, which has no row, passes
+        minus its subscriber's id (`confirmation_verp_id`); bounces/rules.py reads it so.
+        """
+        if not self.bounce_domain:
+            return self.sender_address
+        return f"bounces+{self.verp_token(delivery_id)}@{self.bounce_domain}"
+
+    def unsubscribe_mailto(self, token: str) -> str:
+        """The List-Unsubscribe mailto address; the bounce intake unsubscribes on receipt."""
+        return f"unsubscribe+{token}@{self.unsubscribe_domain}"
+
+
+def confirmation_verp_id(subscriber_id: int) -> int:
+    """The VERP id of a subscriber's confirmation mail: ledger ids are positive, so minus."""
+    return -subscriber_id

@@ -10,18 +10,15 @@ a link.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jinja2 import Environment
-
 from newsletter.config import Settings
 from newsletter.delivery.transport import DeliveryError, RetryLaterError, Transport, open_transport
-from newsletter.idn import ascii_address
-from newsletter.mail.environment import create_environment
-from newsletter.mail.links import confirm_url
-from newsletter.mail.mime import build_message, format_address, make_message_id
+from newsletter.mail.links import confirm_url, confirmation_verp_id
+from newsletter.mail.transactional import build_single
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.subscribers.lifecycle import forget_confirmation_sent
@@ -41,32 +38,31 @@ def _days(value: float) -> str:
 
 
 def build_confirmation(
-    settings: Settings,
-    *,
-    subscriber_id: int,
-    email: str,
-    env: Environment | None = None,
+    settings: Settings, *, subscriber_id: int, email: str, now: dt.datetime | None = None
 ) -> ConfirmationMail:
-    """The confirmation message for `email` (its stored, normalized form)."""
-    env = env or create_environment(settings)
+    """The confirmation message for `email` (its stored, normalized form).
+
+    Built like every other mail (mail/transactional.py): DKIM-signed, VERP Return-Path.
+    """
+    now = now or dt.datetime.now(dt.UTC)
     context = {
         "confirm_url": confirm_url(settings, subscriber_id),
         "valid_days": _days(settings.confirm_token_days),
+        "valid_until": now + dt.timedelta(days=settings.confirm_token_days),
+        "links": None,
+        "preheader": f"Bấm một lần để hoàn tất đăng ký nhận bản tin của {settings.org_name}.",
     }
-    subject = env.get_template("email/confirmation.subject.txt").render(context).strip()
-    text = env.get_template("email/confirmation.txt").render(context) + "\n"
-    html = env.get_template("email/confirmation.html").render(context)
-    recipient = ascii_address(email)
-    message = build_message(
-        from_header=format_address(settings.sender_address, settings.sender_name),
-        to=recipient,
-        subject=subject,
-        text=text,
-        html=html,
-        message_id=make_message_id(settings.sending_domain),
-        headers=[("Auto-Submitted", "auto-generated")],
+    message = build_single(
+        settings,
+        template="confirmation",
+        context=context,
+        email=email,
+        verp_id=confirmation_verp_id(subscriber_id),
+        feedback_kind="confirmation",
     )
-    return ConfirmationMail(sender=settings.sender_address, recipient=recipient, message=message)
+    return ConfirmationMail(
+        sender=message.envelope_from, recipient=message.recipient, message=message.data
+    )
 
 
 def mail_confirmation(
