@@ -14,24 +14,16 @@ from __future__ import annotations
 import logging
 import mailbox
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.utils import getaddresses
 from pathlib import Path
 
 from newsletter.bounces.parse import parse_report
 from newsletter.bounces.rules import BounceOutcome, apply_report
-from newsletter.config import Settings
 from newsletter.runtime import Runtime
-from newsletter.signing import Purpose, TokenError, read_token
-from newsletter.subscribers.lifecycle import Consent
-from newsletter.subscribers.preferences import unsubscribe
 
 log = logging.getLogger(__name__)
 
 MAX_BOUNCE_BYTES = 10 * 1024 * 1024
 # Where the MTA says it delivered the mail; To last (a forwarded copy keeps the original To).
-_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
-UNSUBSCRIBE_PREFIX = "unsubscribe+"
 
 
 @dataclass
@@ -49,16 +41,6 @@ def process_raw(runtime: Runtime, raw: bytes) -> BounceOutcome:
     """Parse one raw message and apply it, in a transaction of its own."""
     if len(raw) > MAX_BOUNCE_BYTES:
         return BounceOutcome("ignored", reason="message larger than 10 MB")
-    subscriber_id = unsubscribe_request(raw, runtime.settings)
-    if subscriber_id is not None:
-        with runtime.sessions.begin() as session:
-            found = unsubscribe(
-                session, subscriber_id=subscriber_id, consent=Consent(via="list-unsubscribe-mailto")
-            )
-        log.info("unsubscribe by mail: subscriber_id=%s found=%s", subscriber_id, found)
-        if not found:
-            return BounceOutcome("ignored", reason="unsubscribe by mail: no such subscriber")
-        return BounceOutcome("unsubscribed", subscriber_id, reason="List-Unsubscribe mailto")
     report = parse_report(raw, runtime.settings)
     with runtime.sessions.begin() as session:
         outcome = apply_report(session, report=report, settings=runtime.settings)
@@ -69,30 +51,6 @@ def process_raw(runtime: Runtime, raw: bytes) -> BounceOutcome:
         outcome.reason,
     )
     return outcome
-
-
-def unsubscribe_request(raw: bytes, settings: Settings) -> int | None:
-    """The subscriber a mail to List-Unsubscribe's `unsubscribe+TOKEN@BOUNCE_DOMAIN` names.
-
-    None for any other mail (a bounce, a report) or a token that does not verify. Only the
-    top-level recipient headers count: a report quoting one of our messages is no request.
-    """
-    if not settings.bounce_domain:
-        return None
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    msg = message_from_bytes(head, policy=policy.compat32)
-    values = [str(v) for h in _RECIPIENT_HEADERS for v in msg.get_all(h, [])]
-    for _name, address in getaddresses(values):
-        local, _, domain = address.rpartition("@")
-        if domain.lower() != settings.bounce_domain.lower():
-            continue
-        if not local.lower().startswith(UNSUBSCRIBE_PREFIX):
-            continue
-        try:
-            return read_token(settings, Purpose.UNSUBSCRIBE, local[len(UNSUBSCRIBE_PREFIX) :])
-        except TokenError:
-            log.warning("ignored an unsubscribe mail with an invalid token")
-    return None
 
 
 def process_path(runtime: Runtime, path: Path) -> IntakeSummary:

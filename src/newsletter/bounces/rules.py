@@ -132,7 +132,10 @@ def apply_report(
 def _unsubscribe_request(session: Session, subscriber_id: int, now: dt.datetime) -> BounceOutcome:
     """A mail to the List-Unsubscribe mailto address: the resident asked to stop, by mail."""
     if not unsubscribe(
-        session, subscriber_id=subscriber_id, consent=Consent(via="mailto"), now=now
+        session,
+        subscriber_id=subscriber_id,
+        consent=Consent(via="list-unsubscribe-mailto"),
+        now=now,
     ):
         return BounceOutcome("ignored", reason="unsubscribe request for an erased subscriber")
     return BounceOutcome("unsubscribed", subscriber_id, None, "unsubscribe request by mail")
