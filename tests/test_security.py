@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
 import socket
@@ -50,6 +51,30 @@ def test_feed_destination_refuses_internal_addresses(url: str) -> None:
     """Loopback, private, link-local and reserved hosts are refused before any connection."""
     with pytest.raises(FeedError, match="NEWSLETTER_FEED_ALLOW_PRIVATE"):
         check_destination(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::a00:1]/rss",  # NAT64 of 10.0.0.1
+        "http://[64:ff9b::7f00:1]/rss",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/rss",  # NAT64 of the cloud metadata address
+        "http://[64:ff9b:1::a00:1]/rss",  # local-use NAT64 prefix
+        "http://[2002:c0a8:101::1]/rss",  # 6to4 of 192.168.1.1
+        "http://[2002:a00:1::1]/rss",  # 6to4 of 10.0.0.1
+    ],
+)
+def test_feed_destination_unwraps_ipv4_inside_ipv6(url: str) -> None:
+    """A private IPv4 address wrapped in a NAT64 or 6to4 IPv6 address is refused too."""
+    with pytest.raises(FeedError, match="NEWSLETTER_FEED_ALLOW_PRIVATE"):
+        check_destination(url, allow_private=False)
+
+
+def test_wrapped_public_ipv4_stays_public() -> None:
+    """NAT64 and 6to4 forms of a public IPv4 address are still allowed (IPv6-only hosts)."""
+    assert feed_fetch.is_public(ipaddress.ip_address("64:ff9b::808:808"))
+    assert feed_fetch.is_public(ipaddress.ip_address("2002:808:808::1"))
+    assert not feed_fetch.is_public(ipaddress.ip_address("::ffff:10.0.0.1"))
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def public_addresses(host: str, port: int) -> list[str]:
     addresses: list[str] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
+        if not is_public(address):
             raise FeedError(
                 f"feed host {host!r} resolves to {address}, a loopback/private/reserved "
                 "address; refused (set NEWSLETTER_FEED_ALLOW_PRIVATE=true to allow it)"
@@ -81,6 +81,39 @@ def public_addresses(host: str, port: int) -> list[str]:
     if not addresses:
         raise FeedError(f"cannot resolve host {host!r}: no address")
     return addresses
+
+
+# IPv6 forms that carry an IPv4 address the packet ends up at: the embedded address is the
+# real destination, so it is the one to check ("64:ff9b::a00:1" is 10.0.0.1 via NAT64).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215's local-use translation prefix: where it leads is a local decision, never public.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside a NAT64, 6to4, IPv4-mapped or Teredo address, else None."""
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where packets go
+    return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for a global address whose embedded IPv4 address, if any, is global too."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner.is_global
+    return True
 
 
 class _PublicOnlyBackend(httpcore.SyncBackend):
