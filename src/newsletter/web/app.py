@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from newsletter.config import Settings, load_settings
 from newsletter.logs import configure_logging
+from newsletter.ops.health import Readiness
 from newsletter.ops.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
@@ -74,6 +75,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.confirmations = confirmations
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
+    app.state.readiness = Readiness(runtime)
     app.add_middleware(RequestCounter, metrics=app.state.metrics)
     app.include_router(ops.router)
     app.state.public = public_state
