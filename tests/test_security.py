@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import select
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from newsletter.logs import JSONFormatter, ReadableFormatter
 from newsletter.models import CampaignStatus
 from newsletter.runtime import build_runtime
 from newsletter.web.app import create_app
-from newsletter.web.limits import API_MAX_BYTES
+from newsletter.web.limits import API_MAX_BYTES, IMPORT_MAX_BYTES, LOGIN_MAX_BYTES
 from tests.support.feedserver import Answer, FeedServer, rss, rss_item
 from tests.support.webserver import serve
 
@@ -247,6 +248,90 @@ def declare_huge_body(host: str, port: int | None) -> bytes:
         while chunk := sock.recv(65536):
             answer += chunk
     return answer
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [("/admin/login", LOGIN_MAX_BYTES), ("/admin/subscribers/import", IMPORT_MAX_BYTES)],
+)
+def test_anonymous_admin_upload_is_refused_before_it_is_read(
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+    path: str,
+    limit: int,
+    declared: bool,
+) -> None:
+    """An anonymous upload of four times an admin route's limit, sent slowly, gets 413 before
+    the client has finished sending it: the server stops reading at the limit."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    total = 4 * limit
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            answer, sent = upload_slowly(
+                client.base_url.host, client.base_url.port, path, total, declared=declared
+            )
+    finally:
+        runtime.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"Request too large" in answer
+    assert sent < total
+
+
+def upload_slowly(
+    host: str, port: int | None, path: str, total: int, *, declared: bool
+) -> tuple[bytes, int]:
+    """POST a form of `total` bytes in pieces with pauses (a file part for the import, a
+    field for the login), stopping as soon as the server answers; returns the answer and
+    how many body bytes were sent by then."""
+    assert port is not None
+    if path.endswith("/import"):
+        content_type = "multipart/form-data; boundary=b0undary"
+        start = (
+            b"--b0undary\r\nContent-Disposition: form-data; name=file; filename=a.csv\r\n"
+            b"Content-Type: text/csv\r\n\r\nemail\r\n"
+        )
+    else:
+        content_type, start = "application/x-www-form-urlencoded", b"username=canbo&password="
+    framing = f"Content-Length: {total}" if declared else "Transfer-Encoding: chunked"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+    )
+    piece = b"a" * min(256 * 1024, total // 64)
+    sent = 0
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(head.encode("ascii"))
+        try:
+            while sent < total and not select.select([sock], [], [], 0.005)[0]:
+                data = (start if sent == 0 else piece)[: total - sent]
+                sock.sendall(data if declared else b"%x\r\n%s\r\n" % (len(data), data))
+                sent += len(data)
+            if sent == total and not declared:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        return read_answer(sock), sent
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 answer with a Content-Length, read from `sock`."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 # --- personal data and link tokens in logs ------------------------------------------------

@@ -26,12 +26,7 @@ from newsletter.web import (
     ops,
     public,
 )
-from newsletter.web.limits import (
-    API_MAX_BYTES,
-    API_TOO_LARGE,
-    PUBLIC_FORM_MAX_BYTES,
-    BodySizeLimitMiddleware,
-)
+from newsletter.web.limits import BODY_LIMITS, BodySizeLimitMiddleware
 from newsletter.web.middleware import RequestCounter
 from newsletter.web.public_support import PublicState
 from newsletter.web.security_headers import SecurityHeadersMiddleware
@@ -80,21 +75,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=PUBLIC_FORM_MAX_BYTES,
-        prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
-    )
+    # Every route has a body limit, checked before parsing and before any login check.
+    app.add_middleware(BodySizeLimitMiddleware, limits=BODY_LIMITS)
     app.include_router(api.router)
-    # FastAPI reads a JSON body before it checks the token: without a cap, anyone could
-    # make the process parse gigabytes.
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=API_MAX_BYTES,
-        prefixes=("/api/",),
-        answer=API_TOO_LARGE,
-        content_type="application/json",
-    )
     app.include_router(api_manage.router)
     app.include_router(api_campaigns.router)
     app.include_router(archive.router)
