@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from newsletter.accounts.login_throttle import create_login_throttle
 from newsletter.config import Settings, load_settings
 from newsletter.logs import configure_logging
 from newsletter.ops.health import Readiness
@@ -47,6 +48,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
     public_state = PublicState.build(settings)
+    login_throttle = create_login_throttle(settings)
     celery = CeleryProducer(settings)  # confirmations go to the urgent queue
     confirmations = ConfirmationPublisher(celery, runtime)
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         confirmations.close()  # publishes what is still waiting, through `celery`
         celery.close()
         public_state.close()
+        login_throttle.close()
         runtime.close()
 
     app = FastAPI(
@@ -71,6 +74,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
     app.state.readiness = Readiness(runtime)
+    app.state.login_throttle = login_throttle
     app.add_middleware(RequestCounter, metrics=app.state.metrics)
     app.include_router(ops.router)
     app.state.public = public_state
