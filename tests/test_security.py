@@ -6,9 +6,11 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import re
 import select
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -332,6 +334,24 @@ def read_answer(sock: socket.socket) -> bytes:
     while len(body) < length and (chunk := sock.recv(65536)):
         body += chunk
     return head + b"\r\n\r\n" + body
+
+
+# --- Content-Security-Policy: nothing inline in the page templates -------------------------
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+
+
+@pytest.mark.parametrize(
+    "template", sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.html"))
+)
+def test_page_templates_have_no_inline_script_or_style(template: str) -> None:
+    """No page template holds an inline <script>, an on…= handler or a style= attribute,
+    which the Content-Security-Policy would block."""
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
+    assert not re.search(r"\son[a-z]+\s*=", text), "event handler attribute"
+    assert not re.search(r"\sstyle\s*=", text), "style attribute"
+    assert "<style" not in text
 
 
 # --- personal data and link tokens in logs ------------------------------------------------

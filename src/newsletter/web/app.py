@@ -89,5 +89,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_subscribers.router)
     app.include_router(admin_campaigns.router)
     # Added last, so outermost: its headers reach every answer, the 413 page included.
-    app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        allowed_origins=settings.allowed_origins,
+        public_url=settings.public_url,
+    )
     return app
