@@ -38,6 +38,7 @@ def free_port() -> int:
 def write_dkim_key(path: Path) -> Path:
     """A fresh RSA-2048 key in PEM at `path`: the benches sign as production does."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.touch(mode=0o600)  # the service refuses a key file others can read
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                        serialization.PrivateFormat.TraditionalOpenSSL,
                                        serialization.NoEncryption()))  # fmt: skip

@@ -28,7 +28,8 @@ def test_official_sends_a_bulletin_and_watches_it_finish(
     smtp_server: SMTPServer,
     tmp_path: Path,
 ) -> None:
-    """From the login form to a progress bar at 100%, all in the browser."""
+    """From the login form to a progress bar at 100%, all in the browser, asked to confirm
+    before sending, with nothing refused by the Content-Security-Policy."""
     settings = settings_factory(
         database_url=database_url, smtp_url=smtp_server.url, public_url="http://127.0.0.1",
         send_rate=200, batch_size=20,
@@ -44,6 +45,11 @@ def test_official_sends_a_bulletin_and_watches_it_finish(
         with WorkerProcess(settings, tmp_path / "worker.log", queues="urgent,default"):
             page = browser.new_page()
             page.set_default_timeout(20_000)
+            blocked: list[str] = []  # what the Content-Security-Policy refused, if anything
+            page.on(
+                "console",
+                lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+            )
             page.goto(f"{server.url}/admin/login")
             page.get_by_label("Username").fill("canbo")
             page.get_by_label("Password").fill(ADMIN_PASSWORD)
@@ -59,10 +65,13 @@ def test_official_sends_a_bulletin_and_watches_it_finish(
             )
             frame = page.frame_locator("iframe[title='HTML part of the bulletin']")
             expect(frame.get_by_text("từ 8:00 đến 11:00")).to_be_visible()
-            page.once("dialog", lambda dialog: dialog.accept())
+            asked: list[str] = []
+            page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
             page.get_by_role("button", name="Send to 30 residents").click()
             expect(page.locator("#percent")).to_have_text("100", timeout=60_000)
             expect(page.locator("#status")).to_have_text("sent")
+            assert asked == ["Send this bulletin to 30 residents now?"]
+            assert blocked == []
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "admin-campaign.png"), full_page=True)
     finally:

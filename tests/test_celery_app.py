@@ -18,6 +18,7 @@ from newsletter.runtime import build_runtime
 from newsletter.subscribers.confirmation import send_confirmation, send_confirmations
 from newsletter.subscribers.suppression import is_suppressed
 from newsletter.tasks.app import (
+    POLL_FEEDS,
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
@@ -240,3 +241,10 @@ def test_a_batch_given_up_releases_every_address(
     finally:
         runtime.close()
         app.close()
+
+
+def test_feed_poll_task_has_time_limits(settings_factory: Callable[..., Settings]) -> None:
+    """The poll task carries Celery soft and hard time limits tied to the polling interval."""
+    app = create_celery(settings_factory(feed_poll_minutes=15))
+    task = app.tasks[POLL_FEEDS]
+    assert (task.soft_time_limit, task.time_limit) == (900.0, 930.0)

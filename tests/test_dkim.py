@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
 
+from newsletter.cli import app as cli_app
+from newsletter.cli import processes
 from newsletter.mail.dkim import DkimConfigError, relaxed_body, relaxed_header, signer_from_settings
 from newsletter.mail.mime import MessageTemplate, build_message, format_address
-from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys, make_keys
+from tests.conftest import TEST_SECRET
+from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys, make_keys, write_private
 
 SUBJECT = "Thông báo khẩn: Bão số 9 — cắt điện  ở Phường Hòa Bình"
 
@@ -170,7 +176,7 @@ def test_dkim_needs_all_three_settings_and_a_usable_key(
                 dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=keys.ed25519_file
             )
         )
-    (tmp_path / "junk.pem").write_text("not a key")
+    write_private(tmp_path / "junk.pem", b"not a key")
     with pytest.raises(DkimConfigError, match="PEM private key"):
         signer_from_settings(
             settings_factory(
@@ -192,8 +198,68 @@ def test_a_replaced_key_file_is_read_again(settings_factory: Any, tmp_path: Path
         assert signer is not None
         return signer.keys[0].private_key.public_key().public_numbers()
 
-    path.write_bytes(first.rsa_file.read_bytes())
+    write_private(path, first.rsa_file.read_bytes())
     before = public_numbers()
     assert public_numbers() == before
-    path.write_bytes(second.rsa_file.read_bytes())
+    write_private(path, second.rsa_file.read_bytes())
     assert public_numbers() != before
+
+
+def test_a_key_file_others_can_read_is_refused(
+    settings_factory: Any, keys: DkimKeys, tmp_path: Path
+) -> None:
+    """A DKIM key file readable by group or others is refused with a chmod hint."""
+    loose = tmp_path / "loose.pem"
+    loose.write_bytes(keys.rsa_file.read_bytes())
+    for mode in (0o644, 0o640, 0o604):
+        loose.chmod(mode)
+        settings = settings_factory(dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=loose)
+        with pytest.raises(DkimConfigError, match=f"mode 0{mode:o}.*chmod 600"):
+            signer_from_settings(settings)
+
+
+def test_an_rsa_key_under_2048_bits_is_refused(settings_factory: Any, tmp_path: Path) -> None:
+    """A 1024-bit RSA key is refused at load, naming its size and the minimum."""
+    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 (on purpose)
+    path = write_private(
+        tmp_path / "short.pem",
+        short.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    settings = settings_factory(dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=path)
+    with pytest.raises(DkimConfigError, match="1024-bit RSA key; DKIM needs at least 2048"):
+        signer_from_settings(settings)
+
+
+@pytest.mark.parametrize("command", ["web", "worker", "run"])
+def test_processes_refuse_to_start_with_a_loose_key(
+    command: str, keys: DkimKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`newsletter web|worker|run` stop at once with one English line for a readable key."""
+    loose = tmp_path / "loose.pem"
+    loose.write_bytes(keys.rsa_file.read_bytes())
+    loose.chmod(0o644)
+    env = {
+        "NEWSLETTER_ENV": "test",
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_VAR_DIR": str(tmp_path / "var"),
+        "NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        "NEWSLETTER_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        "NEWSLETTER_DKIM_DOMAIN": DOMAIN,
+        "NEWSLETTER_DKIM_SELECTOR": SELECTOR,
+        "NEWSLETTER_DKIM_KEY_FILE": str(loose),
+    }
+
+    def started(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError(f"`newsletter {command}` started with a loose key")
+
+    monkeypatch.setattr(processes.uvicorn, "run", started)
+    monkeypatch.setattr(processes.subprocess, "Popen", started)
+    monkeypatch.setattr("celery.Celery.worker_main", started)
+    result = CliRunner().invoke(cli_app, [command], env=env)
+    assert result.exit_code == 2, result.output
+    assert "cannot start: DKIM key file" in result.output
+    assert "chmod 600" in result.output

@@ -3,6 +3,7 @@ memory, and never loses the articles already stored. Served by a real local HTTP
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
@@ -176,6 +177,30 @@ def test_server_that_trickles_forever_is_cut_off(feed_server: FeedServer, runtim
     feed = poll_after_good_content(feed_server, runtime, trickle)
     error = feed.last_error or ""
     assert "too slow" in error or "did not answer" in error
+
+
+def test_server_that_trickles_its_headers_is_cut_off_at_the_deadline(
+    feed_server: FeedServer, runtime: Runtime
+) -> None:
+    """The timeout is a deadline for the whole fetch: headers trickled a byte per 0.2 s for
+    6 s (each read well inside the 1 s timeout) end as a timeout, not as a stored feed."""
+    finished = threading.Event()
+
+    def trickle_headers(handler: BaseHTTPRequestHandler, server: FeedServer) -> None:
+        body = rss(rss_item(2)).encode()
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(30):
+            if server.release.wait(0.2):
+                return
+            handler.wfile.write(b"a")
+            handler.wfile.flush()
+        head = f"\r\nContent-Length: {len(body)}\r\nContent-Type: application/rss+xml\r\n\r\n"
+        handler.wfile.write(head.encode() + body)
+        finished.set()
+
+    feed = poll_after_good_content(feed_server, runtime, trickle_headers)
+    assert "did not answer within 1 s" in (feed.last_error or "")
+    assert not finished.is_set()  # the client hung up before the server was done
 
 
 def test_html_page_is_not_a_feed(feed_server: FeedServer, runtime: Runtime) -> None:

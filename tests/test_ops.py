@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socketserver
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.logs import JSONFormatter, ReadableFormatter, mask_email
@@ -60,6 +63,76 @@ def test_readyz_with_real_redis_and_smtp(
     with live_server(create_app(settings)) as client:
         response = client.get("/readyz")
     assert response.status_code == 200, response.text
+
+
+def test_readyz_says_only_the_status_to_strangers(
+    database_url: str, settings_factory: type[Settings]
+) -> None:
+    """A remote caller without a token learns ready or not, never which host failed or why."""
+    settings = settings_factory(
+        database_url=database_url,
+        broker_url="redis://127.0.0.1:1/0",
+        smtp_url="smtp://127.0.0.1:1",
+    )
+    stranger = {"X-Forwarded-For": "203.0.113.7"}  # uvicorn trusts its loopback proxy
+    with live_server(create_app(settings)) as client:
+        response = client.get("/readyz", headers=stranger)
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+    assert "127.0.0.1" not in response.text
+
+
+def test_readyz_details_for_an_api_token(
+    database_url: str, settings_factory: type[Settings]
+) -> None:
+    """A remote caller with a valid API token gets the failing checks and their details."""
+    settings = settings_factory(database_url=database_url, smtp_url="smtp://127.0.0.1:1")
+    engine = create_db_engine(database_url)
+    with create_session_factory(engine).begin() as session:
+        token = create_api_token(session, name="monitoring")
+    engine.dispose()
+    remote = {"X-Forwarded-For": "203.0.113.7"}
+    with live_server(create_app(settings)) as client:
+        wrong = client.get("/readyz", headers={**remote, "Authorization": "Bearer nope"})
+        right = client.get("/readyz", headers={**remote, "Authorization": f"Bearer {token}"})
+    assert wrong.json() == {"status": "unavailable"}
+    assert right.json()["failing"] == ["smtp"]
+    assert "127.0.0.1:1" in right.json()["checks"]["smtp"]["detail"]
+
+
+class _CountingRelay(socketserver.ThreadingTCPServer):
+    """Just enough SMTP for a readiness probe (greeting, NOOP, QUIT); counts connections."""
+
+    daemon_threads = True
+    connections = 0
+
+
+class _RelayHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, _CountingRelay)
+        server.connections += 1
+        self.wfile.write(b"220 relay ready\r\n")
+        for line in self.rfile:
+            if line.upper().startswith(b"QUIT"):
+                self.wfile.write(b"221 bye\r\n")
+                return
+            self.wfile.write(b"250 ok\r\n")
+
+
+def test_readyz_reuses_its_checks_briefly(
+    database_url: str, settings_factory: type[Settings]
+) -> None:
+    """Ten calls in a row open one connection to the mail relay, not ten."""
+    with _CountingRelay(("127.0.0.1", 0), _RelayHandler) as relay:
+        threading.Thread(target=relay.serve_forever, daemon=True).start()
+        port = relay.server_address[1]
+        settings = settings_factory(database_url=database_url, smtp_url=f"smtp://127.0.0.1:{port}")
+        with live_server(create_app(settings)) as client:
+            answers = [client.get("/readyz").status_code for _ in range(10)]
+        relay.shutdown()
+    assert answers == [200] * 10
+    assert relay.connections == 1
 
 
 def test_metrics_report_store_and_http(database_url: str, settings_factory: type[Settings]) -> None:

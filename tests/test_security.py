@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import logging
+import re
+import select
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +25,7 @@ from newsletter.logs import JSONFormatter, ReadableFormatter
 from newsletter.models import CampaignStatus
 from newsletter.runtime import build_runtime
 from newsletter.web.app import create_app
-from newsletter.web.limits import API_MAX_BYTES
+from newsletter.web.limits import API_MAX_BYTES, IMPORT_MAX_BYTES, LOGIN_MAX_BYTES
 from tests.support.feedserver import Answer, FeedServer, rss, rss_item
 from tests.support.webserver import serve
 
@@ -50,6 +54,30 @@ def test_feed_destination_refuses_internal_addresses(url: str) -> None:
     """Loopback, private, link-local and reserved hosts are refused before any connection."""
     with pytest.raises(FeedError, match="NEWSLETTER_FEED_ALLOW_PRIVATE"):
         check_destination(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::a00:1]/rss",  # NAT64 of 10.0.0.1
+        "http://[64:ff9b::7f00:1]/rss",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/rss",  # NAT64 of the cloud metadata address
+        "http://[64:ff9b:1::a00:1]/rss",  # local-use NAT64 prefix
+        "http://[2002:c0a8:101::1]/rss",  # 6to4 of 192.168.1.1
+        "http://[2002:a00:1::1]/rss",  # 6to4 of 10.0.0.1
+    ],
+)
+def test_feed_destination_unwraps_ipv4_inside_ipv6(url: str) -> None:
+    """A private IPv4 address wrapped in a NAT64 or 6to4 IPv6 address is refused too."""
+    with pytest.raises(FeedError, match="NEWSLETTER_FEED_ALLOW_PRIVATE"):
+        check_destination(url, allow_private=False)
+
+
+def test_wrapped_public_ipv4_stays_public() -> None:
+    """NAT64 and 6to4 forms of a public IPv4 address are still allowed (IPv6-only hosts)."""
+    assert feed_fetch.is_public(ipaddress.ip_address("64:ff9b::808:808"))
+    assert feed_fetch.is_public(ipaddress.ip_address("2002:808:808::1"))
+    assert not feed_fetch.is_public(ipaddress.ip_address("::ffff:10.0.0.1"))
 
 
 @pytest.mark.parametrize(
@@ -222,6 +250,108 @@ def declare_huge_body(host: str, port: int | None) -> bytes:
         while chunk := sock.recv(65536):
             answer += chunk
     return answer
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [("/admin/login", LOGIN_MAX_BYTES), ("/admin/subscribers/import", IMPORT_MAX_BYTES)],
+)
+def test_anonymous_admin_upload_is_refused_before_it_is_read(
+    settings_factory: Callable[..., Settings],
+    database_url: str,
+    path: str,
+    limit: int,
+    declared: bool,
+) -> None:
+    """An anonymous upload of four times an admin route's limit, sent slowly, gets 413 before
+    the client has finished sending it: the server stops reading at the limit."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    total = 4 * limit
+    try:
+        with serve(create_app(settings, runtime)) as client:
+            answer, sent = upload_slowly(
+                client.base_url.host, client.base_url.port, path, total, declared=declared
+            )
+    finally:
+        runtime.close()
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"Request too large" in answer
+    assert sent < total
+
+
+def upload_slowly(
+    host: str, port: int | None, path: str, total: int, *, declared: bool
+) -> tuple[bytes, int]:
+    """POST a form of `total` bytes in pieces with pauses (a file part for the import, a
+    field for the login), stopping as soon as the server answers; returns the answer and
+    how many body bytes were sent by then."""
+    assert port is not None
+    if path.endswith("/import"):
+        content_type = "multipart/form-data; boundary=b0undary"
+        start = (
+            b"--b0undary\r\nContent-Disposition: form-data; name=file; filename=a.csv\r\n"
+            b"Content-Type: text/csv\r\n\r\nemail\r\n"
+        )
+    else:
+        content_type, start = "application/x-www-form-urlencoded", b"username=canbo&password="
+    framing = f"Content-Length: {total}" if declared else "Transfer-Encoding: chunked"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+    )
+    piece = b"a" * min(256 * 1024, total // 64)
+    sent = 0
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(head.encode("ascii"))
+        try:
+            while sent < total and not select.select([sock], [], [], 0.005)[0]:
+                data = (start if sent == 0 else piece)[: total - sent]
+                sock.sendall(data if declared else b"%x\r\n%s\r\n" % (len(data), data))
+                sent += len(data)
+            if sent == total and not declared:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed while we were still sending
+        return read_answer(sock), sent
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 answer with a Content-Length, read from `sock`."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return answer
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+# --- Content-Security-Policy: nothing inline in the page templates -------------------------
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
+
+
+@pytest.mark.parametrize(
+    "template", sorted(str(p.relative_to(TEMPLATES)) for p in TEMPLATES.rglob("*.html"))
+)
+def test_page_templates_have_no_inline_script_or_style(template: str) -> None:
+    """No page template holds an inline <script>, an on…= handler or a style= attribute,
+    which the Content-Security-Policy would block."""
+    text = (TEMPLATES / template).read_text(encoding="utf-8")
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
+    assert not re.search(r"\son[a-z]+\s*=", text), "event handler attribute"
+    assert not re.search(r"\sstyle\s*=", text), "style attribute"
+    assert "<style" not in text
 
 
 # --- personal data and link tokens in logs ------------------------------------------------

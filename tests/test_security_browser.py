@@ -61,3 +61,32 @@ def test_only_the_box_is_framable_and_only_by_allowed_portals(
         assert framed(page, other, site.url, "/widget").startswith("chrome-error://")
     finally:
         page.close()
+
+
+def test_pages_render_under_the_content_security_policy(
+    site_factory: SiteFactory, browser: Browser
+) -> None:
+    """Chromium loads the resident pages and the login page with nothing refused by the
+    Content-Security-Policy, styles applied (the honeypot field stays out of sight) and
+    the box's script running."""
+    site = site_factory(public_url_is_live=True)
+    page = browser.new_page()
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    try:
+        for path in ("/", "/widget", "/privacy", "/archive", "/admin/login"):
+            page.goto(f"{site.url}{path}")
+            page.wait_for_load_state("load")
+        page.goto(f"{site.url}/")
+        honeypot = page.locator(".bantin-hp").bounding_box()
+        assert honeypot is not None
+        assert honeypot["x"] < 0  # widget.css moved it off screen
+        page.get_by_label("E-mail").fill("dan@example.gov.vn")
+        page.get_by_role("button", name="Đăng ký").click()
+        page.get_by_text("Cảm ơn bạn!").first.wait_for(timeout=30_000)
+    finally:
+        page.close()
+    assert blocked == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dns.resolver
 import pytest
@@ -16,7 +18,13 @@ from newsletter.subscribers.addresses import (
     parse_address,
     suppression_hash,
 )
-from newsletter.subscribers.ip_limit import MemoryIPLimiter, RedisIPLimiter
+from newsletter.subscribers.ip_limit import (
+    MemoryIPLimiter,
+    RedisIPLimiter,
+    SubscribeLimiter,
+    client_key,
+    create_subscribe_limiter,
+)
 from tests.support.smtp import _free_port
 
 
@@ -155,3 +163,73 @@ def test_redis_outage_lets_requests_through() -> None:
         assert limiter.hit("1.1.1.1") is True
     finally:
         limiter.close()
+
+
+def test_client_key_groups_ipv6_by_64() -> None:
+    """IPv6 addresses count per /64; IPv4 (mapped or not) per address; junk as itself."""
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff:1:2:3")
+    assert client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:203.0.113.9") == client_key("203.0.113.9") == "203.0.113.9"
+    assert client_key("203.0.113.9") != client_key("203.0.113.10")
+    assert client_key("unknown") == "unknown"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def subscribe_limiter(
+    request: pytest.FixtureRequest, settings_factory: Callable[..., Any]
+) -> Iterator[Callable[..., SubscribeLimiter]]:
+    """Build SubscribeLimiters from settings, in-process or on the real Redis."""
+    made: list[SubscribeLimiter] = []
+    redis_values: dict[str, str] = {}
+    if request.param == "redis":
+        redis_values = {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "redis_prefix": request.getfixturevalue("redis_prefix"),
+        }
+
+    def make(**overrides: Any) -> SubscribeLimiter:
+        settings = settings_factory(**redis_values, **overrides)
+        limiter = create_subscribe_limiter(settings, prefix=settings.redis_prefix)
+        made.append(limiter)
+        return limiter
+
+    yield make
+    for limiter in made:
+        limiter.close()
+
+
+def test_one_ipv6_64_is_one_client(subscribe_limiter: Callable[..., SubscribeLimiter]) -> None:
+    """Every address of one IPv6 /64 shares one count: rotating addresses gains nothing."""
+    limiter = subscribe_limiter(subscribe_rate_limit=3)
+    hits = [limiter.admit_client(f"2001:db8:aa:bb::{i:x}") for i in range(1, 5)]
+    assert hits == [True, True, True, False]
+    assert limiter.admit_client("2001:db8:aa:bc::1") is True  # the next /64 is someone else
+
+
+def test_residents_behind_one_carrier_nat_can_all_subscribe(
+    subscribe_limiter: Callable[..., SubscribeLimiter],
+) -> None:
+    """With the default settings, 80 residents with different addresses behind one IPv4
+    address (a mobile carrier's NAT, a ward office) are all admitted in one window."""
+    limiter = subscribe_limiter()
+    admitted = [
+        limiter.admit_client("203.0.113.50") and limiter.admit_address(f"dan{i}@example.vn")
+        for i in range(80)
+    ]
+    assert all(admitted)
+
+
+def test_one_address_is_capped_from_any_network(
+    subscribe_limiter: Callable[..., SubscribeLimiter],
+) -> None:
+    """The same e-mail address is admitted SUBSCRIBE_ADDRESS_LIMIT times per window, whatever
+    the IP and however it is capitalised; other addresses are not affected."""
+    limiter = subscribe_limiter(subscribe_address_limit=3)
+    typed = ["an@example.vn", " An@Example.vn ", "AN@EXAMPLE.VN", "an@example.vn"]
+    hits = [
+        limiter.admit_client(f"198.51.100.{i}") and limiter.admit_address(address)
+        for i, address in enumerate(typed)
+    ]
+    assert hits == [True, True, True, False]
+    assert limiter.admit_address("binh@example.vn") is True

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus
 from newsletter.tasks.app import SEND_CONFIRMATIONS, URGENT_QUEUE
+from newsletter.web.public import BAD_REQUEST_MESSAGE
 from tests.support.ledger import wait_until
 from tests.support.public_site import (  # noqa: F401
     Site,
@@ -220,6 +221,22 @@ def test_rate_limit_answers_429_in_vietnamese(site_factory: SiteFactory) -> None
     assert api.status_code == 429
     assert api.json()["status"] == "error"
     assert subscriber(running, "a3@example.gov.vn") is None
+
+
+def test_deeply_nested_json_is_a_clean_400_and_counts(site_factory: SiteFactory) -> None:
+    """JSON nested past Python's recursion limit gets the Vietnamese 400, never a 500, and
+    counts against the client's limit like any other request."""
+    running = site_factory(subscribe_rate_limit=2)
+    nested = "[" * 5000 + "]" * 5000
+    with running.client() as client:
+        answers = [
+            client.post("/subscribe", content=nested, headers={"Content-Type": "application/json"})
+            for _ in range(2)
+        ]
+        after = client.post("/subscribe", json={"email": "sau@example.gov.vn"})
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].json()["message"] == BAD_REQUEST_MESSAGE
+    assert after.status_code == 429
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,8 @@ def test_warm_up_parses_the_dkim_key(
 def test_a_broken_dkim_key_does_not_stop_the_warm_up(
     settings_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A worker with an unusable key still starts (its batches pause the campaign, as before)."""
+    """warm_up only logs an unusable key (the CLI refuses one at start; a key broken later
+    pauses the campaign at its first batch)."""
     broken = tmp_path / "broken.pem"
     broken.write_text("not a key\n")
     settings = settings_factory(dkim_domain=DOMAIN, dkim_selector=SELECTOR, dkim_key_file=broken)

@@ -87,7 +87,10 @@ class Settings(BaseSettings):
 
     confirm_resend_hours: float = Field(default=6, ge=0)
     confirm_token_days: float = Field(default=7, gt=0)
-    subscribe_rate_limit: int = Field(default=10, ge=1)
+    # Per IPv4 address or IPv6 /64: high, since one IPv4 address may be a mobile
+    # carrier's NAT for thousands of residents; the per-address cap does the rest.
+    subscribe_rate_limit: int = Field(default=100, ge=1)
+    subscribe_address_limit: int = Field(default=5, ge=1)
     subscribe_rate_window_seconds: int = Field(default=600, ge=1)
     # `newsletter web` processes (uvicorn workers) behind one port; above 1 needs REDIS_URL
     # so that the per-IP subscribe limit stays one count shared by every process.

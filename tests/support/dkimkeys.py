@@ -38,18 +38,27 @@ class DkimKeys:
             return False
 
 
+def write_private(path: Path, data: bytes) -> Path:
+    """Write a key file readable by its owner only, as the service requires of DKIM keys."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_bytes(data)
+    return path
+
+
 def make_keys(directory: Path) -> DkimKeys:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ed_key = ed25519.Ed25519PrivateKey.generate()
     rsa_file = directory / "dkim-rsa.pem"
     ed_file = directory / "dkim-ed25519.pem"
     for key, path in ((rsa_key, rsa_file), (ed_key, ed_file)):
-        path.write_bytes(
+        write_private(
+            path,
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
-            )
+            ),
         )
     rsa_public = rsa_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -35,7 +35,7 @@ from newsletter.config import Settings
 from newsletter.content.categories import add_category
 from newsletter.models import Base, Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.subscribers.ip_limit import DEFAULT_PREFIX
+from newsletter.subscribers.ip_limit import ADDRESS_PREFIX, DEFAULT_PREFIX
 from newsletter.tasks.app import create_celery
 from newsletter.tasks.enqueue import enqueue_confirmation
 from newsletter.web import create_app
@@ -129,7 +129,11 @@ class MailLane:
         if self.settings.redis_url:
             client = redis.Redis.from_url(self.settings.redis_url)
             try:
-                keys = list(client.scan_iter(match=f"{self.redis_prefix}{DEFAULT_PREFIX}*"))
+                keys = [
+                    key
+                    for prefix in (DEFAULT_PREFIX, ADDRESS_PREFIX)
+                    for key in client.scan_iter(match=f"{self.redis_prefix}{prefix}*")
+                ]
                 if keys:
                     client.delete(*keys)
             finally:
@@ -233,7 +237,11 @@ def site_factory_fixture(
 
     def make(*, public_url_is_live: bool = False, **overrides: Any) -> Site:
         port = _free_port()
-        values: dict[str, Any] = {**mail_lane.overrides, "subscribe_rate_limit": 1000}
+        values: dict[str, Any] = {
+            **mail_lane.overrides,
+            "subscribe_rate_limit": 1000,
+            "subscribe_address_limit": 1000,
+        }
         if public_url_is_live:
             # Links and the widget's form action must point at this very server.
             values["public_url"] = f"http://127.0.0.1:{port}"

@@ -20,6 +20,7 @@ from newsletter.cli.output import console
 from newsletter.config import Settings
 from newsletter.db import create_db_engine
 from newsletter.logs import configure_logging
+from newsletter.mail.dkim import DkimConfigError, signer_from_settings
 from newsletter.ops.health import check_broker, check_database
 from newsletter.tasks.app import BULK_QUEUE, QUEUES, create_celery
 
@@ -43,6 +44,18 @@ def require_dependencies(settings: Settings) -> None:
         fail("cannot start: " + "; ".join(down), code=4)
 
 
+def require_dkim_key(settings: Settings) -> None:
+    """Refuse to start when DKIM is configured with a key we would not sign with.
+
+    A worker would otherwise start and pause every campaign at its first batch; a key
+    others can read, or a short one, is an operator's mistake best met at once.
+    """
+    try:
+        signer_from_settings(settings)
+    except DkimConfigError as exc:
+        fail(f"cannot start: {exc}", code=2)
+
+
 FACTORY = "newsletter.web.app:create_app_from_environment"
 
 
@@ -57,6 +70,7 @@ def web(
     from newsletter.web import create_app
 
     settings = cli_settings()
+    require_dkim_key(settings)  # test bulletins and previews are signed here
     configure_logging(settings)
     processes = workers or settings.web_workers
     if processes == 1:
@@ -129,6 +143,7 @@ def worker(
     """Run a Celery worker."""
     settings = cli_settings()
     require_dependencies(settings)
+    require_dkim_key(settings)
     configure_logging(settings)
     niceness = default_niceness(queues) if nice is None else nice
     if niceness > 0:
@@ -166,6 +181,7 @@ def run(
 ) -> None:
     """Run web, worker and beat together (one command for a small installation)."""
     settings = cli_settings()
+    require_dkim_key(settings)  # one clear line here rather than one per child process
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
     base = [sys.executable, "-m", "newsletter"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Iterable
@@ -72,7 +73,7 @@ def public_addresses(host: str, port: int) -> list[str]:
     addresses: list[str] = []
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address.is_global:
+        if not is_public(address):
             raise FeedError(
                 f"feed host {host!r} resolves to {address}, a loopback/private/reserved "
                 "address; refused (set NEWSLETTER_FEED_ALLOW_PRIVATE=true to allow it)"
@@ -81,6 +82,39 @@ def public_addresses(host: str, port: int) -> list[str]:
     if not addresses:
         raise FeedError(f"cannot resolve host {host!r}: no address")
     return addresses
+
+
+# IPv6 forms that carry an IPv4 address the packet ends up at: the embedded address is the
+# real destination, so it is the one to check ("64:ff9b::a00:1" is 10.0.0.1 via NAT64).
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 8215's local-use translation prefix: where it leads is a local decision, never public.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside a NAT64, 6to4, IPv4-mapped or Teredo address, else None."""
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # (server, client): the client is where packets go
+    return None
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for a global address whose embedded IPv4 address, if any, is global too."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner.is_global
+    return True
 
 
 class _PublicOnlyBackend(httpcore.SyncBackend):
@@ -110,13 +144,87 @@ class _PublicOnlyBackend(httpcore.SyncBackend):
         raise error
 
 
-def _client(settings: Settings, timeout: float) -> httpx.Client:
+def _within(deadline: float, timeout: float | None) -> float:
+    """The smaller of `timeout` and the time left before `deadline`; 0 once it passed."""
+    left = max(deadline - time.monotonic(), 0.0)
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket whose every read and write ends by one wall-clock deadline.
+
+    httpx's timeouts bound each read, so a server sending one byte of its headers every
+    0.2 s never trips a 1 s timeout; here each read gets only the time left of the whole.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        left = _within(self._deadline, timeout)
+        if left <= 0:
+            raise httpcore.ReadTimeout("feed fetch deadline passed")
+        return self._stream.read(max_bytes, left)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        left = _within(self._deadline, timeout)
+        if left <= 0:
+            raise httpcore.WriteTimeout("feed fetch deadline passed")
+        self._stream.write(buffer, left)
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _within(self._deadline, timeout)
+        if left <= 0:
+            raise httpcore.ConnectTimeout("feed fetch deadline passed")
+        return _DeadlineStream(
+            self._stream.start_tls(ssl_context, server_hostname, left), self._deadline
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Connections of `inner` whose connect, reads and writes all end by `deadline`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        left = _within(self._deadline, timeout)
+        if left <= 0:
+            raise httpcore.ConnectTimeout("feed fetch deadline passed")
+        stream = self._inner.connect_tcp(host, port, left, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _client(settings: Settings, timeout: float, deadline: float) -> httpx.Client:
     # trust_env=False: a proxy from the environment would bypass the destination check.
     transport = httpx.HTTPTransport(trust_env=False)
-    if not settings.feed_allow_private:
-        pool = transport._pool
-        assert isinstance(pool, httpcore.ConnectionPool)
-        pool._network_backend = _PublicOnlyBackend()
+    pool = transport._pool
+    assert isinstance(pool, httpcore.ConnectionPool)
+    inner = httpcore.SyncBackend() if settings.feed_allow_private else _PublicOnlyBackend()
+    pool._network_backend = _DeadlineBackend(inner, deadline)
     return httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
     )
@@ -191,7 +299,7 @@ def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     current = url
-    with _client(settings, timeout) as client:
+    with _client(settings, timeout, deadline) as client:
         for _hop in range(settings.feed_max_redirects + 1):
             check_destination(current, allow_private=settings.feed_allow_private)
             remaining = max(deadline - time.monotonic(), 0.1)

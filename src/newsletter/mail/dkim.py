@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +169,12 @@ class DkimSigner:
         )
 
 
+# A key anyone else on the host can read lets them sign mail as the city: refused, like
+# ssh refuses a private key file others can read.
+_LOOSE_PERMISSIONS = stat.S_IRWXG | stat.S_IRWXO
+MIN_RSA_BITS = 2048  # RFC 8301: shorter RSA keys must not be used for signing
+
+
 def _fold_names(h: str) -> str:
     # The h= list no longer fits one line; fold after a colon (whitespace in h= is ignored).
     lines, line = [], ""
@@ -182,9 +189,15 @@ def _fold_names(h: str) -> str:
 
 def _load_key(path: Path) -> object:
     try:
+        mode = path.stat().st_mode
         data = path.read_bytes()
     except OSError as exc:
         raise DkimConfigError(f"cannot read DKIM key file {path}: {exc.strerror}") from exc
+    if mode & _LOOSE_PERMISSIONS:
+        raise DkimConfigError(
+            f"DKIM key file {path} is accessible by group or others (mode "
+            f"{stat.S_IMODE(mode):04o}); make it private to the service's user: chmod 600 {path}"
+        )
     try:
         return _parse_key(data)
     except (ValueError, TypeError) as exc:
@@ -209,6 +222,12 @@ def signer_from_settings(settings: Settings) -> DkimSigner | None:
     rsa_key = _load_key(settings.dkim_key_file)
     if not isinstance(rsa_key, rsa.RSAPrivateKey):
         raise DkimConfigError(f"NEWSLETTER_DKIM_KEY_FILE {settings.dkim_key_file} is not RSA")
+    if rsa_key.key_size < MIN_RSA_BITS:
+        raise DkimConfigError(
+            f"NEWSLETTER_DKIM_KEY_FILE {settings.dkim_key_file} is a {rsa_key.key_size}-bit "
+            f"RSA key; DKIM needs at least {MIN_RSA_BITS} bits (make one with "
+            "`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`)"
+        )
     ed_key: ed25519.Ed25519PrivateKey | None = None
     if settings.dkim_ed25519_key_file is not None:
         loaded = _load_key(settings.dkim_ed25519_key_file)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import smtplib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +15,12 @@ from sqlalchemy import Engine, text
 
 from newsletter.config import Settings
 from newsletter.delivery.transport import parse_smtp_url
+from newsletter.runtime import Runtime
 
 CHECK_TIMEOUT = 3.0
+# How long one round of checks answers /readyz: a probe every second (or a stranger
+# calling in a loop) then opens at most one SMTP and one broker connection per 5 s.
+READINESS_TTL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,3 +74,34 @@ def check_smtp(settings: Settings) -> Check:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
+class Readiness:
+    """The last round of checks, reused for `ttl` seconds; one round runs at a time."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        ttl: float = READINESS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._runtime = runtime
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._checked_at = float("-inf")
+        self._checks: list[Check] = []
+
+    async def checks(self) -> list[Check]:
+        async with self._lock:  # callers arriving during a round wait for its result
+            if self._clock() - self._checked_at >= self._ttl:
+                self._checks = list(
+                    await asyncio.gather(
+                        asyncio.to_thread(check_database, self._runtime.engine),
+                        asyncio.to_thread(check_broker, self._runtime.settings),
+                        asyncio.to_thread(check_smtp, self._runtime.settings),
+                    )
+                )
+                self._checked_at = self._clock()
+            return self._checks

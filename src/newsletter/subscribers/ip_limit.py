@@ -1,16 +1,26 @@
-"""Per-IP limit on subscribe requests, so one client cannot flood the form.
+"""Limits on subscribe requests, so one client cannot flood the form or one mailbox.
 
-Fixed windows of `window_seconds`: at most `limit` requests per IP per window. With a
-Redis URL the count is shared by every web process; without one it lives in this
-process (enough for the single-process default of a small town).
+Two counts per fixed window of `window_seconds`, each with its own limit:
+- per client network: an IPv4 address, or an IPv6 /64 (one subscriber line gets a whole
+  /64, so counting single IPv6 addresses would give it unlimited tries). The limit is
+  high, because one IPv4 address may be a carrier-grade NAT with thousands of mobile
+  residents behind it, or a ward office's shared line on a signup day;
+- per e-mail address, from any network: the same address submitted over and over
+  (a mailbox being bombed through many IPs, or a script) is refused past a few.
+With a Redis URL the counts are shared by every web process; without one they live in
+this process (enough for the single-process default of a small town).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis
@@ -18,13 +28,33 @@ import redis
 from newsletter.config import Settings
 
 DEFAULT_PREFIX = "newsletter:subscribe-ip:"
+ADDRESS_PREFIX = "newsletter:subscribe-address:"
+IPV6_PREFIX_LENGTH = 64
 
 log = logging.getLogger(__name__)
 
 
+def client_key(ip: str) -> str:
+    """The network a request is counted against: the IPv4 address, or the IPv6 /64.
+
+    An IPv4 address mapped into IPv6 counts as that IPv4 address; anything unparsable
+    (uvicorn says "unknown" without a peer) is counted as itself.
+    """
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        network = ipaddress.IPv6Network((address, IPV6_PREFIX_LENGTH), strict=False)
+        return str(network)
+    return str(address)
+
+
 class IPLimiter(Protocol):
-    def hit(self, ip: str) -> bool:
-        """Count one request from `ip`; False when it is over the limit."""
+    def hit(self, key: str) -> bool:
+        """Count one request against `key`; False when it is over the limit."""
         ...
 
     def close(self) -> None: ...
@@ -47,14 +77,14 @@ class MemoryIPLimiter:
         self._window = -1
         self._counts: dict[str, int] = {}
 
-    def hit(self, ip: str) -> bool:
+    def hit(self, key: str) -> bool:
         window = int(self._clock() // self.window_seconds)
         with self._lock:
             if window != self._window:
                 self._window = window
                 self._counts = {}
-            count = self._counts.get(ip, 0) + 1
-            self._counts[ip] = count
+            count = self._counts.get(key, 0) + 1
+            self._counts[key] = count
         return count <= self.limit
 
     def close(self) -> None:
@@ -62,7 +92,8 @@ class MemoryIPLimiter:
 
 
 class RedisIPLimiter:
-    """Counts in Redis (INCR + EXPIRE on a key per IP and window), shared by all processes."""
+    """Counts in Redis (INCR + EXPIRE on a key per counted key and window), shared by all
+    processes."""
 
     def __init__(
         self,
@@ -79,12 +110,12 @@ class RedisIPLimiter:
         self._clock = clock
         self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
-    def hit(self, ip: str) -> bool:
+    def hit(self, key: str) -> bool:
         window = int(self._clock() // self.window_seconds)
-        key = f"{self.prefix}{ip}:{window}"
+        name = f"{self.prefix}{key}:{window}"
         pipe = self._client.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, self.window_seconds + 1)
+        pipe.incr(name)
+        pipe.expire(name, self.window_seconds + 1)
         try:
             count, _ = pipe.execute()
         except redis.RedisError as exc:
@@ -98,15 +129,54 @@ class RedisIPLimiter:
         self._client.close()
 
 
-def create_ip_limiter(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> IPLimiter:
+def create_ip_limiter(
+    settings: Settings, *, prefix: str = DEFAULT_PREFIX, limit: int | None = None
+) -> IPLimiter:
+    """A counter of `limit` (default SUBSCRIBE_RATE_LIMIT) hits per key and window."""
+    limit = settings.subscribe_rate_limit if limit is None else limit
     if settings.redis_url:
         return RedisIPLimiter(
             settings.redis_url,
-            limit=settings.subscribe_rate_limit,
+            limit=limit,
             window_seconds=settings.subscribe_rate_window_seconds,
             prefix=prefix,
         )
-    return MemoryIPLimiter(
-        limit=settings.subscribe_rate_limit,
-        window_seconds=settings.subscribe_rate_window_seconds,
+    return MemoryIPLimiter(limit=limit, window_seconds=settings.subscribe_rate_window_seconds)
+
+
+@dataclass
+class SubscribeLimiter:
+    """Both subscribe limits: per client network and per e-mail address."""
+
+    networks: IPLimiter
+    addresses: IPLimiter
+    secret: bytes
+
+    def admit_client(self, ip: str) -> bool:
+        """Count a request from `ip` (every request, readable or not); False past the limit."""
+        return self.networks.hit(client_key(ip))
+
+    def admit_address(self, email: str) -> bool:
+        """Count a request for `email`, as typed; False past the per-address limit.
+
+        Keyed by an HMAC of the address, so Redis (or a dump of it) holds no address.
+        """
+        typed = email.strip().casefold().encode("utf-8")
+        digest = hmac.new(self.secret, typed, hashlib.sha256).hexdigest()[:32]
+        return self.addresses.hit(digest)
+
+    def close(self) -> None:
+        self.networks.close()
+        self.addresses.close()
+
+
+def create_subscribe_limiter(settings: Settings, *, prefix: str = "") -> SubscribeLimiter:
+    """The two limits from SUBSCRIBE_RATE_LIMIT and SUBSCRIBE_ADDRESS_LIMIT; `prefix` goes
+    before every Redis key (REDIS_PREFIX)."""
+    return SubscribeLimiter(
+        networks=create_ip_limiter(settings, prefix=prefix + DEFAULT_PREFIX),
+        addresses=create_ip_limiter(
+            settings, prefix=prefix + ADDRESS_PREFIX, limit=settings.subscribe_address_limit
+        ),
+        secret=hashlib.sha256(b"subscribe-limit:" + settings.secret_key.encode()).digest(),
     )

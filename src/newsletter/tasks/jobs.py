@@ -121,6 +121,17 @@ def warm_up(settings: Settings) -> None:
         log.warning("worker warm-up incomplete: %s", exc)
 
 
+def poll_time_limits(settings: Settings) -> dict[str, float]:
+    """Celery time limits of a feed poll: a round must end before the next one is due.
+
+    Each fetch has its own deadline (NEWSLETTER_FEED_TIMEOUT_SECONDS); these limits catch
+    what it does not bound (a name server that never answers, a parser stuck on a feed).
+    The soft limit raises in the task; the hard one, 30 s later, replaces the process.
+    """
+    soft = settings.feed_poll_minutes * 60.0
+    return {"soft_time_limit": soft, "time_limit": soft + 30.0}
+
+
 def register_tasks(app: Celery, settings: Settings) -> None:
     state = ProcessState(settings)
     # Tasks that send mail: redelivered if their worker dies (they are idempotent), and
@@ -158,7 +169,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def build_digest_task() -> int | None:
         return build_and_start_digest(app, state.runtime)
 
-    @app.task(name=POLL_FEEDS, shared=False)
+    @app.task(name=POLL_FEEDS, shared=False, **poll_time_limits(settings))
     def poll_feeds_task() -> None:
         poll_all_feeds(state.runtime)
 

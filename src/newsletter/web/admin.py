@@ -14,8 +14,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.accounts.audit import recent_audit, record_audit
+from newsletter.accounts.login_throttle import LoginThrottle
 from newsletter.accounts.officials import LoginThrottledError, authenticate
 from newsletter.ops.dashboard import feeds_overview, recent_campaigns, subscriber_overview
+from newsletter.runtime import Runtime
+from newsletter.subscribers.ip_limit import client_key
 from newsletter.web.admin_auth import (
     AdminDep,
     check_csrf,
@@ -25,7 +28,7 @@ from newsletter.web.admin_auth import (
     start_session,
 )
 from newsletter.web.admin_pages import client_ip, page
-from newsletter.web.deps import SessionDep, SettingsDep
+from newsletter.web.deps import RuntimeDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -48,26 +51,40 @@ def login_form(request: Request, settings: SettingsDep) -> Response:
 def login(
     request: Request,
     settings: SettingsDep,
-    session: SessionDep,
+    runtime: RuntimeDep,
     username: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=1000)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
+    """No request-wide session here: authenticate keeps the password check out of every
+    transaction, and each audit row is a short transaction of its own."""
     check_login_csrf(request, csrf)
     ip = client_ip(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
     try:
-        user = authenticate(session, username=username, password=password)
+        user = authenticate(
+            runtime.sessions,
+            throttle,
+            username=username,
+            password=password,
+            client=client_key(ip or "unknown"),
+        )
     except LoginThrottledError as exc:
-        record_audit(session, actor=username, action="login_throttled", ip=ip)
+        _audit(runtime, actor=username, action="login_throttled", ip=ip)
         message = f"Too many failed attempts. Try again in {exc.wait_seconds:.0f} seconds."
         return login_page(request, settings, error=message, status_code=429)
     if user is None:
-        record_audit(session, actor=username, action="login_failed", ip=ip)
+        _audit(runtime, actor=username, action="login_failed", ip=ip)
         return login_page(request, settings, error="Wrong username or password.", status_code=401)
-    record_audit(session, actor=user.username, action="login", ip=ip)
+    _audit(runtime, actor=user.username, action="login", ip=ip)
     response = RedirectResponse("/admin/", status_code=303)
     start_session(response, settings, user)
     return response
+
+
+def _audit(runtime: Runtime, *, actor: str, action: str, ip: str | None) -> None:
+    with runtime.sessions.begin() as session:
+        record_audit(session, actor=actor, action=action, ip=ip)
 
 
 @router.post("/logout")

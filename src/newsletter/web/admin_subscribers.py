@@ -29,11 +29,10 @@ from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
+from newsletter.web.limits import IMPORT_FILE_MAX_BYTES
 
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
 log = logging.getLogger(__name__)
-
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
 @router.get("")
@@ -42,8 +41,13 @@ def subscribers(
 ) -> HTMLResponse:
     found = search_subscribers(session, query=q[:320])
     return page(
-        request, "subscribers.html", {"admin": admin, "q": q, "found": found, "result": None}
+        request,
+        "subscribers.html",
+        {"admin": admin, "q": q, "found": found, "result": None, **_IMPORT_LIMIT},
     )
+
+
+_IMPORT_LIMIT = {"import_max_mib": IMPORT_FILE_MAX_BYTES // 2**20}
 
 
 @router.get("/export.csv")
@@ -76,9 +80,11 @@ async def import_csv(
     consent_source: Annotated[str, Form(max_length=500)] = "",
 ) -> HTMLResponse:
     check_csrf(admin, csrf)
-    data = await file.read(MAX_IMPORT_BYTES + 1)
-    if len(data) > MAX_IMPORT_BYTES:
-        raise HTTPException(status_code=413, detail="CSV larger than 20 MB: import it with the CLI")
+    data = await file.read(IMPORT_FILE_MAX_BYTES + 1)
+    if len(data) > IMPORT_FILE_MAX_BYTES:
+        raise HTTPException(
+            status_code=413, detail="CSV larger than 20 MiB: import it with the CLI"
+        )
     try:
         rows = list(read_csv(data.decode("utf-8-sig")))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -106,7 +112,9 @@ async def import_csv(
     ids = [subscriber_id for subscriber_id, _email in result.to_confirm]
     background.add_task(_queue_confirmations, producer, runtime, ids)
     return page(
-        request, "subscribers.html", {"admin": admin, "q": "", "found": [], "result": summary}
+        request,
+        "subscribers.html",
+        {"admin": admin, "q": "", "found": [], "result": summary, **_IMPORT_LIMIT},
     )
 
 

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from newsletter.accounts.login_throttle import create_login_throttle
 from newsletter.config import Settings, load_settings
 from newsletter.logs import configure_logging
+from newsletter.ops.health import Readiness
 from newsletter.ops.metrics import AppMetrics
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
@@ -25,12 +27,7 @@ from newsletter.web import (
     ops,
     public,
 )
-from newsletter.web.limits import (
-    API_MAX_BYTES,
-    API_TOO_LARGE,
-    PUBLIC_FORM_MAX_BYTES,
-    BodySizeLimitMiddleware,
-)
+from newsletter.web.limits import BODY_LIMITS, BodySizeLimitMiddleware
 from newsletter.web.middleware import RequestCounter
 from newsletter.web.public_support import PublicState
 from newsletter.web.security_headers import SecurityHeadersMiddleware
@@ -51,6 +48,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app around `runtime` (built from `settings` when not given)."""
     runtime = runtime or build_runtime(settings)
     public_state = PublicState.build(settings)
+    login_throttle = create_login_throttle(settings)
     celery = CeleryProducer(settings)  # confirmations go to the urgent queue
     confirmations = ConfirmationPublisher(celery, runtime)
 
@@ -60,6 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         confirmations.close()  # publishes what is still waiting, through `celery`
         celery.close()
         public_state.close()
+        login_throttle.close()
         runtime.close()
 
     app = FastAPI(
@@ -74,25 +73,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.confirmations = confirmations
     app.mount("/static", StaticFiles(packages=[("newsletter", "static")]), name="static")
     app.state.metrics = AppMetrics(runtime)
+    app.state.readiness = Readiness(runtime)
+    app.state.login_throttle = login_throttle
     app.add_middleware(RequestCounter, metrics=app.state.metrics)
     app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=PUBLIC_FORM_MAX_BYTES,
-        prefixes=("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/"),
-    )
+    # Every route has a body limit, checked before parsing and before any login check.
+    app.add_middleware(BodySizeLimitMiddleware, limits=BODY_LIMITS)
     app.include_router(api.router)
-    # FastAPI reads a JSON body before it checks the token: without a cap, anyone could
-    # make the process parse gigabytes.
-    app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=API_MAX_BYTES,
-        prefixes=("/api/",),
-        answer=API_TOO_LARGE,
-        content_type="application/json",
-    )
     app.include_router(api_manage.router)
     app.include_router(api_campaigns.router)
     app.include_router(archive.router)
@@ -100,5 +89,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_subscribers.router)
     app.include_router(admin_campaigns.router)
     # Added last, so outermost: its headers reach every answer, the 413 page included.
-    app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        allowed_origins=settings.allowed_origins,
+        public_url=settings.public_url,
+    )
     return app

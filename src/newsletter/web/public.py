@@ -212,18 +212,21 @@ def _admit_and_store(
     referer: str,
     consent: Consent,
 ) -> SubscribeOutcome | _Turned:
-    """Count the request against its IP, then validate and record it.
+    """Count the request against its network and its address, then validate and record it.
 
-    Every request counts, unreadable ones too, and the limit is answered first. Returns
+    Every request counts against its network, unreadable ones too, and the limit is
+    answered first. Returns
     why nothing was stored, or the store's outcome; InputError / CategoryError for
     a form the resident must correct.
     """
-    if not state.limiter.hit(ip):
+    if not state.limiter.admit_client(ip):
         return _Turned.RATE_LIMITED
     if fields is None:
         return _Turned.UNREADABLE
     if first(fields, "website").strip():
         return _NOTHING_TO_DO  # the honeypot is filled: a bot
+    if not state.limiter.admit_address(first(fields, "email")):
+        return _Turned.RATE_LIMITED
     form = _parse_subscribe(fields, referer)
     consent = dataclasses.replace(consent, source_url=form.source)
     return _store_request(runtime, form, consent, state.store_slots)

@@ -1,4 +1,4 @@
-"""What the public pages share: templates, the IP limiter, body parsing, CORS, answers."""
+"""What the public pages share: templates, the subscribe limits, body parsing, CORS, answers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from newsletter.config import Settings
 from newsletter.mail.environment import create_environment
-from newsletter.subscribers.ip_limit import DEFAULT_PREFIX, IPLimiter, create_ip_limiter
+from newsletter.subscribers.ip_limit import SubscribeLimiter, create_subscribe_limiter
 
 # Pages that carry a token in their URL: never cached, never leaked through Referer.
 TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -33,7 +33,7 @@ class PublicState:
 
     settings: Settings
     env: Environment
-    limiter: IPLimiter
+    limiter: SubscribeLimiter
     consent_text: str = ""
     consent_version: str = ""
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
@@ -54,7 +54,7 @@ class PublicState:
             env=env,
             # Under REDIS_PREFIX like every other key, so installations sharing a Redis
             # (and parallel test runs) never count each other's requests.
-            limiter=create_ip_limiter(settings, prefix=settings.redis_prefix + DEFAULT_PREFIX),
+            limiter=create_subscribe_limiter(settings, prefix=settings.redis_prefix),
             consent_text=text,
             consent_version=version,
             allowed_origins=frozenset(o.rstrip("/") for o in settings.allowed_origins),
@@ -132,6 +132,8 @@ async def read_fields(request: Request) -> dict[str, list[str]]:
             data = await request.json()
         except ValueError as exc:
             raise BadBodyError("invalid JSON") from exc
+        except RecursionError as exc:  # json.loads on "[[[[…": nested past Python's stack
+            raise BadBodyError("JSON nested too deeply") from exc
         if not isinstance(data, dict):
             raise BadBodyError("JSON body must be an object")
         for key, value in data.items():
