@@ -11,7 +11,7 @@
       var bar = document.getElementById("bar");
       bar.max = p.total || 1; bar.value = done;
       set("status", p.status); set("sent", p.sent); set("total", p.total); set("failed", p.failed);
-      set("skipped", p.skipped); set("waiting", p.waiting); set("rate", p.rate.toFixed(1));
+      set("skipped", p.skipped); set("waiting", p.waiting); set("rate", p.rate ? p.rate.toFixed(1) : "—");
       set("percent", Math.round(done * 100 / (p.total || 1)));
       // A new state (or a first failure) allows other actions: reload to show the right buttons.
       if (p.status + "|" + p.actions.join(" ") !== shown) { window.location.reload(); return; }

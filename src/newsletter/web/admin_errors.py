@@ -17,8 +17,11 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from newsletter.models import AdminUser
+from newsletter.web.admin_auth import AdminContext, read_session
 from newsletter.web.admin_pages import page
 
 ADMIN_PREFIX = "/admin"
@@ -69,11 +72,28 @@ def _back(request: Request) -> str:
     return ADMIN_PREFIX + "/"
 
 
-def error_page(request: Request, status_code: int, message: str) -> Response:
+def _signed_in(request: Request) -> AdminContext | None:
+    """The official behind the request, if any, so the page keeps the admin's menu."""
+    if request.url.path == LOGIN_PATH:
+        return None
+    runtime = request.app.state.runtime
+    found = read_session(request, runtime.settings)
+    if found is None:
+        return None
+    with runtime.sessions() as session:
+        user = session.get(AdminUser, found[0])
+        if user is None:
+            return None
+        return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
+
+
+def error_page(
+    request: Request, status_code: int, message: str, *, admin: AdminContext | None = None
+) -> Response:
     title = TITLES.get(status_code, "Something went wrong")
     back = _back(request)
     context = {
-        "admin": None,
+        "admin": admin,
         "title": title,
         "message": message,
         "status_code": status_code,
@@ -90,7 +110,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     if exc.status_code == 401 and request.method in ("GET", "HEAD"):
         return RedirectResponse(login_url(_here(request)), status_code=303)
-    response = error_page(request, exc.status_code, str(exc.detail))
+    admin = None if exc.status_code == 401 else await run_in_threadpool(_signed_in, request)
+    response = error_page(request, exc.status_code, str(exc.detail), admin=admin)
     for name, value in (exc.headers or {}).items():
         response.headers.setdefault(name, value)
     return response
@@ -104,7 +125,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
         problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    return error_page(request, 422, "; ".join(problems) or "the form is incomplete")
+    admin = await run_in_threadpool(_signed_in, request)
+    return error_page(request, 422, "; ".join(problems) or "the form is incomplete", admin=admin)
 
 
 def install(app: FastAPI) -> None:
