@@ -39,6 +39,8 @@ RULE = "Không chọn chuyên mục nào nghĩa là nhận tất cả các chuy�
         ("lan@hoasen.gov.vn", None),
         ("lan@example.vn", None),
         ("lan@gmx.com", None),  # a real provider two slips from gmail.com
+        ("lan@gmail", "lan@gmail.com"),
+        ("lan@intranet", None),
         ("khong-phai-dia-chi", None),
     ],
 )
@@ -73,6 +75,17 @@ def test_json_answer_carries_the_address_and_the_suggestion(site: Site) -> None:
         right = client.post("/subscribe", json={"email": "lan@example.gov.vn"}).json()
     assert (typo["email"], typo["suggestion"]) == ("lan@yahoo.com.vm", "lan@yahoo.com.vn")
     assert (right["email"], right["suggestion"]) == ("lan@example.gov.vn", None)
+
+
+def test_a_refused_address_gets_the_hint_too(site: Site) -> None:
+    """An address refused as it is typed (here a domain without its ending) names the
+    likely one in the error, on the page and in JSON."""
+    with site.client() as client:
+        page = client.post("/subscribe", data={"email": "lan@gmail"})
+        answer = client.post("/subscribe", json={"email": "lan@gmail"})
+    assert page.status_code == answer.status_code == 422
+    assert f"{HINT} lan@gmail.com?" in page.text
+    assert answer.json()["message"].endswith(f"{HINT} lan@gmail.com?")
 
 
 def test_a_hint_is_the_same_for_a_known_and_an_unknown_address(site: Site) -> None:

@@ -63,6 +63,9 @@ def suggest_domain(domain: str) -> str | None:
     domain = domain.strip().lower().rstrip(".")
     if not domain or domain in KNOWN_DOMAINS:
         return None
+    if "." not in domain:  # "lan@gmail": the provider's name without its ending
+        named = sorted(known for known in KNOWN_DOMAINS if known.split(".")[0] == domain)
+        return named[0] if named else None
     # Up to two slips for a long name, one for a short one: gmx.com is not gmail.com.
     allowed = 1 if len(domain) < 10 else 2
     best = min(sorted(KNOWN_DOMAINS), key=lambda known: distance(domain, known))

@@ -167,7 +167,12 @@ async def subscribe(request: Request) -> Response:
             consent,
         )
     except InputError as exc:
-        return await _refuse(state, request, exc.message, exc.field, fields or {})
+        message = exc.message
+        if exc.field == "email" and (better := suggest_address(first(fields or {}, "email"))):
+            # In production a typo'd domain is often refused for taking no mail: say which
+            # address was probably meant.
+            message = f"{message} Có phải bạn muốn nhập {better}?"
+        return await _refuse(state, request, message, exc.field, fields or {})
     except CategoryError:
         message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
         return await _refuse(state, request, message, "categories", fields or {})
