@@ -49,7 +49,13 @@ def test_login_brings_the_official_back_where_they_were_going(client: httpx.Clie
     form = {"username": "canbo", "password": ADMIN_PASSWORD, "csrf": csrf_from(login.text)}
     done = client.post("/admin/login", data={**form, "next": "/admin/subscribers?q=an&page=2"})
     assert done.headers["location"] == "/admin/subscribers?q=an&page=2"
-    for elsewhere in ("//evil.example/admin/", "https://evil.example/", "/admin/login", "/api/v1/"):
+    for elsewhere in (
+        "//evil.example/admin/",
+        "https://evil.example/",
+        "/admin/login",
+        "/api/v1/",
+        "/admin/../api/v1/",
+    ):
         page = client.get("/admin/login", params={"next": elsewhere})
         assert 'name="next" value="/admin/"' in page.text, elsewhere
 

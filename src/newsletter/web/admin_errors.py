@@ -47,7 +47,7 @@ def _is_admin(request: Request) -> bool:
 
 def safe_next(value: str | None) -> str:
     """`value` if it is a path inside the admin, else the dashboard (no open redirect)."""
-    if not value or not value.startswith(ADMIN_PREFIX + "/") or "\\" in value:
+    if not value or not value.startswith(ADMIN_PREFIX + "/") or "\\" in value or ".." in value:
         return ADMIN_PREFIX + "/"
     parts = urlsplit(value)
     if parts.scheme or parts.netloc or value.startswith(LOGIN_PATH):
