@@ -11,13 +11,16 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from newsletter.accounts.api_tokens import create_api_token
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import start_campaign
 from newsletter.cli import app
 from newsletter.config import Settings
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, utcnow
 from newsletter.runtime import build_runtime
+from newsletter.web import create_app
 from tests.support.ledger import add_campaign, add_subscribers, ledger, worker_env
+from tests.support.webserver import serve
 
 
 def sent_campaign(
@@ -134,6 +137,29 @@ def test_rate_while_sending_counts_only_the_time_since_sending_began(session: Se
     )
     assert found.rate == pytest.approx(50.0, abs=0.5)
     assert found.seconds_left == 2  # 99 waiting at 50/s
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_api_refuses_a_retry_with_nothing_failed(
+    database_url: str, settings_factory: Callable[..., Settings]
+) -> None:
+    """`POST /api/v1/campaigns/{id}/retry-failed` with no failure answers 409 with the
+    reason, and its progress lists no action."""
+    settings = settings_factory(database_url=database_url)
+    runtime = build_runtime(settings)
+    try:
+        with runtime.sessions.begin() as s:
+            campaign_id = sent_campaign(s, 3, over=dt.timedelta(seconds=1), end=utcnow())
+            token = create_api_token(s, name="cms")
+        auth = {"Authorization": f"Bearer {token}"}
+        with serve(create_app(settings, runtime)) as client:
+            retried = client.post(f"/api/v1/campaigns/{campaign_id}/retry-failed", headers=auth)
+            shown = client.get(f"/api/v1/campaigns/{campaign_id}", headers=auth).json()
+        assert retried.status_code == 409
+        assert "no failed message to retry" in retried.json()["detail"]
+        assert (shown["status"], shown["actions"], shown["seconds_left"]) == ("sent", [], None)
+    finally:
+        runtime.close()
 
 
 @pytest.mark.parametrize("db_backend", ["sqlite"])
