@@ -44,8 +44,6 @@ router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
 log = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
-
-
 PER_PAGE = 50
 STATUSES = [s.value for s in SubscriberStatus]
 
