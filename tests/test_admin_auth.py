@@ -58,14 +58,14 @@ def login_token(client: httpx.Client) -> str:
 
 
 def test_web_login_flow(database_url: str, settings_factory: type[Settings]) -> None:
-    """Anonymous → 401; login without CSRF → 403; wrong password → 401; right → dashboard."""
+    """Anonymous → the login page; without CSRF → 403; wrong password → 401; right → dashboard."""
     settings = settings_factory(database_url=database_url, public_url="http://127.0.0.1")
     engine = create_db_engine(database_url)
     sessions = create_session_factory(engine)
     with sessions.begin() as s:
         create_admin_user(s, username="canbo", password=PASSWORD)
     with live_server(create_app(settings)) as client:
-        assert client.get("/admin/").status_code == 401
+        assert client.get("/admin/").headers["location"] == "/admin/login?next=/admin/"
         token = login_token(client)
         no_csrf = client.post("/admin/login", data={"username": "canbo", "password": PASSWORD})
         assert no_csrf.status_code == 403
@@ -104,7 +104,7 @@ def test_forged_session_cookie_is_refused(
     ).dumps({"uid": 1, "csrf": "x"})
     with live_server(create_app(settings)) as client:
         client.cookies.set("nl_admin", forged, path="/admin")
-        assert client.get("/admin/").status_code == 401
+        assert client.get("/admin/").headers["location"].startswith("/admin/login?")
 
 
 def test_cli_create_user_reads_stdin(database_url: str, tmp_path: Path) -> None:

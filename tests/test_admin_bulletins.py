@@ -76,7 +76,8 @@ def recipients_of(smtp_server: SMTPServer, subject: str) -> list[str]:
 def test_bulletin_from_the_web_admin(
     runtime: Runtime, settings: Settings, smtp_server: SMTPServer
 ) -> None:
-    """Compose, preview (with the count), test to myself, send; progress reaches 100%."""
+    """Compose, preview (with the count), test to myself (marked as a test), send; progress
+    reaches 100% and a sent campaign offers no action."""
     with serve(create_app(settings, runtime)) as client:
         csrf = log_in(client)
         created = client.post(
@@ -99,7 +100,9 @@ def test_bulletin_from_the_web_admin(
             data={"csrf": csrf, "address": "canbo@example.vn"},
         )
         assert tested.status_code == 303
-        assert recipients_of(smtp_server, "Cắt nước khẩn") == ["canbo@example.vn"]
+        # The test copy says it is one, in its subject and on the page that sent it.
+        assert recipients_of(smtp_server, "[THỬ] Cắt nước khẩn") == ["canbo@example.vn"]
+        assert "“[THỬ] Cắt nước khẩn”" in client.get(tested.headers["location"]).text
         # A send that does not carry the count the admin saw is refused.
         stale = client.post(
             f"/admin/bulletins/{campaign_id}/send", data={"csrf": csrf, "recipients": "9"}
@@ -114,9 +117,11 @@ def test_bulletin_from_the_web_admin(
         progress = client.get(f"/admin/campaigns/{campaign_id}/progress.json").json()
         assert (progress["sent"], progress["total"], progress["waiting"]) == (4, 4, 0)
         page = client.get(f"/admin/campaigns/{campaign_id}")
-        assert "100</span>% done" in page.text
+        assert '<span id="percent">100</span>%' in page.text
+        # Sent with nothing failed: no button offers to pause, resume, cancel or retry it.
+        assert f'action="/admin/campaigns/{campaign_id}/' not in page.text
     smtp_server.wait_for(5)
-    assert recipients_of(smtp_server, "Cắt nước khẩn") == sorted([*EXPECTED, "canbo@example.vn"])
+    assert recipients_of(smtp_server, "Cắt nước khẩn") == sorted(EXPECTED)
     with runtime.sessions() as s:
         actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["login", "bulletin.drafted", "bulletin.test_sent", "bulletin.sent"]

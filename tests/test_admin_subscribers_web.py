@@ -65,8 +65,16 @@ def add_subscriber(engine: Engine, email: str) -> int:
     ],
 )
 def test_anonymous_is_refused(client: httpx.Client, method: str, path: str) -> None:
-    """Every admin page and action answers 401 to a visitor without a session."""
-    assert client.request(method, path).status_code == 401
+    """Every admin page sends a visitor without a session to the login page (and back
+    after it); every admin action refuses them with a 401 page that links to it."""
+    response = client.request(method, path)
+    if method == "GET":
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/admin/login?next={path}"
+    else:
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("text/html")
+        assert 'href="/admin/login?next=/admin/"' in response.text
 
 
 def test_search_detail_erase(client: httpx.Client, engine_for: Engine) -> None:

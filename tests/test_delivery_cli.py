@@ -84,7 +84,8 @@ def test_pause_resume_show_cancel_list(settings: Settings) -> None:
 def test_bulletin_send_tests_first_and_asks_before_sending(
     settings: Settings, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
-    """--test-to mails one copy; declining the question cancels; an unknown category is refused."""
+    """--test-to mails one copy, its subject marked [THỬ]; declining the question cancels;
+    an unknown category is refused."""
     body = tmp_path / "body.txt"
     body.write_text("Mất điện <khu A>.\n\nXin lỗi vì sự bất tiện.", encoding="utf-8")
     runtime = build_runtime(settings)
@@ -97,7 +98,8 @@ def test_bulletin_send_tests_first_and_asks_before_sending(
         assert "cancelled" in err
         [test_copy] = smtp_server.wait_for(1)
         assert test_copy.rcpt_tos == ["thu@example.vn"]
-        assert test_copy.message["Subject"] == "Cúp điện"
+        assert test_copy.message["Subject"] == "[THỬ] Cúp điện"  # never taken for the real one
+        assert 'subject "[THỬ] Cúp điện"' in err
         html = test_copy.message.get_body(("html",))
         assert html is not None
         assert "Mất điện &lt;khu A&gt;." in html.get_content()

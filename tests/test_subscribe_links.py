@@ -147,7 +147,8 @@ def _preferences_path(site: Site) -> str:
 
 
 def test_preferences_change_categories(site: Site) -> None:
-    """The preferences page saves the chosen categories; every box ticked means every category."""
+    """The preferences page saves the chosen categories; no box ticked, like every box
+    ticked, means every category."""
     subscribe_and_link(site)
     path = _preferences_path(site)
     with site.client() as client:
@@ -161,8 +162,12 @@ def test_preferences_change_categories(site: Site) -> None:
             row = session.scalars(select(Subscriber)).one()
             assert [c.slug for c in row.categories] == ["tin-tuc"]
             assert row.name == "An"
+        # No box ticked is the subscribe box's rule too: every category.
         none = client.post(path, data={"action": "save", "name": "An"})
-        assert none.status_code == 422
+        assert none.status_code == 200
+        assert "bạn sẽ nhận tin của tất cả các chuyên mục" in none.text
+        with site.runtime.sessions() as session:
+            assert session.scalars(select(Subscriber)).one().categories == []
         every = client.post(
             path, data={"action": "save", "name": "", "categories": ["tin-tuc", "thong-bao"]}
         )

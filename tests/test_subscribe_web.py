@@ -77,9 +77,15 @@ def test_form_post_creates_pending_and_mails_confirmation(site: Site) -> None:
         assert "bạn đồng ý" in event.detail
 
 
+def typed_out(body: bytes, email: str) -> bytes:
+    """The answer with the address typed (and repeated back) replaced by a placeholder."""
+    return body.replace(email.encode(), b"<typed>")
+
+
 @pytest.mark.parametrize("as_json", [False, True], ids=["form", "json"])
 def test_answer_is_identical_for_every_known_and_unknown_address(site: Site, as_json: bool) -> None:
-    """New, pending, active and unsubscribed addresses get byte-identical status and body."""
+    """New, pending, active and unsubscribed addresses get the same status and body, byte
+    for byte once the address typed (which the answer repeats) is taken out."""
     states = {
         "new@example.gov.vn": None,
         "pending@example.gov.vn": SubscriberStatus.PENDING,
@@ -97,7 +103,8 @@ def test_answer_is_identical_for_every_known_and_unknown_address(site: Site, as_
                 response = client.post("/subscribe", json={"email": email})
             else:
                 response = client.post("/subscribe", data={"email": email})
-            answers.add((response.status_code, response.content))
+            assert email.encode() in response.content  # the page names the address typed
+            answers.add((response.status_code, typed_out(response.content, email)))
     assert len(answers) == 1
     [(status_code, body)] = answers
     assert status_code == (202 if as_json else 200)
@@ -181,7 +188,10 @@ def test_broker_outage_answers_the_same_and_the_next_request_retries(
         failed = client.post("/subscribe", data={"email": EMAIL})
     with up.client() as client:
         usual = client.post("/subscribe", data={"email": "other@example.gov.vn"})
-    assert (failed.status_code, failed.content) == (usual.status_code, usual.content)
+    assert (failed.status_code, typed_out(failed.content, EMAIL)) == (
+        usual.status_code,
+        typed_out(usual.content, "other@example.gov.vn"),
+    )
 
     def forgotten() -> bool:
         row = subscriber(down, EMAIL)
@@ -202,7 +212,10 @@ def test_honeypot_gets_the_same_answer_and_nothing_happens(site: Site) -> None:
     with site.client() as client:
         trap = client.post("/subscribe", data={"email": EMAIL, "website": "http://spam"})
         real = client.post("/subscribe", data={"email": "real@example.gov.vn"})
-    assert (trap.status_code, trap.content) == (real.status_code, real.content)
+    assert (trap.status_code, typed_out(trap.content, EMAIL)) == (
+        real.status_code,
+        typed_out(real.content, "real@example.gov.vn"),
+    )
     assert [m.rcpt_tos for m in site.smtp.wait_for(1)] == [["real@example.gov.vn"]]
     assert subscriber(site, EMAIL) is None
 

@@ -74,16 +74,24 @@ def cancel(session: Session, *, campaign_id: int, now: dt.datetime | None = None
 def retry_failed(
     session: Session, *, campaign_id: int, batch_size: int = 500, now: dt.datetime | None = None
 ) -> Work:
-    """Queue a campaign's failed rows again (suppressed addresses are still skipped)."""
+    """Queue a campaign's failed rows again (suppressed addresses are still skipped).
+
+    With no failed row there is nothing to do: CampaignStateError says so and nothing
+    changes (a sent campaign stays sent, so a later pause cannot strand it as paused).
+    """
     now = now or utcnow()
     campaign = _campaign(session, campaign_id)
     if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SENT, CampaignStatus.PAUSED):
         raise CampaignStateError(f"campaign {campaign_id} is {campaign.status.value}")
-    session.execute(
+    requeued = session.execute(
         update(Delivery)
         .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.FAILED)
         .values(status=DeliveryStatus.QUEUED, attempts=0, updated_at=now)
     )
+    if not requeued.rowcount:  # type: ignore[attr-defined]
+        raise CampaignStateError(
+            f"campaign {campaign_id} has no failed message to retry; nothing changed"
+        )
     if campaign.status is CampaignStatus.SENT:
         campaign.status = CampaignStatus.SENDING
         campaign.finished_at = None
@@ -94,6 +102,23 @@ def retry_failed(
     return Work(
         campaign_id, campaign.kind, queued_ranges(session, campaign_id=campaign_id, size=batch_size)
     )
+
+
+def allowed_actions(status: str, *, retryable: int) -> list[str]:
+    """The actions that would do something for a campaign in `status` with `retryable`
+    failed rows; the admin shows only these (each still checks the state itself)."""
+    actions = {
+        CampaignStatus.DRAFT.value: ["cancel"],
+        CampaignStatus.SENDING.value: ["pause", "cancel"],
+        CampaignStatus.PAUSED.value: ["resume", "cancel"],
+    }.get(status, [])
+    if retryable and status in (
+        CampaignStatus.SENDING.value,
+        CampaignStatus.PAUSED.value,
+        CampaignStatus.SENT.value,
+    ):
+        actions.append("retry-failed")
+    return actions
 
 
 # --- progress --------------------------------------------------------------------------
@@ -109,20 +134,57 @@ class Progress:
     subject: str
     total: int
     sent: int
-    failed: int
+    failed: int  # failed or bounced
+    retryable: int  # failed rows that retry-failed would queue again
     skipped: int
     waiting: int  # queued or being sent
-    rate: float  # messages/s over the last minute
-    seconds_left: float | None
+    rate: float  # messages/s: over the last minute while it sends, else the whole send's
+    seconds_left: float | None  # None when finished, or when nothing moves to estimate by
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    actions: tuple[str, ...]  # what the admin may do now (allowed_actions)
 
     def as_json(self) -> dict[str, object]:
         data = dict(self.__dict__)
         for key in ("started_at", "finished_at"):
             value = data[key]
             data[key] = value.isoformat() if isinstance(value, dt.datetime) else None
+        data["actions"] = list(self.actions)
         return data
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # MIN()/MAX() come back as the backend stores them: naive on SQLite, which is UTC here.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def send_rate(session: Session, *, campaign: Campaign, now: dt.datetime) -> float:
+    """Messages per second from the ledger's sent_at, never averaged over idle time.
+
+    While the campaign sends (or was just paused): the rows sent in the last minute over
+    the time since the first of them, so a 300-message burst of 6 s reads 50/s, not 300/60.
+    Once finished: the whole send's average, first to last message.
+    """
+    sent = (Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENT)
+    if campaign.status in (CampaignStatus.SENDING, CampaignStatus.PAUSED):
+        count, first = session.execute(
+            select(func.count(), func.min(Delivery.sent_at)).where(
+                *sent, Delivery.sent_at >= now - RATE_WINDOW
+            )
+        ).one()
+        if not count or first is None:
+            return 0.0
+        # At least a second: two messages 2 ms apart are not 1,000 per second.
+        span = max((now - _aware(first)).total_seconds(), 1.0)
+        return float(count) / span
+    count, first, last = session.execute(
+        select(func.count(), func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(*sent)
+    ).one()
+    if not count or first is None or last is None:
+        return 0.0
+    span = (_aware(last) - _aware(first)).total_seconds()
+    # n messages are n - 1 intervals; one message (or one instant) has no rate to speak of.
+    return (count - 1) / span if count > 1 and span > 0 else 0.0
 
 
 def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = None) -> Progress:
@@ -132,15 +194,14 @@ def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = No
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} does not exist")
     counts = status_counts(session, campaign_id=campaign_id)
-    recent = session.scalar(
-        select(func.count()).where(
-            Delivery.campaign_id == campaign_id,
-            Delivery.status == DeliveryStatus.SENT,
-            Delivery.sent_at >= now - RATE_WINDOW,
-        )
-    )
-    rate = (recent or 0) / RATE_WINDOW.total_seconds()
+    rate = send_rate(session, campaign=campaign, now=now)
     waiting = counts[DeliveryStatus.QUEUED] + counts[DeliveryStatus.SENDING]
+    live = campaign.status is CampaignStatus.SENDING
+    seconds_left: float | None = None
+    if live and waiting and rate > 0:
+        seconds_left = round(waiting / rate)
+    elif live and not waiting:
+        seconds_left = 0
     return Progress(
         id=campaign.id,
         kind=campaign.kind.value,
@@ -149,14 +210,16 @@ def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = No
         total=sum(counts.values()),
         sent=counts[DeliveryStatus.SENT],
         failed=counts[DeliveryStatus.FAILED] + counts[DeliveryStatus.BOUNCED],
+        retryable=counts[DeliveryStatus.FAILED],
         skipped=counts[DeliveryStatus.SKIPPED],
         waiting=waiting,
         rate=round(rate, 2),
-        seconds_left=round(waiting / rate)
-        if rate > 0 and waiting
-        else (0 if not waiting else None),
+        seconds_left=seconds_left,
         started_at=campaign.started_at,
         finished_at=campaign.finished_at,
+        actions=tuple(
+            allowed_actions(campaign.status.value, retryable=counts[DeliveryStatus.FAILED])
+        ),
     )
 
 

@@ -46,17 +46,29 @@ def load_digest_content(session: Session, campaign: Campaign) -> DigestContent:
     )
 
 
+TEST_SUBJECT_PREFIX = "[THỬ] "
+
+
 def composer_for_campaign(
-    session: Session, settings: Settings, campaign: Campaign, **options: Any
+    session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    *,
+    subject_prefix: str = "",
+    **options: Any,
 ) -> CampaignComposer:
-    """A composer for `campaign`, which may be unsaved (a preview of this period's digest)."""
+    """A composer for `campaign`, which may be unsaved (a preview of this period's digest).
+
+    `subject_prefix` goes before the subject (the test copy's marker).
+    """
     options.setdefault("signer", signer_from_settings(settings))
+    subject = subject_prefix + campaign.subject
     if campaign.kind is CampaignKind.DIGEST:
         return CampaignComposer(
             settings,
             kind=campaign.kind,
             campaign_id=campaign.id,
-            subject=campaign.subject,
+            subject=subject,
             digest=load_digest_content(session, campaign),
             **options,
         )
@@ -64,7 +76,7 @@ def composer_for_campaign(
         settings,
         kind=campaign.kind,
         campaign_id=campaign.id,
-        subject=campaign.subject,
+        subject=subject,
         body_html=campaign.body_html or "",
         body_text=campaign.body_text or "",
         issued_at=campaign.started_at or campaign.created_at,
@@ -72,11 +84,13 @@ def composer_for_campaign(
     )
 
 
-def composer_for(session: Session, settings: Settings, campaign_id: int) -> Composer:
+def composer_for(
+    session: Session, settings: Settings, campaign_id: int, *, subject_prefix: str = ""
+) -> Composer:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} does not exist")
-    return composer_for_campaign(session, settings, campaign)
+    return composer_for_campaign(session, settings, campaign, subject_prefix=subject_prefix)
 
 
 def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
@@ -84,10 +98,13 @@ def send_test(runtime: Runtime, *, campaign_id: int, address: str) -> str:
 
     The one mail an official sends inline (from the admin, the API or `bulletin send
     --test-to`): they wait for it to check it. Its personal links point at no subscriber
-    (id 0), so they lead nowhere.
+    (id 0), so they lead nowhere, and its subject starts with TEST_SUBJECT_PREFIX so that
+    neither the official nor a colleague it is forwarded to takes it for the real one.
     """
     with runtime.sessions() as session:
-        composer = composer_for(session, runtime.settings, campaign_id)
+        composer = composer_for(
+            session, runtime.settings, campaign_id, subject_prefix=TEST_SUBJECT_PREFIX
+        )
     message = composer.compose(
         Recipient(delivery_id=0, subscriber_id=0, email=address, category_ids=frozenset())
     )

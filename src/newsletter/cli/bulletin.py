@@ -59,16 +59,20 @@ def send(
             except (CampaignError, ValueError) as exc:
                 fail(str(exc))
             campaign_id = campaign.id
+            subject = campaign.subject  # as stored (trimmed, normalised)
         if test_to:
             # Only a test send composes and needs SMTP.
-            from newsletter.campaigns.preview import send_test
+            from newsletter.campaigns.preview import TEST_SUBJECT_PREFIX, send_test
             from newsletter.delivery.transport import DeliveryError
 
             try:
                 send_test(rt, campaign_id=campaign_id, address=test_to)
             except (DeliveryError, ValueError) as exc:
                 fail(f"test message to {test_to} failed: {exc}")
-            typer.echo(f"test message sent to {test_to}", err=True)
+            typer.echo(
+                f'test message sent to {test_to}, subject "{TEST_SUBJECT_PREFIX}{subject}"',
+                err=True,
+            )
         if not yes:
             # Counting reads the subscribers table; with --yes no one reads the answer, and
             # the ledger's own count (below) is the truth anyway.

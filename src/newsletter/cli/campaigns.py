@@ -69,11 +69,14 @@ def list_(
 
 
 def _describe(p: campaign_control.Progress) -> str:
-    left = "?" if p.seconds_left is None else f"{p.seconds_left:.0f}s"
-    return (
+    text = (
         f"{p.status}: sent {p.sent}, failed {p.failed}, skipped {p.skipped}, "
-        f"queued {p.waiting} · {p.rate:.1f}/s · time left {left}"
+        f"queued {p.waiting} · {p.rate:.1f}/s"
     )
+    if p.status != CampaignStatus.SENDING.value:
+        return text  # a finished, paused or cancelled campaign has no time left to tell
+    left = "?" if p.seconds_left is None else f"{p.seconds_left:.0f}s"
+    return f"{text} · time left {left}"
 
 
 @app.command()

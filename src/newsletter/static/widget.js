@@ -53,10 +53,16 @@
         if (button) { button.disabled = false; }
         var message = result.body && result.body.message;
         if (!message) { throw new Error("no message"); }
+        if (result.ok && result.body.suggestion) {
+          message += " Có phải bạn muốn nhập " + result.body.suggestion +
+            "? Địa chỉ đó đã được điền sẵn: bấm «Đăng ký» nếu đúng.";
+        }
         showStatus(form, message, !result.ok);
         if (result.ok) {
           form.reset();
           if (source) { source.value = window.location.href; }
+          var email = form.querySelector("input[name=email]");
+          if (email && result.body.suggestion) { email.value = result.body.suggestion; }
         } else if (result.body.field) {
           var field = form.querySelector("[name=" + result.body.field + "]");
           if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); }

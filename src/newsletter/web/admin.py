@@ -1,7 +1,8 @@
 """The web admin under /admin: login, dashboard, subscribers, audit trail.
 
 Pages are in English (the admin face; residents' pages are Vietnamese). Every POST
-carries the session's CSRF token; every page refuses an anonymous request with 401.
+carries the session's CSRF token; an anonymous browser is sent to the login page and
+comes back where it was going (admin_errors.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as dt
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsletter.accounts.audit import recent_audit, record_audit
@@ -27,6 +28,7 @@ from newsletter.web.admin_auth import (
     set_login_csrf,
     start_session,
 )
+from newsletter.web.admin_errors import safe_next
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, SettingsDep
 
@@ -34,17 +36,25 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 def login_page(
-    request: Request, settings: SettingsDep, *, error: str | None, status_code: int = 200
+    request: Request,
+    settings: SettingsDep,
+    *,
+    error: str | None,
+    next_path: str = "",
+    status_code: int = 200,
 ) -> Response:
     token = secrets.token_urlsafe(24)
-    response = page(request, "login.html", {"error": error, "csrf": token}, status_code=status_code)
+    context = {"error": error, "csrf": token, "next": safe_next(next_path)}
+    response = page(request, "login.html", context, status_code=status_code)
     set_login_csrf(response, settings, token)
     return response
 
 
 @router.get("/login")
-def login_form(request: Request, settings: SettingsDep) -> Response:
-    return login_page(request, settings, error=None)
+def login_form(
+    request: Request, settings: SettingsDep, next: Annotated[str, Query(max_length=2000)] = ""
+) -> Response:
+    return login_page(request, settings, error=None, next_path=next)
 
 
 @router.post("/login")
@@ -55,6 +65,7 @@ def login(
     username: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=1000)],
     csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """No request-wide session here: authenticate keeps the password check out of every
     transaction, and each audit row is a short transaction of its own."""
@@ -72,12 +83,14 @@ def login(
     except LoginThrottledError as exc:
         _audit(runtime, actor=username, action="login_throttled", ip=ip)
         message = f"Too many failed attempts. Try again in {exc.wait_seconds:.0f} seconds."
-        return login_page(request, settings, error=message, status_code=429)
+        return login_page(request, settings, error=message, next_path=next, status_code=429)
     if user is None:
         _audit(runtime, actor=username, action="login_failed", ip=ip)
-        return login_page(request, settings, error="Wrong username or password.", status_code=401)
+        return login_page(
+            request, settings, error="Wrong username or password.", next_path=next, status_code=401
+        )
     _audit(runtime, actor=user.username, action="login", ip=ip)
-    response = RedirectResponse("/admin/", status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     start_session(response, settings, user)
     return response
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -18,7 +19,7 @@ from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
-from newsletter.campaigns.preview import composer_for, send_test
+from newsletter.campaigns.preview import TEST_SUBJECT_PREFIX, composer_for, send_test
 from newsletter.content.categories import list_categories
 from newsletter.delivery.transport import DeliveryError
 from newsletter.mail.mime import HeaderInjectionError
@@ -149,9 +150,10 @@ def send_test_copy(
             target=f"campaign {campaign_id}",
             ip=client_ip(request),
         )
-    return RedirectResponse(
-        f"/admin/bulletins/{campaign_id}?notice=test+message+sent", status_code=303
-    )
+    with runtime.sessions() as session:
+        subject = TEST_SUBJECT_PREFIX + _campaign(session, campaign_id).subject
+    notice = urlencode({"notice": f"Test message sent to {address.strip()}: “{subject}”"})
+    return RedirectResponse(f"/admin/bulletins/{campaign_id}?{notice}", status_code=303)
 
 
 @router.post("/bulletins/{campaign_id}/send")

@@ -10,11 +10,21 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from newsletter.accounts.audit import record_audit
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.preferences import erase_subscriber
@@ -23,10 +33,10 @@ from newsletter.subscribers.roster import (
     export_csv,
     import_subscribers,
     read_csv,
-    search_subscribers,
+    subscriber_page,
 )
 from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
-from newsletter.web.admin_auth import AdminDep, check_csrf
+from newsletter.web.admin_auth import AdminContext, AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
 from newsletter.web.limits import IMPORT_FILE_MAX_BYTES
@@ -34,17 +44,46 @@ from newsletter.web.limits import IMPORT_FILE_MAX_BYTES
 router = APIRouter(prefix="/admin/subscribers", include_in_schema=False)
 log = logging.getLogger(__name__)
 
+PER_PAGE = 50
+STATUSES = [s.value for s in SubscriberStatus]
+
+
+def _listing(
+    request: Request,
+    admin: AdminContext,
+    session: Session,
+    *,
+    q: str = "",
+    status: str = "",
+    page_number: int = 1,
+    result: dict[str, object] | None = None,
+) -> HTMLResponse:
+    wanted = SubscriberStatus(status) if status in STATUSES else None
+    found = subscriber_page(
+        session, query=q[:320], status=wanted, page=page_number, per_page=PER_PAGE
+    )
+    context = {
+        "admin": admin,
+        "q": q,
+        "status": wanted.value if wanted else "",
+        "statuses": STATUSES,
+        "found": found,
+        "result": result,
+        **_IMPORT_LIMIT,
+    }
+    return page(request, "subscribers.html", context)
+
 
 @router.get("")
 def subscribers(
-    request: Request, admin: AdminDep, session: SessionDep, q: str = ""
+    request: Request,
+    admin: AdminDep,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=320)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    found = search_subscribers(session, query=q[:320])
-    return page(
-        request,
-        "subscribers.html",
-        {"admin": admin, "q": q, "found": found, "result": None, **_IMPORT_LIMIT},
-    )
+    return _listing(request, admin, session, q=q, status=status, page_number=page)
 
 
 _IMPORT_LIMIT = {"import_max_mib": IMPORT_FILE_MAX_BYTES // 2**20}
@@ -111,11 +150,9 @@ async def import_csv(
     producer: CeleryProducer = request.app.state.celery
     ids = [subscriber_id for subscriber_id, _email in result.to_confirm]
     background.add_task(_queue_confirmations, producer, runtime, ids)
-    return page(
-        request,
-        "subscribers.html",
-        {"admin": admin, "q": "", "found": [], "result": summary, **_IMPORT_LIMIT},
-    )
+    # The summary above the newest subscribers: the ones just created come first.
+    with runtime.sessions() as session:
+        return _listing(request, admin, session, result=summary)
 
 
 def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[int]) -> None:

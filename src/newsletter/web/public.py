@@ -23,8 +23,14 @@ from starlette.concurrency import run_in_threadpool
 from newsletter.config import Environment
 from newsletter.content.categories import CategoryError, list_categories
 from newsletter.runtime import Runtime
-from newsletter.subscribers.addresses import InputError, check_text, parse_address
+from newsletter.subscribers.addresses import (
+    InputError,
+    check_text,
+    normalize_lenient,
+    parse_address,
+)
 from newsletter.subscribers.lifecycle import Consent, SubscribeOutcome, request_subscription
+from newsletter.subscribers.typos import suggest_address
 from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
 from newsletter.web.deps import get_runtime
 from newsletter.web.public_support import (
@@ -161,7 +167,12 @@ async def subscribe(request: Request) -> Response:
             consent,
         )
     except InputError as exc:
-        return await _refuse(state, request, exc.message, exc.field, fields or {})
+        message = exc.message
+        if exc.field == "email" and (better := suggest_address(first(fields or {}, "email"))):
+            # In production a typo'd domain is often refused for taking no mail: say which
+            # address was probably meant.
+            message = f"{message} Có phải bạn muốn nhập {better}?"
+        return await _refuse(state, request, message, exc.field, fields or {})
     except CategoryError:
         message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
         return await _refuse(state, request, message, "categories", fields or {})
@@ -179,7 +190,7 @@ async def subscribe(request: Request) -> Response:
         )  # fmt: skip
     if outcome is _Turned.UNREADABLE:
         return await _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
-    response = _accepted(state, as_json, headers)
+    response = _accepted(state, as_json, headers, fields or {})
     if outcome.send_confirmation and outcome.subscriber_id is not None:
         # After the answer is sent: its timing (even a broker outage) says nothing about
         # the address. The publisher batches it onto the urgent queue, where a worker
@@ -253,12 +264,33 @@ def _store_request(
         )
 
 
-def _accepted(state: PublicState, as_json: bool, headers: dict[str, str]) -> Response:
+def _accepted(
+    state: PublicState, as_json: bool, headers: dict[str, str], fields: dict[str, list[str]]
+) -> Response:
+    # Both come from the typed text alone, so the answer stays the same for every address.
+    typed = first(fields, "email")
+    address = normalize_lenient(typed)[:320]
+    suggestion = suggest_address(typed[:320])
     if as_json:
-        return json_answer(
-            {"status": "ok", "message": SUBSCRIBE_MESSAGE}, status_code=202, headers=headers
-        )
-    return state.page("web/subscribe_done.html", message=SUBSCRIBE_MESSAGE)
+        answer = {
+            "status": "ok",
+            "message": SUBSCRIBE_MESSAGE,
+            "email": address,
+            "suggestion": suggestion,  # the likely meant address, or null
+        }
+        return json_answer(answer, status_code=202, headers=headers)
+    return state.page(
+        "web/subscribe_done.html",
+        message=SUBSCRIBE_MESSAGE,
+        address=address,
+        suggestion=suggestion,
+        # For the "subscribe with the corrected address" form; escaped by the template.
+        values={
+            "name": first(fields, "name")[:MAX_NAME_LENGTH],
+            "categories": fields.get("categories", [])[:100],
+            "source": first(fields, "source")[:2000],
+        },
+    )
 
 
 async def _refuse(

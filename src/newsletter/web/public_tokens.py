@@ -283,9 +283,10 @@ async def _save_preferences(
         )  # fmt: skip
     if not found:
         return _not_found(state)
-    return await _preferences_again(
-        state, runtime, subscriber_id, notice="Đã lưu lựa chọn của bạn.", status_code=200
-    )
+    notice = "Đã lưu lựa chọn của bạn."
+    if not slugs:
+        notice = "Đã lưu lựa chọn của bạn: bạn sẽ nhận tin của tất cả các chuyên mục."
+    return await _preferences_again(state, runtime, subscriber_id, notice=notice, status_code=200)
 
 
 async def _preferences_again(
@@ -311,13 +312,8 @@ def _save(
 ) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
-        if every and not slugs:
-            raise InputError(
-                "Hãy chọn ít nhất một chuyên mục. Nếu không muốn nhận thư nữa, "
-                "hãy bấm «Hủy đăng ký».",
-                field="categories",
-            )
-        # Every category ticked means "everything", including categories added later.
+        # One rule, as in the subscribe box: no category ticked means every category, and
+        # so does every category ticked (categories added later included).
         if set(slugs) == every:
             slugs = []
         subscriber = update_preferences(
