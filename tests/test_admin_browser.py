@@ -64,7 +64,7 @@ def test_official_sends_a_bulletin_and_watches_it_finish(
                 "This bulletin will be sent to 30 residents."
             )
             frame = page.frame_locator("iframe[title='HTML part of the bulletin']")
-            expect(frame.get_by_text("từ 8:00 đến 11:00")).to_be_visible()
+            expect(frame.get_by_text("từ 8:00 đến 11:00", exact=True)).to_be_visible()
             asked: list[str] = []
             page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
             page.get_by_role("button", name="Send to 30 residents").click()
