@@ -106,4 +106,16 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    """Run a command; a configuration problem it meets ends it with one line, code 4."""
+    try:
+        app()
+    except Exception as exc:
+        # Imported here: `newsletter bulletin send` pays for nothing it does not use.
+        from newsletter.cli.failures import explain
+
+        message = explain(exc)
+        if message is None:
+            raise
+        typer.secho("error:", fg="red", err=True, nl=False)
+        typer.echo(f" {message}", err=True)
+        raise SystemExit(4) from None
