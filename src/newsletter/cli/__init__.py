@@ -47,6 +47,9 @@ COMMANDS: dict[str, Entry] = {
     "subscribers": Entry("subscribers", "app", "Subscribers."),
     "admin": Entry("admin", "app", "Admin accounts and API tokens."),
     "bounces": Entry("bounces", "app", "Bounce and complaint intake."),
+    "outbox": Entry(
+        "outbox", "outbox", "Read the Maildir outbox (NEWSLETTER_SMTP_URL maildir:PATH), decoded."
+    ),
 }
 
 
