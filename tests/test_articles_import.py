@@ -90,7 +90,8 @@ def test_cli_demo_import_is_idempotent(database_url: str, tmp_path: Path) -> Non
     assert json.loads(first.stdout)["new"] == 12
     again = newsletter("articles", "import", "--demo", "--json", env=env, cwd=tmp_path)
     summary = json.loads(again.stdout)
-    assert summary["new"] == 0 and summary["rejected"] == []
+    assert summary["new"] == 0
+    assert summary["rejected"] == []
     assert summary["updated"] + summary["unchanged"] == 12
     listed = newsletter("categories", "list", "--json", env=env, cwd=tmp_path)
     assert [c["name"] for c in json.loads(listed.stdout)] == [

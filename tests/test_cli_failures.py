@@ -37,7 +37,8 @@ def test_command_from_a_folder_without_var_says_where_the_database_is(tmp_path: 
     assert result.returncode == 4
     line = one_line_error(result.stderr)
     assert f"no database at {tmp_path}/var/newsletter.db" in line
-    assert "NEWSLETTER_VAR_DIR" in line and "newsletter db upgrade" in line
+    assert "NEWSLETTER_VAR_DIR" in line
+    assert "newsletter db upgrade" in line
     assert not (tmp_path / "var").exists()
 
 

@@ -20,7 +20,6 @@ from tests.conftest import TEST_SECRET
 from tests.support.ledger import add_campaign, add_subscribers
 from tests.test_cli import newsletter
 
-
 # click writes a hidden prompt's text, then getpass flushes the terminal's input and writes
 # the last space: what is typed before that space would be thrown away.
 PASSWORD = "Password: "
@@ -38,7 +37,7 @@ class Terminal:
         self.pid, self.master = pty.fork()
         if self.pid == 0:  # the child
             os.chdir(cwd)
-            os.execve(sys.executable, [sys.executable, "-m", "newsletter", *args], full_env)
+            os.execve(sys.executable, [sys.executable, "-m", "newsletter", *args], full_env)  # noqa: S606
         self.screen = ""
         self.seen = 0  # where the next wait_for starts looking
 

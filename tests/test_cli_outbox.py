@@ -28,7 +28,8 @@ def test_outbox_decodes_and_lists_links(
     assert "/confirm/" in shown.stdout
     last = newsletter("outbox", "--last", env=env, cwd=tmp_path)
     assert last.stdout.count("From:    ") == 1
-    assert "binh@example.vn" in last.stdout and "lan@example.vn" not in last.stdout
+    assert "binh@example.vn" in last.stdout
+    assert "lan@example.vn" not in last.stdout
     links = newsletter("outbox", "--last", "--links", env=env, cwd=tmp_path).stdout.splitlines()
     assert links[0].startswith("https://bantin.example.gov.vn/confirm/")
     assert all(line.startswith("http") for line in links)
@@ -42,4 +43,5 @@ def test_outbox_empty_or_not_a_maildir(tmp_path: Path) -> None:
     assert "is empty" in empty.stderr
     smtp = newsletter("outbox", env={"NEWSLETTER_SMTP_URL": "smtp://127.0.0.1:25"}, cwd=tmp_path)
     assert smtp.returncode == 1
-    assert "is not a Maildir" in smtp.stderr and "Traceback" not in smtp.stderr
+    assert "is not a Maildir" in smtp.stderr
+    assert "Traceback" not in smtp.stderr

@@ -35,7 +35,8 @@ def test_demo_import_gives_a_full_digest_on_any_date(
     imported_at = utcnow() + dt.timedelta(days=days_ahead)
     ensure_demo_categories(session)
     summary = import_records(session, records=demo_records(timezone=HCM, now=imported_at))
-    assert summary.new == 12 and not summary.rejected
+    assert summary.new == 12
+    assert not summary.rejected
     plan = plan_digest(
         session, settings=settings_factory(), now=imported_at + dt.timedelta(minutes=1)
     )

@@ -45,7 +45,9 @@ def digest_for_period(session: Session, period: str) -> Campaign | None:
     )
 
 
-def digest_window_start(session: Session, *, now: dt.datetime) -> tuple[dt.datetime, Campaign | None]:
+def digest_window_start(
+    session: Session, *, now: dt.datetime
+) -> tuple[dt.datetime, Campaign | None]:
     """Where the next digest's window starts, and the digest whose window ended there.
 
     The end of the last digest's window; FIRST_DIGEST_DAYS before `now` for the first.
