@@ -187,12 +187,14 @@ def has_active_subscriber(session: Session) -> bool:
     )
 
 
-def no_active_subscriber(settings: Settings) -> NoDigest:
+def no_active_subscriber() -> NoDigest:
+    # No address of the site here: a command in another terminal may not know the port
+    # `newsletter run` serves on.
     return NoDigest(
         NoDigestReason.NO_SUBSCRIBER,
-        f"no active subscriber: subscribe at {settings.public_link('/')} and open the "
-        "confirmation link (`newsletter outbox --last --links` shows it when mail goes to "
-        "the Maildir outbox), or import confirmed addresses with `newsletter subscribers "
+        "no active subscriber: subscribe on the site's page and open the confirmation "
+        "link (`newsletter outbox --last --links` shows it when mail goes to the Maildir "
+        "outbox), or import confirmed addresses with `newsletter subscribers "
         "import FILE.csv --consent-source TEXT`",
     )
 
@@ -209,7 +211,7 @@ def digest_to_start(
     if existing is not None and existing.status is not CampaignStatus.DRAFT:
         return period_made(settings, existing, now=now)
     if not has_active_subscriber(session):
-        return no_active_subscriber(settings)
+        return no_active_subscriber()
     campaign = build_digest(session, settings=settings, now=now)
     if campaign is None:
         return nothing_new(session, settings=settings, now=now)
