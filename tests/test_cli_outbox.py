@@ -36,7 +36,12 @@ def test_outbox_decodes_and_lists_links(
 
 
 def test_outbox_empty_or_not_a_maildir(tmp_path: Path) -> None:
-    """An empty outbox and an SMTP server each get one clear line, no traceback."""
+    """An empty outbox, a missing one and an SMTP server each get one clear line."""
+    missing = newsletter("outbox", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert f"no outbox at {tmp_path}/var/outbox" in missing.stderr
+    assert "NEWSLETTER_VAR_DIR" in missing.stderr
+    (tmp_path / "box").mkdir()
     empty = newsletter("outbox", env={"NEWSLETTER_SMTP_URL": f"maildir:{tmp_path}/box"},
                        cwd=tmp_path)  # fmt: skip
     assert empty.returncode == 0

@@ -101,7 +101,13 @@ def outbox(
     ),
 ) -> None:
     """Read the Maildir outbox (NEWSLETTER_SMTP_URL maildir:PATH), decoded."""
-    path = outbox_path(cli_settings().smtp_url)
+    path = outbox_path(cli_settings().smtp_url).absolute()
+    if not path.is_dir():
+        fail(
+            f"no outbox at {path}: run this command in the folder where the service runs "
+            "(the embedded defaults live in its ./var/), or set NEWSLETTER_VAR_DIR (or "
+            "NEWSLETTER_SMTP_URL) to it"
+        )
     messages = read_outbox(path)
     if not messages:
         typer.echo(f"the outbox {path} is empty: no mail was sent yet", err=True)
