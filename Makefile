@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# `make run PORT=8150`: links in pages and mail follow it unless NEWSLETTER_PUBLIC_URL is set.
+PORT ?= 8000
 
 .PHONY: run test test-faults lint format clean browser-deps spam-deps spamcheck bench
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter db upgrade
 	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter articles import --demo
-	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter run
+	NEWSLETTER_ENV=$${NEWSLETTER_ENV:-development} $(BIN)/newsletter run --port $(PORT)
 
 ## browser-deps: Debian's chromium for the browser test (quick when already installed)
 browser-deps:

@@ -82,13 +82,17 @@ def test_rss_file_import_and_hostile_file(session: Session, tmp_path: Path) -> N
 
 
 def test_cli_demo_import_is_idempotent(database_url: str, tmp_path: Path) -> None:
-    """`articles import --demo` creates the demo categories and a dozen articles, once."""
+    """`articles import --demo` creates the demo categories and a dozen articles, once; a
+    re-import re-dates them (up to now) instead of adding any."""
     env = {"NEWSLETTER_DATABASE_URL": database_url}
     first = newsletter("articles", "import", "--demo", "--json", env=env, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["new"] == 12
     again = newsletter("articles", "import", "--demo", "--json", env=env, cwd=tmp_path)
-    assert json.loads(again.stdout) == {"new": 0, "updated": 0, "unchanged": 12, "rejected": []}
+    summary = json.loads(again.stdout)
+    assert summary["new"] == 0
+    assert summary["rejected"] == []
+    assert summary["updated"] + summary["unchanged"] == 12
     listed = newsletter("categories", "list", "--json", env=env, cwd=tmp_path)
     assert [c["name"] for c in json.loads(listed.stdout)] == [
         "Tin tức",

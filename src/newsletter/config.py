@@ -160,6 +160,15 @@ class Settings(BaseSettings):
         return not self.broker_url.startswith(("redis://", "rediss://", "amqp://"))
 
     @property
+    def embedded_broker_file(self) -> Path | None:
+        """The SQLite file of the embedded broker (`sqla+sqlite:///PATH`), else None."""
+        prefix = "sqla+sqlite:///"
+        if not self.broker_url.startswith(prefix):
+            return None
+        path = self.broker_url.removeprefix(prefix).split("?", 1)[0]
+        return Path(path) if path and path != ":memory:" else None
+
+    @property
     def sender_address(self) -> str:
         """The bare address of NEWSLETTER_FROM (what goes between the angle brackets)."""
         value = self.mail_from

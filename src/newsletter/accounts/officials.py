@@ -24,15 +24,20 @@ class AdminUserError(ValueError):
     """The account could not be created; the message says why."""
 
 
-def create_admin_user(session: Session, *, username: str, password: str) -> AdminUser:
+def check_new_username(session: Session, *, username: str) -> None:
+    """AdminUserError when `username` is malformed or taken (the CLI asks before the password)."""
     if not USERNAME_PATTERN.fullmatch(username):
         raise AdminUserError(
             "username must be 2-100 characters: ASCII letters, digits, dot, dash, underscore"
         )
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AdminUserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.scalar(select(AdminUser.id).where(AdminUser.username == username)) is not None:
         raise AdminUserError(f"user {username!r} already exists")
+
+
+def create_admin_user(session: Session, *, username: str, password: str) -> AdminUser:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AdminUserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    check_new_username(session, username=username)
     user = AdminUser(username=username, password_hash=_hasher.hash(password))
     session.add(user)
     session.flush()

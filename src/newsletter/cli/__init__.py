@@ -47,6 +47,9 @@ COMMANDS: dict[str, Entry] = {
     "subscribers": Entry("subscribers", "app", "Subscribers."),
     "admin": Entry("admin", "app", "Admin accounts and API tokens."),
     "bounces": Entry("bounces", "app", "Bounce and complaint intake."),
+    "outbox": Entry(
+        "outbox", "outbox", "Read the Maildir outbox (NEWSLETTER_SMTP_URL maildir:PATH), decoded."
+    ),
 }
 
 
@@ -106,4 +109,16 @@ def _root() -> None:
 
 
 def main() -> None:
-    app()
+    """Run a command; a configuration problem it meets ends it with one line, code 4."""
+    try:
+        app()
+    except Exception as exc:
+        # Imported here: `newsletter bulletin send` pays for nothing it does not use.
+        from newsletter.cli.failures import explain
+
+        message = explain(exc)
+        if message is None:
+            raise
+        typer.secho("error:", fg="red", err=True, nl=False)
+        typer.echo(f" {message}", err=True)
+        raise SystemExit(4) from None

@@ -9,7 +9,12 @@ import typer
 
 from newsletter.accounts.api_tokens import create_api_token, list_api_tokens, revoke_api_token
 from newsletter.accounts.audit import record_audit
-from newsletter.accounts.officials import AdminUserError, create_admin_user
+from newsletter.accounts.officials import (
+    MIN_PASSWORD_LENGTH,
+    AdminUserError,
+    check_new_username,
+    create_admin_user,
+)
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console, err_console
 
@@ -18,15 +23,31 @@ app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
 
 def read_password() -> str:
     """From a hidden prompt on a terminal, else the first line of standard input."""
-    if sys.stdin.isatty():
-        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        return password
-    return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    # Checked at the first entry: typing a too-short password twice to hear so is a chore.
+    while True:
+        password: str = typer.prompt("Password", hide_input=True)
+        if len(password) >= MIN_PASSWORD_LENGTH:
+            break
+        err_console.print(
+            f"the password must be at least {MIN_PASSWORD_LENGTH} characters; try again",
+            highlight=False,
+        )
+    if typer.prompt("Repeat for confirmation", hide_input=True) != password:
+        fail("the two entries differ: nothing was created")
+    return password
 
 
 @app.command("create-user")
 def create_user(name: str = typer.Argument(..., help="Login name of the new admin.")) -> None:
     """Create an admin user NAME (password from a prompt, or from stdin when piped)."""
+    with cli_runtime() as rt, rt.sessions() as session:
+        try:
+            # Before the password is asked: a name that cannot be created is said at once.
+            check_new_username(session, username=name)
+        except AdminUserError as exc:
+            fail(str(exc))
     password = read_password()
     with cli_runtime() as rt, rt.sessions.begin() as session:
         try:

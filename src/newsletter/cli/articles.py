@@ -13,14 +13,14 @@ from rich.progress import Progress
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.content.articles import IngestSummary
-from newsletter.content.demo import demo_feed_bytes, ensure_demo_categories
+from newsletter.content.demo import demo_records, ensure_demo_categories
 from newsletter.content.file_import import (
     ArticleImportError,
     Record,
     import_records,
     read_records,
-    records_from_bytes,
 )
+from newsletter.models import utcnow
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)
 
@@ -45,7 +45,10 @@ def import_(
         typer.Argument(help="A .json, .csv or RSS/Atom (.xml) file.", dir_okay=False),
     ] = None,
     demo: bool = typer.Option(
-        False, "--demo", help="Import the packaged demo feed (and its categories) instead."
+        False,
+        "--demo",
+        help="Import the packaged demo feed (and its categories) instead, dated so that "
+        "its newest article was published now (again at each import).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -56,7 +59,7 @@ def import_(
         timezone = ZoneInfo(rt.settings.timezone)
         try:
             records: list[Record] = (
-                records_from_bytes(demo_feed_bytes(), kind="feed", timezone=timezone)
+                demo_records(timezone=timezone, now=utcnow())
                 if file is None
                 else read_records(file, timezone=timezone)
             )

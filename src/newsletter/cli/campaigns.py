@@ -69,14 +69,14 @@ def list_(
 
 
 def _describe(p: campaign_control.Progress) -> str:
-    text = (
-        f"{p.status}: sent {p.sent}, failed {p.failed}, skipped {p.skipped}, "
-        f"queued {p.waiting} · {p.rate:.1f}/s"
-    )
+    counts = f"{p.status}: sent {p.sent}, failed {p.failed}, skipped {p.skipped}"
     if p.status != CampaignStatus.SENDING.value:
-        return text  # a finished, paused or cancelled campaign has no time left to tell
+        # Paused, finished or cancelled: no rate to speak of and no time left to wait.
+        ended = f" · ended {p.finished_at:%Y-%m-%d %H:%M} UTC" if p.finished_at else ""
+        queued = f", queued {p.waiting}" if p.waiting else ""
+        return counts + queued + ended
     left = "?" if p.seconds_left is None else f"{p.seconds_left:.0f}s"
-    return f"{text} · time left {left}"
+    return f"{counts}, queued {p.waiting} · {p.rate:.1f}/s · time left {left}"
 
 
 @app.command()

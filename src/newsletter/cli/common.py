@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from newsletter.config import Settings, load_settings
+from newsletter.db import is_sqlite, normalize_database_url
 from newsletter.runtime import Runtime, build_runtime
 
 
@@ -34,9 +37,33 @@ def cli_settings() -> Settings:
         fail(f"invalid settings: {problems}", code=2)
 
 
+def require_sqlite_file(settings: Settings) -> None:
+    """Refuse a SQLite database file that does not exist, instead of creating an empty one.
+
+    The embedded defaults live under ./var/ of the folder a command runs in: from another
+    folder, an empty new database would only answer "no such table" (or worse, take work
+    no worker ever sees).
+    """
+    if not is_sqlite(settings.database_url):
+        return
+    database = make_url(normalize_database_url(settings.database_url)).database
+    if not database or database == ":memory:" or Path(database).exists():
+        return
+    fail(
+        f"no database at {Path(database).absolute()}: run this command in the folder "
+        "where the service runs (the embedded defaults live in its ./var/), or set "
+        "NEWSLETTER_VAR_DIR (or NEWSLETTER_DATABASE_URL) to it; `newsletter db upgrade` "
+        "creates a new one here",
+        code=4,
+    )
+
+
 @contextmanager
 def cli_runtime() -> Iterator[Runtime]:
-    runtime = build_runtime(cli_settings())
+    """The runtime of a command that uses an existing database."""
+    settings = cli_settings()
+    require_sqlite_file(settings)
+    runtime = build_runtime(settings)
     try:
         yield runtime
     finally:

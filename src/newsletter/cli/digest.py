@@ -11,7 +11,13 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from newsletter.campaigns.build import digest_for_period, digest_period, plan_digest
+from newsletter.campaigns.build import (
+    NoDigest,
+    digest_for_period,
+    digest_period,
+    nothing_new,
+    plan_digest,
+)
 from newsletter.campaigns.preview import composer_for_campaign
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
@@ -52,7 +58,8 @@ def preview(
             # Built in memory only: previewing never creates the period's campaign.
             campaign = plan_digest(session, settings=settings, now=now)
         if campaign is None:
-            fail("no new articles since the last digest: there is nothing to preview")
+            reason = nothing_new(session, settings=settings, now=now)
+            fail(f"no digest to preview: {reason.message}")
         composer = composer_for_campaign(session, settings, campaign)
         recipient = Recipient(
             delivery_id=0,
@@ -83,8 +90,8 @@ def send(
     if not now:
         fail("say --now to build and start this period's digest now (beat does it on schedule)")
     with cli_runtime() as rt:
-        campaign_id = send_digest_now(rt)
-    if campaign_id is None:
-        console.print("no digest: no new article since the last one, or this period's is made")
+        outcome = send_digest_now(rt)
+    if isinstance(outcome, NoDigest):
+        console.print(f"no digest: {outcome.message}", highlight=False)
         return
-    console.print(f"digest #{campaign_id} started")
+    console.print(f"digest #{outcome} started")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -58,6 +60,48 @@ def require_dkim_key(settings: Settings) -> None:
 
 FACTORY = "newsletter.web.app:create_app_from_environment"
 
+log = logging.getLogger(__name__)
+
+
+def listening_url(host: str, port: int) -> str:
+    """The address a browser on this machine reaches the server at."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host  # noqa: S104
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def follow_bound_port(settings: Settings, host: str, port: int) -> Settings:
+    """Links in pages and mail follow the address served, unless NEWSLETTER_PUBLIC_URL is set.
+
+    Set, it wins (a proxy or a domain sits in front), with a warning when it is not the
+    address served: on a trial machine that is a stale setting more often than a proxy.
+    The environment carries the choice to the processes `newsletter run` starts.
+    """
+    bound = listening_url(host, port)
+    if "public_url" in settings.model_fields_set:
+        if settings.public_url.rstrip("/") != bound:
+            log.warning(
+                "NEWSLETTER_PUBLIC_URL is %s but the web server listens on %s: links in "
+                "pages and mail point to %s",
+                settings.public_url,
+                bound,
+                settings.public_url,
+            )
+        return settings
+    os.environ["NEWSLETTER_PUBLIC_URL"] = bound
+    return settings.model_copy(update={"public_url": bound})
+
+
+def wait_until_listening(host: str, port: int, web: subprocess.Popen[bytes]) -> bool:
+    """True once the port takes connections; False when the web process ended first."""
+    address = listening_url(host, port).removeprefix("http://").rsplit(":", 1)[0].strip("[]")
+    while web.poll() is None:
+        try:
+            with socket.create_connection((address, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
 
 def web(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -72,6 +116,7 @@ def web(
     settings = cli_settings()
     require_dkim_key(settings)  # test bulletins and previews are signed here
     configure_logging(settings)
+    settings = follow_bound_port(settings, host, port)
     processes = workers or settings.web_workers
     if processes == 1:
         uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
@@ -181,19 +226,24 @@ def run(
 ) -> None:
     """Run web, worker and beat together (one command for a small installation)."""
     settings = cli_settings()
+    configure_logging(settings)
     require_dkim_key(settings)  # one clear line here rather than one per child process
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
+    # Before the children start: they inherit NEWSLETTER_PUBLIC_URL from here (the web
+    # process, which warns about a set one that differs, and the workers writing mail).
+    if "public_url" not in settings.model_fields_set:
+        os.environ["NEWSLETTER_PUBLIC_URL"] = listening_url(host, port)
     base = [sys.executable, "-m", "newsletter"]
+    web_process = subprocess.Popen([*base, "web", "--host", host, "--port", str(port)])
     children = [
-        subprocess.Popen([*base, "web", "--host", host, "--port", str(port)]),
+        web_process,
         # Bulletins and confirmations get a worker of their own, so they never wait
         # behind a digest's batches (docs/delivery.md "Queues").
         subprocess.Popen([*base, "worker", "--queues", "urgent,default", "--concurrency", "1"]),
         subprocess.Popen([*base, "worker", "--queues", "bulk", "--concurrency", "1"]),
         subprocess.Popen([*base, "beat"]),
     ]
-    console.print(f"Bản tin is running at http://{host}:{port}/ (Ctrl+C to stop)", highlight=False)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -201,6 +251,11 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
+        if wait_until_listening(host, port, web_process):
+            console.print(
+                f"Bản tin is running at {listening_url(host, port)}/ (Ctrl+C to stop)",
+                highlight=False,
+            )
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         code = next(child.returncode for child in children if child.poll() is not None) or 1

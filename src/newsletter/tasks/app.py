@@ -128,6 +128,10 @@ def create_producer(settings: Settings) -> Celery:
     `send_task` needs no registered task; routes and queues come from the configuration.
     Close it after use.
     """
+    broker_file = settings.embedded_broker_file
+    if broker_file is not None:
+        # kombu's SQLite transport creates its file, not the folder around it.
+        broker_file.parent.mkdir(parents=True, exist_ok=True)
     app = Celery("newsletter", broker=settings.broker_url, set_as_current=False)
     transport_options = broker_transport_options(settings)
     app.conf.update(

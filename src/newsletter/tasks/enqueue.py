@@ -18,11 +18,11 @@ from kombu.exceptions import OperationalError
 
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import start_campaign
-from newsletter.campaigns.build import build_digest
+from newsletter.campaigns.build import NoDigest, digest_to_start, period_made
 from newsletter.config import Settings
 from newsletter.delivery import ledger
 from newsletter.delivery.ledger import Work
-from newsletter.models import CampaignStatus, utcnow
+from newsletter.models import Campaign, utcnow
 from newsletter.runtime import Runtime
 from newsletter.tasks.app import (
     SEND_BATCH,
@@ -86,22 +86,34 @@ def reconcile_and_enqueue(
     return enqueue(app, works)
 
 
-def build_and_start_digest(
+def start_digest(
     app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
-) -> int | None:
-    """This period's digest, built and started; None when there is nothing (new) to send.
+) -> int | NoDigest:
+    """This period's digest, built and started; else why not (`campaigns.build.NoDigest`).
 
     `campaigns.build_digest` returns the period's existing digest when there is one (two
     beats, a re-run, `digest send --now`): that one is never started again.
     """
     now = now or utcnow()
     with runtime.sessions.begin() as session:
-        campaign = build_digest(session, settings=runtime.settings, now=now)
-        if campaign is None or campaign.status is not CampaignStatus.DRAFT:
-            return None
-        campaign_id: int = campaign.id
+        outcome = digest_to_start(session, settings=runtime.settings, now=now)
+        if isinstance(outcome, NoDigest):
+            return outcome
+        campaign_id: int = outcome.id
     # Two beats may both get the same fresh draft; only one of them starts it.
-    return campaign_id if start_and_enqueue(app, runtime, campaign_id).started else None
+    if start_and_enqueue(app, runtime, campaign_id).started:
+        return campaign_id
+    with runtime.sessions() as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        return period_made(runtime.settings, campaign, now=now)
+
+
+def build_and_start_digest(
+    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
+) -> int | None:
+    """start_digest for beat: the started digest's id, or None when none was started."""
+    outcome = start_digest(app, runtime, now=now)
+    return outcome if isinstance(outcome, int) else None
 
 
 class CeleryProducer:
@@ -140,11 +152,11 @@ def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
         app.close()
 
 
-def send_digest_now(runtime: Runtime) -> int | None:
-    """Build and start this period's digest; None when there is nothing new or it exists."""
+def send_digest_now(runtime: Runtime) -> int | NoDigest:
+    """Build and start this period's digest; else why not."""
     app = create_producer(runtime.settings)
     try:
-        return build_and_start_digest(app, runtime)
+        return start_digest(app, runtime)
     finally:
         app.close()
 
