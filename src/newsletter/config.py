@@ -23,8 +23,8 @@ MIN_SECRET_KEY_DISTINCT = 20
 # value .env.example once shipped is among the refused (it contains "change-me").
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "example", "placeholder",
                        "replaceme", "replace-me", "your-secret", "yoursecret")  # fmt: skip
-SECRET_KEY_HELP = (
-    "Make one with: python -c \"import secrets; print(secrets.token_urlsafe(48))\" and put it "
+KEY_RECIPE = (
+    'Make one with: python -c "import secrets; print(secrets.token_urlsafe(48))" and put it '
     "in NEWSLETTER_SECRET_KEY (or set NEWSLETTER_ENV=development for a local trial)."
 )
 
@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         if self.env is Environment.PRODUCTION:
             problem = secret_key_problem(self.secret_key)
             if problem:
-                raise ConfigError(f"NEWSLETTER_SECRET_KEY {problem}. {SECRET_KEY_HELP}")
+                raise ConfigError(f"NEWSLETTER_SECRET_KEY {problem}. {KEY_RECIPE}")
         return self
 
     @property

@@ -16,7 +16,7 @@ from email.utils import getaddresses
 from enum import StrEnum
 
 from newsletter.config import Settings
-from newsletter.signing import Purpose, TokenError, read_token
+from newsletter.signing import Purpose, TokenError, read_resident_token, read_token
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ def _unsubscribe_subscriber_id(original: Message, settings: Settings) -> int | N
             if "/unsubscribe/" not in target:
                 continue
         try:
-            return read_token(settings, Purpose.UNSUBSCRIBE, token)
+            # The id alone is enough: ids are never given twice, and an erased id finds no row.
+            return read_resident_token(settings, Purpose.UNSUBSCRIBE, token)[0]
         except TokenError:
             continue
     return None

@@ -190,7 +190,7 @@ class CampaignComposer:
 
     def _fits(self, template: MessageTemplate) -> bool:
         sample = self.personal(
-            Recipient(10**12, 10**12, "x" * 64 + "@" + "y" * 60 + ".vn", frozenset())
+            Recipient(10**12, 10**12, "x" * 64 + "@" + "y" * 60 + ".vn", frozenset(), "f" * 32)
         )
         size = len(template.fill(sample.slot_values(), timestamp=0))
         return size + PER_RECIPIENT_MARGIN <= MAX_MESSAGE_BYTES
@@ -229,7 +229,7 @@ class CampaignComposer:
     def personal(self, recipient: Recipient) -> Personal:
         settings = self.settings
         links = self.links
-        unsubscribe = links.unsubscribe_token(recipient.subscriber_id)
+        unsubscribe = links.unsubscribe_token(recipient.subscriber_id, recipient.link_key)
         mail_domain = settings.bounce_domain or settings.sending_domain
         if settings.bounce_domain:
             envelope_from = (
@@ -243,7 +243,7 @@ class CampaignComposer:
             message_id=self.message_ids(recipient),
             unsubscribe_url=links.unsubscribe_base + unsubscribe,
             preferences_url=links.preferences_base
-            + links.preferences_token(recipient.subscriber_id),
+            + links.preferences_token(recipient.subscriber_id, recipient.link_key),
             unsubscribe_mailto=f"unsubscribe+{unsubscribe}@{mail_domain}",
             envelope_from=envelope_from,
         )

@@ -9,6 +9,7 @@ caller owns the transaction and sends any mail only after it commits.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.content.categories import categories_by_slug
 from newsletter.models import (
+    Category,
     ConsentEvent,
     ConsentKind,
     Subscriber,
@@ -29,6 +31,7 @@ from newsletter.models import (
     subscriber_categories,
     utcnow,
 )
+from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash, suppression_hash
 
 # Suppression reasons. Only an erased address may subscribe again (its owner can prove
@@ -53,10 +56,25 @@ class Consent:
 
 @dataclass(frozen=True)
 class SubscribeOutcome:
-    """What the caller must do after committing: mail a confirmation or nothing."""
+    """What the caller must do after committing: mail a confirmation or nothing.
+
+    `known`: the address already had a row, and `request_again` has yet to record the
+    request (the web form runs it after answering, so timing tells nothing).
+    """
 
     subscriber_id: int | None
     send_confirmation: bool
+    known: bool = False
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """A subscribe request as the resident typed it (the address already normalized)."""
+
+    email: str
+    name: str | None
+    category_slugs: list[str]
+    consent: Consent
 
 
 def _consent_row(
@@ -150,7 +168,7 @@ def _postgresql_subscribe_new() -> Select[int | None, bool]:
     )
     subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
                           "confirmation_sent_at", "locale", "bounce_score",
-                          "reads_every_category")  # fmt: skip
+                          "reads_every_category", "link_key", "confirm_key")  # fmt: skip
     new = (
         postgresql_insert(subscribers)
         .from_select(
@@ -213,6 +231,8 @@ def _subscribe_new_postgresql(
             "s_locale": "vi",
             "s_bounce_score": 0.0,
             "s_reads_every_category": reads_every_category,
+            "s_link_key": new_link_key(),
+            "s_confirm_key": new_link_key(),
         }
     )
     new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
@@ -247,6 +267,8 @@ def _insert_new(
             "updated_at": now,
             "confirmation_sent_at": now,
             "reads_every_category": reads_every_category,
+            "link_key": new_link_key(),
+            "confirm_key": new_link_key(),
         },
     ).scalar()
     return new_id
@@ -264,14 +286,29 @@ def request_subscription(
 ) -> SubscribeOutcome:
     """Record a subscribe request for the normalized `email`; say whether to mail it.
 
-    New, pending and unsubscribed addresses become `pending` with a consent event; an
-    active subscriber is left exactly as it is (a stranger may be typing its address);
-    bounced, complained and suppressed addresses get nothing. A confirmation is due at
-    most once per `resend_after` per address, so the form cannot mail-bomb anyone.
+    `request_new` then, for a known address, `request_again` in the same transaction.
+    Raises CategoryError for an unknown category slug.
+    """
+    request = SubscribeRequest(email, name, category_slugs, consent)
+    outcome = request_new(session, request=request, now=now)
+    if not outcome.known:
+        return outcome
+    return request_again(session, request=request, resend_after=resend_after, now=now)
+
+
+def request_new(
+    session: Session, *, request: SubscribeRequest, now: dt.datetime | None = None
+) -> SubscribeOutcome:
+    """The part of a request that is the same work for every address: insert it if new.
+
+    A new, unsuppressed address becomes `pending` with its consent event and categories,
+    due its confirmation now. Bounced, complained and otherwise suppressed addresses get
+    nothing. Any other known address comes back `known=True`, untouched.
     Raises CategoryError for an unknown category slug.
     """
     now = now or utcnow()
-    categories = categories_by_slug(session, category_slugs)
+    email, name, consent = request.email, request.name, request.consent
+    categories = categories_by_slug(session, request.category_slugs)
     extra = {"categories": [c.slug for c in categories]}
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
@@ -303,42 +340,61 @@ def request_subscription(
                 new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra
             )
             session.execute(_INSERT_CONSENT, row)
-    if new_id is not None:
-        if categories:
-            session.execute(
-                _INSERT_CATEGORIES,
-                [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
-            )
-        return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
+    if new_id is None:
+        return SubscribeOutcome(subscriber_id=None, send_confirmation=False, known=True)
+    if categories:
+        session.execute(
+            _INSERT_CATEGORIES,
+            [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
+        )
+    return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
-    # Known address (or another request inserted it first: ON CONFLICT waited for that
-    # transaction, and this statement sees its row).
+
+def request_again(
+    session: Session,
+    *,
+    request: SubscribeRequest,
+    resend_after: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> SubscribeOutcome:
+    """A request for an address that has a row: a new confirmation at most once per
+    `resend_after`, and nothing stored changes until it is confirmed.
+
+    An active subscriber is left exactly as it is (a stranger may be typing its address);
+    so are bounced and complained ones. A pending or unsubscribed one keeps its status,
+    name and categories: the request (name, categories) waits in `pending_request`, and
+    a new `confirm_key` makes every older confirmation link stop working. Within
+    `resend_after` of the last confirmation nothing changes at all, so the link already
+    mailed stays the one that works.
+    """
+    now = now or utcnow()
+    # Locked first (another request may have inserted it a moment ago: its row is seen).
     subscriber = session.scalars(
-        select(Subscriber).where(Subscriber.email == email).with_for_update()
-    ).one()
-
-    if subscriber.status not in _REOPENABLE:
+        select(Subscriber).where(Subscriber.email == request.email).with_for_update()
+    ).one_or_none()
+    if subscriber is None or subscriber.status not in _REOPENABLE:
+        return SubscribeOutcome(
+            subscriber_id=subscriber.id if subscriber else None, send_confirmation=False
+        )
+    last = subscriber.confirmation_sent_at
+    if last is not None and now - last < resend_after:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
-
-    subscriber.status = SubscriberStatus.PENDING
-    subscriber.name = name or None
-    subscriber.categories = categories
-    subscriber.source = _clip(consent.source_url, 500)
-    subscriber.updated_at = now
+    slugs = [c.slug for c in categories_by_slug(session, request.category_slugs)]
+    subscriber.pending_request = json.dumps(
+        {"name": request.name or None, "categories": slugs}, ensure_ascii=False
+    )
+    subscriber.confirm_key = new_link_key()
+    subscriber.confirmation_sent_at = now
     record_consent(
         session,
         subscriber,
         ConsentKind.SUBSCRIBE_REQUESTED,
-        consent,
+        request.consent,
         now=now,
-        extra=extra,
+        extra={"categories": slugs},
     )
-    last = subscriber.confirmation_sent_at
-    due = last is None or now - last >= resend_after
-    if due:
-        subscriber.confirmation_sent_at = now
     session.flush()
-    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=due)
+    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=True)
 
 
 def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int]) -> None:
@@ -351,23 +407,42 @@ def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int
 
 
 def confirm_subscription(
-    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+    session: Session,
+    *,
+    subscriber_id: int,
+    confirm_key: str,
+    consent: Consent,
+    now: dt.datetime | None = None,
 ) -> Subscriber | None:
-    """Make a pending subscriber active; an active one stays as it is.
+    """Make the subscriber active with what its newest request asked for.
 
-    None when the subscriber is gone (erased) or no longer waiting for confirmation
-    (unsubscribed, bounced): an old confirmation link must not undo a later choice.
+    Only the newest confirmation link works: its key must be the row's `confirm_key`
+    (a new confirmation replaces it, unsubscribing clears it, erasure deletes it). None
+    when the key does not match or the subscriber is bounced or complained; an active
+    subscriber with nothing waiting stays as it is (a second click).
     """
     now = now or utcnow()
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
-    if subscriber is None:
+    if subscriber is None or subscriber.confirm_key is None:
         return None
-    if subscriber.status is SubscriberStatus.ACTIVE:
+    if not hmac.compare_digest(subscriber.confirm_key, confirm_key):
+        return None
+    if subscriber.status is SubscriberStatus.ACTIVE and subscriber.pending_request is None:
         return subscriber
-    if subscriber.status is not SubscriberStatus.PENDING:
+    if subscriber.status not in _REOPENABLE | {SubscriberStatus.ACTIVE}:
         return None
+    if subscriber.pending_request is not None:
+        wanted = json.loads(subscriber.pending_request)
+        subscriber.name = wanted.get("name") or None
+        # A category deleted since the request is dropped from it, not an error.
+        slugs = wanted.get("categories") or []
+        subscriber.categories = list(
+            session.scalars(select(Category).where(Category.slug.in_(slugs)))
+        )
+        subscriber.pending_request = None
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
     subscriber.updated_at = now
     record_consent(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
     # An address its owner once erased is mailable again only now that they proved it.
