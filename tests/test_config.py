@@ -72,7 +72,7 @@ OLD_EXAMPLE_KEY = "change-me-to-a-long-random-string-of-48-characters"
     ],
 )
 def test_production_refuses_placeholders_and_low_entropy_keys(key: str) -> None:
-    """Placeholders and keys of fewer than 20 distinct characters are refused, saying how to make one."""
+    """Placeholders and keys of under 20 distinct characters are refused, saying how to make one."""
     with pytest.raises(ValidationError) as caught:
         load_settings(secret_key=key)
     message = str(caught.value)
@@ -80,7 +80,9 @@ def test_production_refuses_placeholders_and_low_entropy_keys(key: str) -> None:
     assert "secrets.token_urlsafe(48)" in message
 
 
-def test_env_example_ships_no_key_and_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_env_example_ships_no_key_and_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """.env.example leaves the key empty, so a copied .env cannot start in production."""
     example = Path(__file__).resolve().parents[1] / ".env.example"
     lines = example.read_text(encoding="utf-8").splitlines()
@@ -93,7 +95,7 @@ def test_env_example_ships_no_key_and_is_refused(monkeypatch: pytest.MonkeyPatch
 def test_cookie_forged_with_the_old_example_key_meets_no_running_app(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A deployment keeping the old example key never starts, so a cookie forged with it reaches nothing."""
+    """A deployment keeping the old example key never starts: a forged cookie meets no app."""
     from newsletter.web.app import create_app_from_environment
 
     forged = URLSafeTimedSerializer(OLD_EXAMPLE_KEY, salt="newsletter.admin-session").dumps(
