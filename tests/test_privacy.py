@@ -35,7 +35,8 @@ def _subscribe(session: Session, email: str, name: str) -> int:
     )  # fmt: skip
     assert outcome.subscriber_id is not None
     row = session.get(Subscriber, outcome.subscriber_id)
-    assert row is not None and row.confirm_key is not None
+    assert row is not None
+    assert row.confirm_key is not None
     confirm_subscription(
         session, subscriber_id=row.id, confirm_key=row.confirm_key, consent=Consent(via="page")
     )
@@ -91,7 +92,8 @@ def test_erase_leaves_the_address_in_no_text_column(session: Session) -> None:
     assert _texts_holding(session, ADDRESS.lower()) == []
     # What the ledger and the audit need stays, without the person.
     errors = session.scalars(select(Delivery.last_error).order_by(Delivery.id)).all()
-    assert errors[0] is not None and errors[0].startswith("550 5.1.1 <[erased address]>")
+    assert errors[0] is not None
+    assert errors[0].startswith("550 5.1.1 <[erased address]>")
     assert session.scalar(select(func.count()).select_from(Suppression)) == 2
     assert session.get(Subscriber, other_id) is not None
 

@@ -69,7 +69,8 @@ def test_a_link_with_another_rows_key_acts_on_no_one(site: Site) -> None:
     with site.client() as client:
         client.post("/subscribe", data={"email": VICTIM})
         victim = row_of(site, VICTIM)
-        assert victim is not None and victim.confirm_key is not None
+        assert victim is not None
+        assert victim.confirm_key is not None
         stale_key = "0" * 32
         confirm = "/confirm/" + make_resident_token(
             site.settings, Purpose.CONFIRM, victim.id, stale_key
@@ -141,7 +142,8 @@ def test_migration_keeps_rows_indexes_and_triggers(tmp_path: Path) -> None:
             (1, "cu.dan.1@example.vn", 1), (2, "cu.dan.2@example.vn", 0),
             (3, "cu.dan.3@example.vn", 1),
         ]  # fmt: skip
-        assert len({r[3] for r in rows}) == 3 and all(len(r[3]) == 32 for r in rows)
+        assert len({r[3] for r in rows}) == 3
+        assert all(len(r[3]) == 32 for r in rows)
         assert db.execute("SELECT * FROM subscriber_categories").fetchall() == [(2, 1)]
         assert db.execute("SELECT count(*) FROM consent_events").fetchone() == (1,)
         after = db.execute(
