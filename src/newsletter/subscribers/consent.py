@@ -28,7 +28,7 @@ class Consent:
     via: str | None = None  # "form", "json", "one-click", "page", "preferences", "cli"...
 
 
-def _consent_row(
+def consent_row(
     subscriber_id: int,
     kind: ConsentKind,
     consent: Consent,
@@ -47,10 +47,10 @@ def _consent_row(
         "subscriber_id": subscriber_id,
         "kind": kind,
         "occurred_at": now,
-        "ip": _clip(consent.ip, 64),
-        "user_agent": _clip(consent.user_agent, 500),
-        "form_text_version": _clip(consent.form_text_version, 64),
-        "source_url": _clip(consent.source_url, 2000),
+        "ip": clip(consent.ip, 64),
+        "user_agent": clip(consent.user_agent, 500),
+        "form_text_version": clip(consent.form_text_version, 64),
+        "source_url": clip(consent.source_url, 2000),
         "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
     }
 
@@ -64,10 +64,10 @@ def record_consent(
     now: dt.datetime,
     extra: dict[str, Any] | None = None,
 ) -> ConsentEvent:
-    event = ConsentEvent(**_consent_row(subscriber.id, kind, consent, now=now, extra=extra))
+    event = ConsentEvent(**consent_row(subscriber.id, kind, consent, now=now, extra=extra))
     session.add(event)
     return event
 
 
-def _clip(value: str | None, length: int) -> str | None:
+def clip(value: str | None, length: int) -> str | None:
     return value[:length] if value else None

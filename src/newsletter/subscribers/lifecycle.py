@@ -29,7 +29,7 @@ from newsletter.models import (
 )
 from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash, suppression_hash
-from newsletter.subscribers.consent import Consent, _consent_row, record_consent
+from newsletter.subscribers.consent import Consent, consent_row, record_consent
 from newsletter.subscribers.new_address import (
     INSERT_CATEGORIES,
     INSERT_CONSENT,
@@ -157,7 +157,7 @@ def request_new(
         )
         if new_id is not None:
             # A new address: three statements in all, no ORM flush.
-            row = _consent_row(
+            row = consent_row(
                 new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra
             )
             session.execute(INSERT_CONSENT, row)

@@ -26,7 +26,7 @@ from newsletter.models import (
 )
 from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash
-from newsletter.subscribers.consent import Consent, _clip, _consent_row
+from newsletter.subscribers.consent import Consent, clip, consent_row
 from newsletter.subscribers.suppression import SUPPRESSION_ERASED
 
 # Built once: executed with fresh parameters, they skip statement construction and hit
@@ -106,7 +106,7 @@ def subscribe_new_postgresql(
     reads_every_category: bool,
 ) -> tuple[int | None, bool]:
     """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
-    row = _consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
+    row = consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
     params = {f"c_{key}": value for key, value in row.items() if key != "subscriber_id"}
     params.update(
         {
@@ -114,7 +114,7 @@ def subscribe_new_postgresql(
             "s_email": email,
             "s_name": name or None,
             "s_status": SubscriberStatus.PENDING,
-            "s_source": _clip(consent.source_url, 500),
+            "s_source": clip(consent.source_url, 500),
             "s_created_at": now,
             "s_updated_at": now,
             "s_confirmation_sent_at": now,
@@ -152,7 +152,7 @@ def insert_new(
             "email": email,
             "name": name or None,
             "status": SubscriberStatus.PENDING,
-            "source": _clip(consent.source_url, 500),
+            "source": clip(consent.source_url, 500),
             "created_at": now,
             "updated_at": now,
             "confirmation_sent_at": now,
