@@ -290,3 +290,17 @@ def test_subscribe_requests_write_through_the_pool_only(
             assert s.scalar(select(func.count()).select_from(Subscriber)) == 20
     finally:
         runtime.close()
+
+
+def test_waiting_request_is_part_of_the_export(session: Session) -> None:
+    """A known address's request waiting for confirmation is exported with the rest."""
+    add_category(session, slug="tin-tuc", name="Tin tức")
+    request(session)
+    row = the_subscriber(session)
+    confirm(session, row)
+    unsubscribe(session, subscriber_id=row.id, consent=CONSENT)
+    assert request(session, at=T0 + dt.timedelta(days=1), slugs=["tin-tuc"]) is True
+    data = export_subscriber(session, subscriber_id=row.id)
+    assert data is not None
+    assert data["pending_request"] == {"name": "Bình", "categories": ["tin-tuc"]}
+    assert data["categories"] == []

@@ -155,6 +155,8 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "unsubscribed_at": _iso(s.unsubscribed_at),
         "confirmation_sent_at": _iso(s.confirmation_sent_at),
         "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        # A request waiting for its confirmation (name, categories) is theirs too.
+        "pending_request": json.loads(s.pending_request) if s.pending_request else None,
         "consent_events": [
             {
                 "kind": e.kind.value,
