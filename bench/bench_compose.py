@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import secrets
 import statistics
 import tempfile
 import time
@@ -34,7 +35,7 @@ from newsletter.mail.mime import make_message_id
 from newsletter.mail.outgoing import Recipient
 from newsletter.mail.render import PersonalLinks
 from newsletter.models import CampaignKind
-from newsletter.signing import Purpose, make_token
+from newsletter.signing import Purpose, make_resident_token
 
 NOW = dt.datetime(2026, 11, 28, 0, 30, tzinfo=dt.UTC)
 SEGMENTS = [frozenset(), frozenset({1}), frozenset({2}), frozenset({1, 2})]
@@ -72,7 +73,13 @@ def digest_content() -> DigestContent:
 
 def recipients(count: int) -> list[Recipient]:
     return [
-        Recipient(100_000 + i, 200_000 + i, f"cu.dan.{i}@example.vn", SEGMENTS[i % len(SEGMENTS)])
+        Recipient(
+            100_000 + i,
+            200_000 + i,
+            f"cu.dan.{i}@example.vn",
+            SEGMENTS[i % len(SEGMENTS)],
+            secrets.token_hex(16),
+        )
         for i in range(count)
     ]
 
@@ -87,10 +94,12 @@ def usual_way(
 
     def build(r: Recipient) -> bytes:
         unsubscribe = settings.public_link(
-            "/unsubscribe/" + make_token(settings, Purpose.UNSUBSCRIBE, r.subscriber_id)
+            "/unsubscribe/"
+            + make_resident_token(settings, Purpose.UNSUBSCRIBE, r.subscriber_id, r.link_key)
         )
         preferences = settings.public_link(
-            "/preferences/" + make_token(settings, Purpose.PREFERENCES, r.subscriber_id)
+            "/preferences/"
+            + make_resident_token(settings, Purpose.PREFERENCES, r.subscriber_id, r.link_key)
         )
         context = composer.context(r.category_ids, PersonalLinks(unsubscribe, preferences), None)
         subject = " ".join(env.get_template("email/digest.subject.txt").render(context).split())
@@ -121,7 +130,11 @@ def rate(build: Callable[[Recipient], object], count: int, runs: int) -> tuple[f
     for run in range(runs):
         batch = recipients(count)
         for r in batch[:50]:  # warm caches and templates outside the clock, like a long send
-            build(Recipient(r.delivery_id + 10**9, r.subscriber_id, r.email, r.category_ids))
+            build(
+                Recipient(
+                    r.delivery_id + 10**9, r.subscriber_id, r.email, r.category_ids, r.link_key
+                )
+            )
         start = time.perf_counter()
         for r in batch:
             build(r)

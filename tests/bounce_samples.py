@@ -7,7 +7,7 @@ from pathlib import Path
 
 from newsletter.bounces.classify import BounceKind
 from newsletter.config import Settings
-from newsletter.signing import Purpose, make_token
+from newsletter.signing import Purpose, make_resident_token, make_token
 
 SAMPLES = Path(__file__).parent / "samples" / "bounces"
 
@@ -27,7 +27,8 @@ def sample(
 ) -> bytes:
     text = (SAMPLES / f"{name}.eml").read_text(encoding="ascii")
     text = text.replace("@@VERP@@", verp or verp_address(settings, delivery_id))
-    text = text.replace("@@UNSUB@@", make_token(settings, Purpose.UNSUBSCRIBE, subscriber_id))
+    unsubscribe = make_resident_token(settings, Purpose.UNSUBSCRIBE, subscriber_id, "k" * 32)
+    text = text.replace("@@UNSUB@@", unsubscribe)
     text = text.replace("@@RCPT@@", recipient)
     return text.replace("\n", "\r\n").encode("ascii")
 

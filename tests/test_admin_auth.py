@@ -127,3 +127,37 @@ def test_cli_create_user_reads_stdin(database_url: str, tmp_path: Path) -> None:
     )
     assert user is not None
     engine.dispose()
+
+
+def test_logout_ends_the_session_on_the_server(
+    database_url: str, settings_factory: type[Settings]
+) -> None:
+    """A copy of the session cookie taken before logout gets 401 afterwards, and so does
+    any other session of that official; logging in again works."""
+    settings = settings_factory(database_url=database_url, public_url="http://127.0.0.1")
+    engine = create_db_engine(database_url)
+    with create_session_factory(engine).begin() as s:
+        create_admin_user(s, username="canbo", password=PASSWORD)
+    engine.dispose()
+    with live_server(create_app(settings)) as client:
+        ok = client.post(
+            "/admin/login",
+            data={"username": "canbo", "password": PASSWORD, "csrf": login_token(client)},
+        )
+        assert ok.status_code == 303
+        stolen = client.cookies.get("nl_admin", path="/admin")
+        assert stolen
+        page = client.get("/admin/")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        out = client.post("/admin/logout", data={"csrf": csrf.group(1)})
+        assert out.status_code == 303
+        client.cookies.set("nl_admin", stolen, path="/admin")
+        assert client.get("/admin/").status_code == 401
+        client.cookies.clear()
+        again = client.post(
+            "/admin/login",
+            data={"username": "canbo", "password": PASSWORD, "csrf": login_token(client)},
+        )
+        assert again.status_code == 303
+        assert client.get("/admin/").status_code == 200

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import create_db_engine
 from newsletter.models import Campaign, Subscriber, SubscriberStatus
-from newsletter.signing import Purpose, read_token
+from newsletter.signing import Purpose, read_resident_token
 from tests.conftest import TEST_SECRET
 from tests.support.composedata import NOW, add_article, add_categories, parse, parts
 from tests.test_cli import newsletter
@@ -72,16 +72,17 @@ def test_preview_writes_the_subscribers_message(
     assert "Bài số 2:" in text
     assert "Bài số 1:" not in text, "only the subscriber's categories"
     token = msg["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
-    subscriber_id = read_token_with_test_secret(token)
+    subscriber_id, _key = read_token_with_test_secret(token)
     assert f"/unsubscribe/{token}" in html
     assert subscriber_id > 0
     assert count_campaigns(database_url) == 0
 
 
-def read_token_with_test_secret(token: str) -> int:
+def read_token_with_test_secret(token: str) -> tuple[int, str]:
     from newsletter.config import Settings
 
-    return read_token(Settings(env="test", secret_key=TEST_SECRET), Purpose.UNSUBSCRIBE, token)
+    settings = Settings(env="test", secret_key=TEST_SECRET)
+    return read_resident_token(settings, Purpose.UNSUBSCRIBE, token)
 
 
 def test_preview_of_unknown_address_fails_clearly(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from pydantic import ValidationError
 
-from newsletter.config import DEFAULT_SECRET_KEY, Environment, Settings, load_settings
+from newsletter.config import (
+    DEFAULT_SECRET_KEY,
+    Environment,
+    Settings,
+    load_settings,
+    secret_key_problem,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +52,59 @@ def test_production_refuses_a_short_secret() -> None:
 
 def test_production_accepts_a_long_secret() -> None:
     """A long random secret is enough to start in production."""
-    settings = load_settings(secret_key="x" * 40)
+    key = secrets.token_urlsafe(48)
+    settings = load_settings(secret_key=key)
     assert settings.env is Environment.PRODUCTION
+    assert secret_key_problem(key) is None
+
+
+OLD_EXAMPLE_KEY = "change-me-to-a-long-random-string-of-48-characters"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        OLD_EXAMPLE_KEY,
+        "please-changeme-" + secrets.token_urlsafe(24),
+        "example-" + secrets.token_urlsafe(32),
+        "x" * 48,
+        "abcdefghij" * 4,
+    ],
+)
+def test_production_refuses_placeholders_and_low_entropy_keys(key: str) -> None:
+    """Placeholders and keys of under 20 distinct characters are refused, saying how to make one."""
+    with pytest.raises(ValidationError) as caught:
+        load_settings(secret_key=key)
+    message = str(caught.value)
+    assert "NEWSLETTER_SECRET_KEY" in message
+    assert "secrets.token_urlsafe(48)" in message
+
+
+def test_env_example_ships_no_key_and_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """.env.example leaves the key empty, so a copied .env cannot start in production."""
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    lines = example.read_text(encoding="utf-8").splitlines()
+    assert "NEWSLETTER_SECRET_KEY=" in lines
+    (tmp_path / ".env").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ValidationError, match="is not set"):
+        Settings()
+
+
+def test_cookie_forged_with_the_old_example_key_meets_no_running_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deployment keeping the old example key never starts: a forged cookie meets no app."""
+    from newsletter.web.app import create_app_from_environment
+
+    forged = URLSafeTimedSerializer(OLD_EXAMPLE_KEY, salt="newsletter.admin-session").dumps(
+        {"uid": 1, "csrf": "forged"}
+    )
+    assert forged.count(".") == 2  # a well-formed session cookie, had the key been accepted
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", OLD_EXAMPLE_KEY)
+    with pytest.raises(ValidationError, match="placeholder"):
+        create_app_from_environment()
 
 
 def test_variables_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

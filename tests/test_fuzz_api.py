@@ -30,7 +30,7 @@ from newsletter.config import Settings
 from newsletter.content.categories import add_category
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.signing import Purpose, make_token
+from newsletter.signing import Purpose, make_resident_token, make_token
 from newsletter.web.app import create_app
 from tests.support.webserver import WebServer
 
@@ -167,6 +167,11 @@ def test_public_forms_survive_fuzzing(
     tokens = st.text(max_size=40) | st.sampled_from(
         [
             make_token(app_settings, purpose, subject)
+            for purpose in Purpose
+            for subject in (1, 2**40)
+        ]
+        + [
+            make_resident_token(app_settings, purpose, subject, "k" * 32)
             for purpose in Purpose
             for subject in (1, 2**40)
         ]

@@ -69,7 +69,9 @@ def test_address_without_an_a_label_form_is_refused(address: str, reason: str) -
 
 def test_confirmation_goes_to_the_a_label(settings_factory: Any) -> None:
     """The confirmation for `x@straße.de` is addressed to the IDNA 2008 domain."""
-    mail = build_confirmation(settings_factory(), subscriber_id=1, email="x@straße.de")
+    mail = build_confirmation(
+        settings_factory(), subscriber_id=1, confirm_key="k", email="x@straße.de"
+    )
     assert mail.recipient == STRASSE
     assert f"To: {STRASSE}\r\n".encode() in mail.message
 

@@ -22,7 +22,14 @@ from newsletter.mail.mime import (
     build_message,
     format_address,
 )
-from newsletter.signing import Purpose, TokenError, make_token, read_token
+from newsletter.signing import (
+    Purpose,
+    TokenError,
+    make_resident_token,
+    make_token,
+    read_resident_token,
+    read_token,
+)
 from newsletter.subscribers.addresses import (
     InputError,
     check_text,
@@ -145,10 +152,20 @@ def app_settings(settings_factory: Callable[..., Settings]) -> Settings:
 def test_link_minter_equals_make_token(
     app_settings: Settings, subject_id: int, purpose: Purpose
 ) -> None:
-    """LinkMinter's fast tokens are byte-for-byte make_token's, and read back to the id."""
-    token = LinkMinter(app_settings).token(purpose, subject_id)
-    assert token == make_token(app_settings, purpose, subject_id)
-    assert read_token(app_settings, purpose, token) == subject_id
+    """LinkMinter's fast tokens are byte-for-byte the signing module's, and read back."""
+    if purpose is Purpose.VERP:
+        token = LinkMinter(app_settings).token(purpose, subject_id)
+        assert token == make_token(app_settings, purpose, subject_id)
+        assert read_token(app_settings, purpose, token) == subject_id
+        return
+    key = f"{subject_id:032x}"[-32:]
+    token = LinkMinter(app_settings).token(purpose, subject_id, key)
+    reference = make_resident_token(app_settings, purpose, subject_id, key)
+    # itsdangerous compresses a repetitive key ("000…"); the minter never tries (random
+    # keys do not compress), and both forms read back alike.
+    if not reference.startswith("."):
+        assert token == reference
+    assert read_resident_token(app_settings, purpose, token) == (subject_id, key)
 
 
 @FIXTURE_OK

@@ -45,7 +45,7 @@ def assert_flag_is_no_rows(session: Session) -> None:
     assert wrong == []
 
 
-def subscribe(session: Session, email: str, slugs: list[str]) -> int:
+def subscribe(session: Session, email: str, slugs: list[str], now: dt.datetime = T0) -> int:
     outcome = request_subscription(
         session,
         email=email,
@@ -53,9 +53,18 @@ def subscribe(session: Session, email: str, slugs: list[str]) -> int:
         category_slugs=slugs,
         consent=CONSENT,
         resend_after=dt.timedelta(hours=6),
-        now=T0,
+        now=now,
     )
+    assert outcome.subscriber_id is not None
     return outcome.subscriber_id
+
+
+def confirm(session: Session, subscriber_id: int) -> None:
+    key = session.scalar(select(Subscriber.confirm_key).where(Subscriber.id == subscriber_id))
+    assert key is not None
+    assert confirm_subscription(
+        session, subscriber_id=subscriber_id, confirm_key=key, consent=CONSENT
+    )
 
 
 def test_the_subscribe_form_and_preferences_keep_the_flag(session: Session) -> None:
@@ -67,11 +76,14 @@ def test_the_subscribe_form_and_preferences_keep_the_flag(session: Session) -> N
     subscribe(session, "tatca@example.vn", [])
     assert flags(session) == {"chon@example.vn": False, "tatca@example.vn": True}
 
-    # A pending address asking again with other categories takes the known-address path.
-    later = subscribe(session, "tatca@example.vn", ["khan-cap"])
+    # A pending address asking again with other categories takes the known-address path;
+    # the categories it asks for apply once that request is confirmed.
+    later = subscribe(session, "tatca@example.vn", ["khan-cap"], now=T0 + dt.timedelta(hours=7))
+    assert flags(session)["tatca@example.vn"] is True
+    confirm(session, later)
     assert flags(session)["tatca@example.vn"] is False
 
-    confirm_subscription(session, subscriber_id=picky, consent=CONSENT)
+    confirm(session, picky)
     update_preferences(
         session, subscriber_id=picky, name=None, category_slugs=[], consent=CONSENT, now=T0
     )

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from newsletter import signing as tokens
 from newsletter.models import ConsentEvent, Subscriber, SubscriberStatus, Suppression
-from newsletter.signing import Purpose, make_token
+from newsletter.signing import Purpose, make_resident_token
 from newsletter.subscribers.addresses import suppression_hash
 from tests.support.public_site import (  # noqa: F401
     Site,
@@ -33,6 +33,14 @@ def subscribe_and_link(site: Site, email: str = EMAIL) -> str:
 def only_subscriber(site: Site) -> Subscriber:
     with site.runtime.sessions() as session:
         return session.scalars(select(Subscriber)).one()
+
+
+def resident_token(site: Site, purpose: Purpose) -> str:
+    """The token the only subscriber's mail carries for `purpose` (with its row key)."""
+    row = only_subscriber(site)
+    key = row.confirm_key if purpose is Purpose.CONFIRM else row.link_key
+    assert key is not None
+    return make_resident_token(site.settings, purpose, row.id, key)
 
 
 def event_kinds(site: Site) -> list[str]:
@@ -60,7 +68,7 @@ def test_get_confirm_changes_nothing_post_confirms(site: Site) -> None:
     assert event_kinds(site) == ["subscribe_requested", "confirmed"]
 
 
-def _expired_confirm_token(site: Site, subscriber_id: int) -> str:
+def _expired_confirm_token(site: Site, subscriber_id: int, key: str) -> str:
     class EightDaysAgo(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 8 * 86400
@@ -68,21 +76,22 @@ def _expired_confirm_token(site: Site, subscriber_id: int) -> str:
     serializer = URLSafeTimedSerializer(
         site.settings.secret_key, salt=tokens._salt(Purpose.CONFIRM), signer=EightDaysAgo
     )
-    return str(serializer.dumps(subscriber_id))
+    return str(serializer.dumps([subscriber_id, key]))
 
 
 @pytest.mark.parametrize("kind", ["tampered", "expired", "wrong-purpose"])
 def test_bad_confirm_tokens_are_refused(site: Site, kind: str) -> None:
     """Tampered, expired and wrong-purpose confirm tokens get a page offering to subscribe."""
     link = subscribe_and_link(site)
-    subscriber_id = only_subscriber(site).id
+    row = only_subscriber(site)
     token = link.removeprefix("/confirm/")
     if kind == "tampered":
         token = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     elif kind == "expired":
-        token = _expired_confirm_token(site, subscriber_id)
+        assert row.confirm_key is not None
+        token = _expired_confirm_token(site, row.id, row.confirm_key)
     else:
-        token = make_token(site.settings, Purpose.UNSUBSCRIBE, subscriber_id)
+        token = resident_token(site, Purpose.UNSUBSCRIBE)
     with site.client() as client:
         page = client.get(f"/confirm/{token}")
         post = client.post(f"/confirm/{token}")
@@ -95,9 +104,7 @@ def test_bad_confirm_tokens_are_refused(site: Site, kind: str) -> None:
 
 
 def _unsubscribe_path(site: Site) -> str:
-    return "/unsubscribe/" + make_token(
-        site.settings, Purpose.UNSUBSCRIBE, only_subscriber(site).id
-    )
+    return "/unsubscribe/" + resident_token(site, Purpose.UNSUBSCRIBE)
 
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
@@ -141,9 +148,7 @@ def test_unsubscribe_page_button_and_bad_token(site: Site) -> None:
 
 
 def _preferences_path(site: Site) -> str:
-    return "/preferences/" + make_token(
-        site.settings, Purpose.PREFERENCES, only_subscriber(site).id
-    )
+    return "/preferences/" + resident_token(site, Purpose.PREFERENCES)
 
 
 def test_preferences_change_categories(site: Site) -> None:
@@ -234,7 +239,7 @@ def test_links_refuse_tokens_made_for_another_purpose(
 ) -> None:
     """An unsubscribe link cannot open preferences and vice versa; nothing changes."""
     subscribe_and_link(site)
-    token = make_token(site.settings, purpose, only_subscriber(site).id)
+    token = resident_token(site, purpose)
     with site.client() as client:
         shown = client.get(f"/{route}/{token}")
         posted = client.post(f"/{route}/{token}", data={"action": "erase", "confirm_erase": "yes"})

@@ -54,13 +54,23 @@ def the_subscriber(session: Session) -> Subscriber:
     return session.scalars(select(Subscriber).where(Subscriber.email == EMAIL)).one()
 
 
+def confirm(session: Session, row: Subscriber, key: str | None = None) -> Subscriber | None:
+    """Follow the newest confirmation link mailed to `row` (or one carrying `key`)."""
+    confirm_key = key or row.confirm_key
+    assert confirm_key is not None
+    return confirm_subscription(
+        session, subscriber_id=row.id, confirm_key=confirm_key, consent=CONSENT
+    )
+
+
 def test_resend_window_per_address(session: Session) -> None:
-    """A pending address is due a confirmation again only once the resend window has passed."""
+    """A pending address is due a confirmation again only once the resend window has passed;
+    a request within it changes nothing, not even the consent log."""
     assert request(session) is True
     assert request(session, at=T0 + dt.timedelta(hours=5)) is False
     assert request(session, at=T0 + dt.timedelta(hours=6)) is True
     kinds = session.scalars(select(ConsentEvent.kind)).all()
-    assert [k.value for k in kinds] == ["subscribe_requested"] * 3
+    assert [k.value for k in kinds] == ["subscribe_requested"] * 2
 
 
 def test_active_subscriber_is_left_untouched(session: Session) -> None:
@@ -68,7 +78,7 @@ def test_active_subscriber_is_left_untouched(session: Session) -> None:
     add_category(session, slug="tin-tuc", name="Tin tức")
     request(session)
     row = the_subscriber(session)
-    confirm_subscription(session, subscriber_id=row.id, consent=CONSENT)
+    confirm(session, row)
     later = T0 + dt.timedelta(days=2)
     outcome = request_subscription(
         session, email=EMAIL, name="Kẻ lạ", category_slugs=["tin-tuc"], consent=CONSENT,
@@ -88,19 +98,25 @@ def test_unknown_category_refused(session: Session) -> None:
 
 
 def test_unsubscribe_then_request_again(session: Session) -> None:
-    """Unsubscribing is recorded once; a later request reopens the address as pending."""
+    """Unsubscribing is recorded once; a later request waits, unsubscribed, for its own link."""
     request(session)
     row = the_subscriber(session)
-    confirm_subscription(session, subscriber_id=row.id, consent=CONSENT)
+    first_key = row.confirm_key
+    confirm(session, row)
     assert unsubscribe(session, subscriber_id=row.id, consent=CONSENT) is True
     assert unsubscribe(session, subscriber_id=row.id, consent=CONSENT) is True
     assert row.status is SubscriberStatus.UNSUBSCRIBED
     # An old confirmation link must not undo the unsubscribe.
-    assert confirm_subscription(session, subscriber_id=row.id, consent=CONSENT) is None
+    assert confirm(session, row, first_key) is None
     assert request(session, at=T0 + dt.timedelta(days=1)) is True
-    assert row.status is SubscriberStatus.PENDING
+    assert row.status is SubscriberStatus.UNSUBSCRIBED
+    assert confirm(session, row, first_key) is None
+    assert confirm(session, row) is row
+    assert row.status is SubscriberStatus.ACTIVE
     kinds = [k.value for k in session.scalars(select(ConsentEvent.kind).order_by("id"))]
-    assert kinds == ["subscribe_requested", "confirmed", "unsubscribed", "subscribe_requested"]
+    assert kinds == [
+        "subscribe_requested", "confirmed", "unsubscribed", "subscribe_requested", "confirmed",
+    ]  # fmt: skip
 
 
 def test_bounced_or_suppressed_address_gets_nothing(session: Session) -> None:
@@ -115,7 +131,7 @@ def test_erase_leaves_only_the_hash_and_skips_queued_mail(session: Session) -> N
     """Erase deletes the person and their consent log, skips queued deliveries, keeps the hash."""
     request(session)
     row = the_subscriber(session)
-    confirm_subscription(session, subscriber_id=row.id, consent=CONSENT)
+    confirm(session, row)
     campaign = Campaign(kind=CampaignKind.BULLETIN, subject="Bão số 5")
     session.add(campaign)
     session.flush()
@@ -142,7 +158,7 @@ def test_erased_address_may_subscribe_again_and_confirm(session: Session) -> Non
     erase_address(session, email=EMAIL)
     assert request(session, at=T0 + dt.timedelta(minutes=1)) is True
     row = the_subscriber(session)
-    confirm_subscription(session, subscriber_id=row.id, consent=CONSENT)
+    confirm(session, row)
     assert session.scalar(select(func.count()).select_from(Suppression)) == 0
 
 
@@ -208,7 +224,7 @@ def test_new_address_costs_one_statement_on_postgresql(session: Session) -> None
 
 
 def test_simultaneous_first_requests_make_one_row(database_url: str) -> None:
-    """Two first requests for one address at once: one row, one confirmation, two events."""
+    """Two first requests for one address at once: one row, one confirmation, one event."""
     engine = create_db_engine(database_url)
     factory = create_session_factory(engine)
     barrier = threading.Barrier(2)
@@ -233,7 +249,7 @@ def test_simultaneous_first_requests_make_one_row(database_url: str) -> None:
         assert sorted(outcomes) == [False, True]
         with factory() as s:
             assert s.scalar(select(func.count()).select_from(Subscriber)) == 1
-            assert s.scalar(select(func.count()).select_from(ConsentEvent)) == 2
+            assert s.scalar(select(func.count()).select_from(ConsentEvent)) == 1
     finally:
         engine.dispose()
 
@@ -274,3 +290,17 @@ def test_subscribe_requests_write_through_the_pool_only(
             assert s.scalar(select(func.count()).select_from(Subscriber)) == 20
     finally:
         runtime.close()
+
+
+def test_waiting_request_is_part_of_the_export(session: Session) -> None:
+    """A known address's request waiting for confirmation is exported with the rest."""
+    add_category(session, slug="tin-tuc", name="Tin tức")
+    request(session)
+    row = the_subscriber(session)
+    confirm(session, row)
+    unsubscribe(session, subscriber_id=row.id, consent=CONSENT)
+    assert request(session, at=T0 + dt.timedelta(days=1), slugs=["tin-tuc"]) is True
+    data = export_subscriber(session, subscriber_id=row.id)
+    assert data is not None
+    assert data["pending_request"] == {"name": "Bình", "categories": ["tin-tuc"]}
+    assert data["categories"] == []

@@ -16,6 +16,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "dev-secret-change-me"  # noqa: S105 - refused outside development
 MIN_SECRET_KEY_LENGTH = 32
+# A random key of 32 URL-safe characters has ~24 distinct ones; a hand-made one ("x" * 40,
+# "aaaa...1111") has few. Below this the key is guessable or copied, so it is refused.
+MIN_SECRET_KEY_DISTINCT = 20
+# Words that mark a key copied from an example or a placeholder, anywhere in it. The
+# value .env.example once shipped is among the refused (it contains "change-me").
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "change_me", "example", "placeholder",
+                       "replaceme", "replace-me", "your-secret", "yoursecret")  # fmt: skip
+KEY_RECIPE = (
+    'Make one with: python -c "import secrets; print(secrets.token_urlsafe(48))" and put it '
+    "in NEWSLETTER_SECRET_KEY (or set NEWSLETTER_ENV=development for a local trial)."
+)
 
 
 class Environment(StrEnum):
@@ -140,15 +151,10 @@ class Settings(BaseSettings):
             self.smtp_url = f"maildir:{var / 'outbox'}"
         if not self.redis_url and self.broker_url.startswith(("redis://", "rediss://")):
             self.redis_url = self.broker_url
-        if self.env is Environment.PRODUCTION and (
-            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
-        ):
-            raise ConfigError(
-                "NEWSLETTER_SECRET_KEY must be set to a random value of at least "
-                f"{MIN_SECRET_KEY_LENGTH} characters in production "
-                '(for example: python3 -c "import secrets; print(secrets.token_urlsafe(48))"), '
-                "or set NEWSLETTER_ENV=development for a local trial."
-            )
+        if self.env is Environment.PRODUCTION:
+            problem = secret_key_problem(self.secret_key)
+            if problem:
+                raise ConfigError(f"NEWSLETTER_SECRET_KEY {problem}. {KEY_RECIPE}")
         return self
 
     @property
@@ -190,6 +196,29 @@ class Settings(BaseSettings):
     def public_link(self, path: str) -> str:
         """An absolute URL on the public site for `path` (which starts with '/')."""
         return self.public_url.rstrip("/") + path
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` cannot sign production tokens and cookies, or None when it can.
+
+    Anyone who read the example or the source can forge admin cookies and resident links
+    with a published key; a short or repetitive one can be guessed.
+    """
+    if not key or key == DEFAULT_SECRET_KEY:
+        return "is not set (the built-in development key is refused in production)"
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"must be at least {MIN_SECRET_KEY_LENGTH} characters long (it has {len(key)})"
+    lowered = key.lower()
+    marker = next((m for m in PLACEHOLDER_MARKERS if m in lowered), None)
+    if marker is not None:
+        return f"looks like a placeholder copied from an example (it contains {marker!r})"
+    distinct = len(set(key))
+    if distinct < MIN_SECRET_KEY_DISTINCT:
+        return (
+            f"is not random enough: it has {distinct} distinct characters, at least "
+            f"{MIN_SECRET_KEY_DISTINCT} are required"
+        )
+    return None
 
 
 def load_settings(**overrides: object) -> Settings:

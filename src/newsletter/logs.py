@@ -19,6 +19,15 @@ CONTEXT_FIELDS = ("campaign_id", "delivery_id", "feed_id", "task_id", "queue")
 # delimiters, so an IDN domain in any script (an@hà-nội.vn, the form we store) matches.
 _LABEL = r"[^\s@<>()\[\]:;,\"'`/\\.]+"
 _EMAIL = re.compile(rf"([\w.!#$%&'*+/=?^`{{|}}~-]{{1,64}})@({_LABEL}(?:\.{_LABEL})+)")
+# The same address percent-encoded in a URL (an admin search `?q=an.nguyen%40example.vn`),
+# once or more (`%2540`): the local part may hold %XX escapes itself, but not the `@`'s;
+# `=` and `&` separate query fields there (in an address they arrive as %3D and %26).
+_ENCODED_AT = r"%(?:25)*40"
+_ENCODED_EMAIL = re.compile(
+    rf"((?:[\w.!#$'*+^`{{|}}~-]|%(?!(?:25)*40)[0-9a-f]{{2}}){{1,192}})({_ENCODED_AT})"
+    rf"({_LABEL}(?:\.{_LABEL})+)",
+    re.IGNORECASE,
+)
 # A signed link is a resident's key to their subscription: never in a log line (uvicorn's
 # access log writes every path).
 _TOKEN_PATH = re.compile(r"(/(?:confirm|unsubscribe|preferences)/)[^\s/?\"']+")
@@ -33,7 +42,9 @@ def mask_email(address: str) -> str:
 
 
 def mask_emails_in(text: str) -> str:
-    return _EMAIL.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", text)
+    """`text` with every address masked, plain or percent-encoded."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", text)
+    return _ENCODED_EMAIL.sub(lambda m: f"{m.group(1)[0]}***{m.group(2)}{m.group(3)}", text)
 
 
 def redact(text: str) -> str:

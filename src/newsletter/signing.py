@@ -1,4 +1,10 @@
-"""Signed tokens for links in mail: one salt per purpose, so a token opens one door only."""
+"""Signed tokens for links in mail: one salt per purpose, so a token opens one door only.
+
+A resident's token (confirm, unsubscribe, preferences) names the subscriber's id and a
+key of that subscriber's row (`link_key`, or `confirm_key` for the one confirmation
+link that works): the page acts only when the row still holds that key, so a link of an
+erased resident acts on no one, whoever holds the id or the address later.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ def _salt(purpose: Purpose) -> str:
 
 
 def make_token(settings: Settings, purpose: Purpose, subject_id: int) -> str:
-    """A URL-safe token naming `subject_id` for `purpose`.
+    """A URL-safe token naming `subject_id` (a delivery, for VERP) for `purpose`.
 
     Confirm tokens carry a timestamp (they expire); unsubscribe, preferences and VERP
     tokens do not, so a link in a years-old mail still unsubscribes.
@@ -41,19 +47,48 @@ def make_token(settings: Settings, purpose: Purpose, subject_id: int) -> str:
     return str(URLSafeSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject_id))
 
 
-def read_token(settings: Settings, purpose: Purpose, token: str) -> int:
-    """The id inside `token`, or TokenError."""
+def make_resident_token(settings: Settings, purpose: Purpose, subscriber_id: int, key: str) -> str:
+    """A token naming the subscriber `subscriber_id` whose row holds `key`."""
+    subject = [int(subscriber_id), key]
+    if purpose is Purpose.CONFIRM:
+        return str(URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject))
+    return str(URLSafeSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject))
+
+
+def read_resident_token(settings: Settings, purpose: Purpose, token: str) -> tuple[int, str]:
+    """(subscriber id, key) inside a resident's `token`, or TokenError.
+
+    The caller acts only on the subscriber whose row holds that key.
+    """
+    value = _loads(settings, purpose, token)
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not isinstance(value[0], int)
+        or isinstance(value[0], bool)
+        or not isinstance(value[1], str)
+        or not value[1]
+    ):
+        raise TokenError("invalid token")
+    return value[0], value[1]
+
+
+def _loads(settings: Settings, purpose: Purpose, token: str) -> object:
     try:
         if purpose is Purpose.CONFIRM:
-            value = URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).loads(
+            return URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).loads(
                 token, max_age=int(settings.confirm_token_days * 86400)
             )
-        else:
-            value = URLSafeSerializer(settings.secret_key, salt=_salt(purpose)).loads(token)
+        return URLSafeSerializer(settings.secret_key, salt=_salt(purpose)).loads(token)
     except SignatureExpired as exc:
         raise TokenError("token expired", expired=True) from exc
     except BadSignature as exc:
         raise TokenError("invalid token") from exc
+
+
+def read_token(settings: Settings, purpose: Purpose, token: str) -> int:
+    """The id inside a VERP `token` (a delivery's), or TokenError."""
+    value = _loads(settings, purpose, token)
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenError("invalid token")
     return value

@@ -147,7 +147,9 @@ class MailLane:
         """
         marker = f"drain{next(self._drains)}@example.gov.vn"
         with self.runtime.sessions.begin() as session:
-            row = Subscriber(email=marker, status=SubscriberStatus.PENDING, locale="vi")
+            row = Subscriber(
+                email=marker, status=SubscriberStatus.PENDING, locale="vi", confirm_key="drain"
+            )
             session.add(row)
             session.flush()
             subscriber_id = row.id

@@ -22,7 +22,7 @@ from newsletter.bounces.dsn import enclosed_original, parse_arf, parse_dsn
 from newsletter.bounces.providers import amazon_ses, read_text_formats, report_text
 from newsletter.bounces.report import BounceReport, RecipientFailure, mailbox
 from newsletter.config import Settings
-from newsletter.signing import Purpose, TokenError, read_token
+from newsletter.signing import Purpose, TokenError, read_resident_token, read_token
 
 __all__ = [
     "BounceKind",
@@ -107,7 +107,8 @@ def _unsubscribe_subscriber_id(original: Message, settings: Settings) -> int | N
             if "/unsubscribe/" not in target:
                 continue
         try:
-            return read_token(settings, Purpose.UNSUBSCRIBE, token)
+            # The id alone is enough: ids are never given twice, and an erased id finds no row.
+            return read_resident_token(settings, Purpose.UNSUBSCRIBE, token)[0]
         except TokenError:
             continue
     return None

@@ -66,6 +66,7 @@ def preview(
             subscriber_id=subscriber.id,
             email=subscriber.email,
             category_ids=frozenset(c.id for c in subscriber.categories),
+            link_key=subscriber.link_key,
         )
         message = composer.compose(recipient)
         stored = f"campaign {campaign.id}" if campaign.id else "not stored: built in memory"

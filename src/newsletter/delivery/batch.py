@@ -264,6 +264,7 @@ class _Batch:
                     subscriber_id=row.subscriber_id,
                     email=row.email,
                     category_ids=category_ids,
+                    link_key=row.link_key or "",
                 )
             )
         except ValueError as exc:  # an address or header the message cannot carry

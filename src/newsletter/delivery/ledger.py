@@ -62,6 +62,7 @@ class ClaimedRow:
     subscriber_id: int | None
     email: str | None
     deliverable: bool  # active and not suppressed at claim time
+    link_key: str | None = None  # signed into the recipient's links (mail.links)
 
 
 def suspend(session: Session, *, campaign_id: int, reason: str) -> None:
@@ -142,12 +143,18 @@ def claim(
         .values(status=DeliveryStatus.SENDING, claimed_at=now, updated_at=now)
     )
     rows = session.execute(
-        select(Delivery.id, Delivery.subscriber_id, Subscriber.email, Subscriber.status)
+        select(
+            Delivery.id,
+            Delivery.subscriber_id,
+            Subscriber.email,
+            Subscriber.status,
+            Subscriber.link_key,
+        )
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
-    hashes = {email: suppression_hash(email) for _, _, email, _ in rows if email}
+    hashes = {email: suppression_hash(email) for _, _, email, _, _ in rows if email}
     suppressed = (
         set(
             session.scalars(
@@ -167,8 +174,9 @@ def claim(
                 and status is SubscriberStatus.ACTIVE
                 and hashes[email] not in suppressed
             ),
+            link_key=link_key,
         )
-        for delivery_id, subscriber_id, email, status in rows
+        for delivery_id, subscriber_id, email, status, link_key in rows
     ]
 
 

@@ -206,7 +206,7 @@ class CampaignComposer:
 
     def _fits(self, template: MessageTemplate) -> bool:
         sample = self.personal(
-            Recipient(10**12, 10**12, "x" * 64 + "@" + "y" * 60 + ".vn", frozenset())
+            Recipient(10**12, 10**12, "x" * 64 + "@" + "y" * 60 + ".vn", frozenset(), "f" * 32)
         )
         size = len(template.fill(sample.slot_values(), timestamp=0))
         return size + PER_RECIPIENT_MARGIN <= MAX_MESSAGE_BYTES
@@ -244,14 +244,14 @@ class CampaignComposer:
 
     def personal(self, recipient: Recipient) -> Personal:
         links = self.links
-        unsubscribe = links.unsubscribe_token(recipient.subscriber_id)
+        unsubscribe = links.unsubscribe_token(recipient.subscriber_id, recipient.link_key)
         return Personal(
             to=ascii_address(recipient.email),
             date=self._now_date(self.clock()),
             message_id=self.message_ids(recipient),
             unsubscribe_url=links.unsubscribe_base + unsubscribe,
             preferences_url=links.preferences_base
-            + links.preferences_token(recipient.subscriber_id),
+            + links.preferences_token(recipient.subscriber_id, recipient.link_key),
             unsubscribe_mailto=links.unsubscribe_mailto(unsubscribe),
             envelope_from=links.return_path(recipient.delivery_id),
         )

@@ -19,6 +19,9 @@ class Recipient:
     subscriber_id: int
     email: str  # the normalized address (may hold a Unicode domain)
     category_ids: frozenset[int]  # empty: every category
+    # The subscriber's link_key, signed into its unsubscribe and preferences links; a
+    # preview or test mail has none, and its links then open no one's preferences.
+    link_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ class AdminUser(Base):
     last_login_at: Mapped[dt.datetime | None]
     failed_logins: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[dt.datetime | None]
+    # Carried in the session cookie; logging out adds one, so every cookie issued before
+    # is refused from then on (a stolen cookie does not outlive the logout).
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"AdminUser(id={self.id!r}, username={self.username!r})"

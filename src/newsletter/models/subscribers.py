@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     Column,
@@ -20,6 +21,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.models.base import Base, BigId, _enum, utcnow
 from newsletter.models.enums import ConsentKind, SubscriberStatus
+
+
+def new_link_key() -> str:
+    """A fresh per-subscriber key: 128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
 
 subscriber_categories = Table(
     "subscriber_categories",
@@ -77,6 +84,10 @@ class Subscriber(Base):
             postgresql_where=text("reads_every_category"),
             sqlite_where=text("reads_every_category = 1"),
         ),
+        # An id is never given twice, even after the newest subscriber is erased: a link
+        # mailed to an erased resident must never name the next one (PostgreSQL's
+        # sequence already never goes back).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -97,6 +108,15 @@ class Subscriber(Base):
     # "Has no subscriber_categories rows", kept by triggers on that table (migration
     # 0007): never set by the application, read only by a campaign's eligibility query.
     reads_every_category: Mapped[bool] = mapped_column(server_default=true())
+    # Carried in every unsubscribe and preferences link (signing.resident_token): a link
+    # acts only on the subscriber holding the same key, and erasure deletes the key with
+    # the row. Filled by the database for rows inserted in SQL (migration 0008).
+    link_key: Mapped[str] = mapped_column(String(32), default=new_link_key)
+    # The key of the one confirmation link that still works (a new confirmation replaces
+    # it; unsubscribing clears it), and what that request asked for (JSON: name,
+    # categories), applied only once confirmed, so a stranger's request changes nothing.
+    confirm_key: Mapped[str | None] = mapped_column(String(32))
+    pending_request: Mapped[str | None] = mapped_column(Text)
 
     categories: Mapped[list[Category]] = relationship(secondary=subscriber_categories)
     consent_events: Mapped[list[ConsentEvent]] = relationship(

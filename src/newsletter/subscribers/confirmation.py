@@ -38,7 +38,12 @@ def _days(value: float) -> str:
 
 
 def build_confirmation(
-    settings: Settings, *, subscriber_id: int, email: str, now: dt.datetime | None = None
+    settings: Settings,
+    *,
+    subscriber_id: int,
+    confirm_key: str,
+    email: str,
+    now: dt.datetime | None = None,
 ) -> ConfirmationMail:
     """The confirmation message for `email` (its stored, normalized form).
 
@@ -46,7 +51,7 @@ def build_confirmation(
     """
     now = now or dt.datetime.now(dt.UTC)
     context = {
-        "confirm_url": confirm_url(settings, subscriber_id),
+        "confirm_url": confirm_url(settings, subscriber_id, confirm_key),
         "valid_days": _days(settings.confirm_token_days),
         "valid_until": now + dt.timedelta(days=settings.confirm_token_days),
         "links": None,
@@ -66,14 +71,21 @@ def build_confirmation(
 
 
 def mail_confirmation(
-    settings: Settings, *, subscriber_id: int, email: str, transport: Transport | None = None
+    settings: Settings,
+    *,
+    subscriber_id: int,
+    confirm_key: str,
+    email: str,
+    transport: Transport | None = None,
 ) -> None:
     """Build and send one confirmation through NEWSLETTER_SMTP_URL; DeliveryError on refusal.
 
     With `transport` (a worker's, kept open between confirmations) the mail reuses its
     connection instead of paying a connect, EHLO and QUIT of its own.
     """
-    mail = build_confirmation(settings, subscriber_id=subscriber_id, email=email)
+    mail = build_confirmation(
+        settings, subscriber_id=subscriber_id, confirm_key=confirm_key, email=email
+    )
     if transport is not None:
         transport.send(sender=mail.sender, recipient=mail.recipient, message=mail.message)
         return
@@ -87,19 +99,30 @@ def mail_confirmation(
 def send_confirmation(
     runtime: Runtime, *, subscriber_id: int, transport: Transport | None = None
 ) -> bool:
-    """Mail a pending subscriber's confirmation; False when there is no one to confirm.
+    """Mail a subscriber's newest confirmation link; False when there is none to mail.
 
-    The address is read at run time, so an erasure between the request and the task
-    wins. A temporary refusal raises RetryLaterError (the task retries with backoff).
+    The address and the link's key are read at run time, so an erasure, an unsubscribe
+    or a newer request between the request and the task wins. A temporary refusal
+    raises RetryLaterError (the task retries with backoff).
     """
     with runtime.sessions() as session:
         subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None or subscriber.status is not SubscriberStatus.PENDING:
+        if subscriber is None or subscriber.confirm_key is None:
             return False
-        email = subscriber.email
+        waiting = subscriber.status is SubscriberStatus.PENDING or (
+            subscriber.status is SubscriberStatus.UNSUBSCRIBED
+            and subscriber.pending_request is not None
+        )
+        if not waiting:
+            return False
+        email, confirm_key = subscriber.email, subscriber.confirm_key
     try:
         mail_confirmation(
-            runtime.settings, subscriber_id=subscriber_id, email=email, transport=transport
+            runtime.settings,
+            subscriber_id=subscriber_id,
+            confirm_key=confirm_key,
+            email=email,
+            transport=transport,
         )
     except DeliveryError as exc:
         if exc.permanent:

@@ -1,6 +1,7 @@
 """The subscription lifecycle's way in: subscribe (double opt-in) and confirm.
 
-What follows it (preferences, unsubscribe, export, erase) is in preferences.py.
+What follows it (preferences, unsubscribe, export, erase) is in preferences.py; the
+consent events every step records, in consent.py.
 
 No web code here. Every function takes a `session` and keyword-only arguments; the
 caller owns the transaction and sends any mail only after it commits.
@@ -9,99 +10,72 @@ caller owns the transaction and sends any mail only after it commits.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, delete, exists, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.content.categories import categories_by_slug
 from newsletter.models import (
-    ConsentEvent,
+    Category,
     ConsentKind,
     Subscriber,
     SubscriberStatus,
     Suppression,
-    subscriber_categories,
     utcnow,
 )
+from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash, suppression_hash
+from newsletter.subscribers.consent import Consent, consent_row, record_consent
+from newsletter.subscribers.new_address import (
+    INSERT_CATEGORIES,
+    INSERT_CONSENT,
+    insert_new,
+    subscribe_new_postgresql,
+)
+from newsletter.subscribers.suppression import SUPPRESSION_ERASED
 
-# Suppression reasons. Only an erased address may subscribe again (its owner can prove
-# the mailbox by confirming); bounces and complaints keep an address silent for good.
-SUPPRESSION_ERASED = "erased"
+__all__ = [
+    "SUPPRESSION_ERASED",
+    "Consent",
+    "SubscribeOutcome",
+    "SubscribeRequest",
+    "confirm_subscription",
+    "forget_confirmation_sent",
+    "record_consent",
+    "request_again",
+    "request_new",
+    "request_subscription",
+]
 
 # Statuses that a new request may move back to `pending` with a fresh confirmation.
 _REOPENABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
 
 
 @dataclass(frozen=True)
-class Consent:
-    """Where and how a resident acted: the proof kept with every consent event."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-    form_text_version: str | None = None
-    consent_text: str | None = None
-    source_url: str | None = None
-    via: str | None = None  # "form", "json", "one-click", "page", "preferences", "cli"...
-
-
-@dataclass(frozen=True)
 class SubscribeOutcome:
-    """What the caller must do after committing: mail a confirmation or nothing."""
+    """What the caller must do after committing: mail a confirmation or nothing.
+
+    `known`: the address already had a row, and `request_again` has yet to record the
+    request (the web form runs it after answering, so timing tells nothing).
+    """
 
     subscriber_id: int | None
     send_confirmation: bool
+    known: bool = False
 
 
-def _consent_row(
-    subscriber_id: int,
-    kind: ConsentKind,
-    consent: Consent,
-    *,
-    now: dt.datetime,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The columns of one consent event, for the ORM or for a Core INSERT alike."""
-    detail: dict[str, Any] = {}
-    if consent.via:
-        detail["via"] = consent.via
-    if consent.consent_text:
-        detail["consent_text"] = consent.consent_text
-    detail.update(extra or {})
-    return {
-        "subscriber_id": subscriber_id,
-        "kind": kind,
-        "occurred_at": now,
-        "ip": _clip(consent.ip, 64),
-        "user_agent": _clip(consent.user_agent, 500),
-        "form_text_version": _clip(consent.form_text_version, 64),
-        "source_url": _clip(consent.source_url, 2000),
-        "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-    }
+@dataclass(frozen=True)
+class SubscribeRequest:
+    """A subscribe request as the resident typed it (the address already normalized)."""
 
-
-def record_consent(
-    session: Session,
-    subscriber: Subscriber,
-    kind: ConsentKind,
-    consent: Consent,
-    *,
-    now: dt.datetime,
-    extra: dict[str, Any] | None = None,
-) -> ConsentEvent:
-    event = ConsentEvent(**_consent_row(subscriber.id, kind, consent, now=now, extra=extra))
-    session.add(event)
-    return event
-
-
-def _clip(value: str | None, length: int) -> str | None:
-    return value[:length] if value else None
+    email: str
+    name: str | None
+    category_slugs: list[str]
+    consent: Consent
 
 
 _SUPPRESSION_REASONS = select(Suppression.reason).where(
@@ -121,137 +95,6 @@ def _kept_silent_key(session: Session, *, email: str) -> bool:
     return bool(set(reasons) - {SUPPRESSION_ERASED})
 
 
-# Built once: executed with fresh parameters, they skip statement construction and hit
-# SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
-_SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
-_INSERT_NEW = {
-    name: dialect_insert(_SUBSCRIBERS)
-    .on_conflict_do_nothing(index_elements=[_SUBSCRIBERS.c.email])
-    .returning(_SUBSCRIBERS.c.id)
-    for name, dialect_insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
-}
-_INSERT_CONSENT = insert(ConsentEvent.__table__)  # type: ignore[arg-type]
-_INSERT_CATEGORIES = insert(subscriber_categories)
-
-
-def _postgresql_subscribe_new() -> Select[int | None, bool]:
-    """One statement for the common request on PostgreSQL: a new, unsuppressed address.
-
-    Checks the suppression list, inserts the pending subscriber (ON CONFLICT DO NOTHING)
-    and its consent event, and answers (new id or NULL, kept silent): one round trip
-    where `_insert_new` and its neighbours take three. Same rows, same outcome.
-    """
-    subscribers = _SUBSCRIBERS
-    consents: Table = ConsentEvent.__table__  # type: ignore[assignment]
-    suppressions: Table = Suppression.__table__  # type: ignore[assignment]
-    silent = exists().where(
-        suppressions.c.email_hash == bindparam("email_hash"),
-        suppressions.c.reason != SUPPRESSION_ERASED,
-    )
-    subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
-                          "confirmation_sent_at", "locale", "bounce_score",
-                          "reads_every_category")  # fmt: skip
-    new = (
-        postgresql_insert(subscribers)
-        .from_select(
-            list(subscriber_columns),
-            select(
-                *(
-                    bindparam(f"s_{name}", type_=subscribers.c[name].type)
-                    for name in subscriber_columns
-                )
-            ).where(~silent),
-        )
-        .on_conflict_do_nothing(index_elements=[subscribers.c.email])
-        .returning(subscribers.c.id)
-        .cte("new_subscriber")
-    )
-    consent_columns = ("kind", "occurred_at", "ip", "user_agent", "form_text_version",
-                       "source_url", "detail")  # fmt: skip
-    consent = (
-        insert(consents)
-        .from_select(
-            ["subscriber_id", *consent_columns],
-            select(
-                new.c.id,
-                *(bindparam(f"c_{name}", type_=consents.c[name].type) for name in consent_columns),
-            ),
-        )
-        .cte("new_consent")
-    )
-    # add_cte: PostgreSQL runs a data-modifying WITH even when nothing reads it, but
-    # SQLAlchemy only renders the CTEs a statement refers to.
-    return select(select(new.c.id).scalar_subquery(), silent).add_cte(consent)
-
-
-_SUBSCRIBE_NEW_POSTGRESQL = _postgresql_subscribe_new()
-
-
-def _subscribe_new_postgresql(
-    session: Session,
-    *,
-    email: str,
-    name: str | None,
-    consent: Consent,
-    now: dt.datetime,
-    extra: dict[str, Any],
-    reads_every_category: bool,
-) -> tuple[int | None, bool]:
-    """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
-    row = _consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
-    params = {f"c_{key}": value for key, value in row.items() if key != "subscriber_id"}
-    params.update(
-        {
-            "email_hash": key_hash(email),
-            "s_email": email,
-            "s_name": name or None,
-            "s_status": SubscriberStatus.PENDING,
-            "s_source": _clip(consent.source_url, 500),
-            "s_created_at": now,
-            "s_updated_at": now,
-            "s_confirmation_sent_at": now,
-            "s_locale": "vi",
-            "s_bounce_score": 0.0,
-            "s_reads_every_category": reads_every_category,
-        }
-    )
-    new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
-    return new_id, bool(silent)
-
-
-def _insert_new(
-    session: Session,
-    *,
-    email: str,
-    name: str | None,
-    consent: Consent,
-    now: dt.datetime,
-    reads_every_category: bool,
-) -> int | None:
-    """INSERT the address as pending, due its confirmation now; None when it exists.
-
-    One statement (ON CONFLICT DO NOTHING RETURNING) instead of SELECT, SAVEPOINT, INSERT,
-    RELEASE and UPDATEs: two simultaneous first requests cannot both create the row.
-    `reads_every_category` is what the triggers would make it once the category rows
-    follow; inserted right, their UPDATE finds nothing to change.
-    """
-    statement = _INSERT_NEW[session.get_bind().dialect.name]
-    new_id: int | None = session.execute(
-        statement,
-        {
-            "email": email,
-            "name": name or None,
-            "status": SubscriberStatus.PENDING,
-            "source": _clip(consent.source_url, 500),
-            "created_at": now,
-            "updated_at": now,
-            "confirmation_sent_at": now,
-            "reads_every_category": reads_every_category,
-        },
-    ).scalar()
-    return new_id
-
-
 def request_subscription(
     session: Session,
     *,
@@ -264,18 +107,33 @@ def request_subscription(
 ) -> SubscribeOutcome:
     """Record a subscribe request for the normalized `email`; say whether to mail it.
 
-    New, pending and unsubscribed addresses become `pending` with a consent event; an
-    active subscriber is left exactly as it is (a stranger may be typing its address);
-    bounced, complained and suppressed addresses get nothing. A confirmation is due at
-    most once per `resend_after` per address, so the form cannot mail-bomb anyone.
+    `request_new` then, for a known address, `request_again` in the same transaction.
+    Raises CategoryError for an unknown category slug.
+    """
+    request = SubscribeRequest(email, name, category_slugs, consent)
+    outcome = request_new(session, request=request, now=now)
+    if not outcome.known:
+        return outcome
+    return request_again(session, request=request, resend_after=resend_after, now=now)
+
+
+def request_new(
+    session: Session, *, request: SubscribeRequest, now: dt.datetime | None = None
+) -> SubscribeOutcome:
+    """The part of a request that is the same work for every address: insert it if new.
+
+    A new, unsuppressed address becomes `pending` with its consent event and categories,
+    due its confirmation now. Bounced, complained and otherwise suppressed addresses get
+    nothing. Any other known address comes back `known=True`, untouched.
     Raises CategoryError for an unknown category slug.
     """
     now = now or utcnow()
-    categories = categories_by_slug(session, category_slugs)
+    email, name, consent = request.email, request.name, request.consent
+    categories = categories_by_slug(session, request.category_slugs)
     extra = {"categories": [c.slug for c in categories]}
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
-        new_id, silent = _subscribe_new_postgresql(
+        new_id, silent = subscribe_new_postgresql(
             session,
             email=email,
             name=name,
@@ -289,7 +147,7 @@ def request_subscription(
     else:
         if _kept_silent_key(session, email=email):
             return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
-        new_id = _insert_new(
+        new_id = insert_new(
             session,
             email=email,
             name=name,
@@ -299,46 +157,65 @@ def request_subscription(
         )
         if new_id is not None:
             # A new address: three statements in all, no ORM flush.
-            row = _consent_row(
+            row = consent_row(
                 new_id, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra
             )
-            session.execute(_INSERT_CONSENT, row)
-    if new_id is not None:
-        if categories:
-            session.execute(
-                _INSERT_CATEGORIES,
-                [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
-            )
-        return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
+            session.execute(INSERT_CONSENT, row)
+    if new_id is None:
+        return SubscribeOutcome(subscriber_id=None, send_confirmation=False, known=True)
+    if categories:
+        session.execute(
+            INSERT_CATEGORIES,
+            [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
+        )
+    return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
-    # Known address (or another request inserted it first: ON CONFLICT waited for that
-    # transaction, and this statement sees its row).
+
+def request_again(
+    session: Session,
+    *,
+    request: SubscribeRequest,
+    resend_after: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> SubscribeOutcome:
+    """A request for an address that has a row: a new confirmation at most once per
+    `resend_after`, and nothing stored changes until it is confirmed.
+
+    An active subscriber is left exactly as it is (a stranger may be typing its address);
+    so are bounced and complained ones. A pending or unsubscribed one keeps its status,
+    name and categories: the request (name, categories) waits in `pending_request`, and
+    a new `confirm_key` makes every older confirmation link stop working. Within
+    `resend_after` of the last confirmation nothing changes at all, so the link already
+    mailed stays the one that works.
+    """
+    now = now or utcnow()
+    # Locked first (another request may have inserted it a moment ago: its row is seen).
     subscriber = session.scalars(
-        select(Subscriber).where(Subscriber.email == email).with_for_update()
-    ).one()
-
-    if subscriber.status not in _REOPENABLE:
+        select(Subscriber).where(Subscriber.email == request.email).with_for_update()
+    ).one_or_none()
+    if subscriber is None or subscriber.status not in _REOPENABLE:
+        return SubscribeOutcome(
+            subscriber_id=subscriber.id if subscriber else None, send_confirmation=False
+        )
+    last = subscriber.confirmation_sent_at
+    if last is not None and now - last < resend_after:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
-
-    subscriber.status = SubscriberStatus.PENDING
-    subscriber.name = name or None
-    subscriber.categories = categories
-    subscriber.source = _clip(consent.source_url, 500)
-    subscriber.updated_at = now
+    slugs = [c.slug for c in categories_by_slug(session, request.category_slugs)]
+    subscriber.pending_request = json.dumps(
+        {"name": request.name or None, "categories": slugs}, ensure_ascii=False
+    )
+    subscriber.confirm_key = new_link_key()
+    subscriber.confirmation_sent_at = now
     record_consent(
         session,
         subscriber,
         ConsentKind.SUBSCRIBE_REQUESTED,
-        consent,
+        request.consent,
         now=now,
-        extra=extra,
+        extra={"categories": slugs},
     )
-    last = subscriber.confirmation_sent_at
-    due = last is None or now - last >= resend_after
-    if due:
-        subscriber.confirmation_sent_at = now
     session.flush()
-    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=due)
+    return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=True)
 
 
 def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int]) -> None:
@@ -351,23 +228,42 @@ def forget_confirmation_sent(session: Session, *, subscriber_ids: Collection[int
 
 
 def confirm_subscription(
-    session: Session, *, subscriber_id: int, consent: Consent, now: dt.datetime | None = None
+    session: Session,
+    *,
+    subscriber_id: int,
+    confirm_key: str,
+    consent: Consent,
+    now: dt.datetime | None = None,
 ) -> Subscriber | None:
-    """Make a pending subscriber active; an active one stays as it is.
+    """Make the subscriber active with what its newest request asked for.
 
-    None when the subscriber is gone (erased) or no longer waiting for confirmation
-    (unsubscribed, bounced): an old confirmation link must not undo a later choice.
+    Only the newest confirmation link works: its key must be the row's `confirm_key`
+    (a new confirmation replaces it, unsubscribing clears it, erasure deletes it). None
+    when the key does not match or the subscriber is bounced or complained; an active
+    subscriber with nothing waiting stays as it is (a second click).
     """
     now = now or utcnow()
     subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
-    if subscriber is None:
+    if subscriber is None or subscriber.confirm_key is None:
         return None
-    if subscriber.status is SubscriberStatus.ACTIVE:
+    if not hmac.compare_digest(subscriber.confirm_key, confirm_key):
+        return None
+    if subscriber.status is SubscriberStatus.ACTIVE and subscriber.pending_request is None:
         return subscriber
-    if subscriber.status is not SubscriberStatus.PENDING:
+    if subscriber.status not in _REOPENABLE | {SubscriberStatus.ACTIVE}:
         return None
+    if subscriber.pending_request is not None:
+        wanted = json.loads(subscriber.pending_request)
+        subscriber.name = wanted.get("name") or None
+        # A category deleted since the request is dropped from it, not an error.
+        slugs = wanted.get("categories") or []
+        subscriber.categories = list(
+            session.scalars(select(Category).where(Category.slug.in_(slugs)))
+        )
+        subscriber.pending_request = None
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
     subscriber.updated_at = now
     record_consent(session, subscriber, ConsentKind.CONFIRMED, consent, now=now)
     # An address its owner once erased is mailable again only now that they proved it.

@@ -7,6 +7,7 @@ transaction. Consent changes are recorded as consent events (lifecycle.record_co
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 from typing import Any
 
@@ -25,8 +26,23 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import normalize_lenient
+from newsletter.subscribers.erasure import scrub_address
 from newsletter.subscribers.lifecycle import SUPPRESSION_ERASED, Consent, record_consent
 from newsletter.subscribers.suppression import suppress
+
+
+def subscriber_for_link(
+    session: Session, *, subscriber_id: int, link_key: str
+) -> Subscriber | None:
+    """The subscriber a resident's unsubscribe or preferences link names, or None.
+
+    The link's key must be the row's `link_key`: an erased subscriber's link names no
+    one, whoever holds its id or its address since.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not hmac.compare_digest(subscriber.link_key, link_key):
+        return None
+    return subscriber
 
 
 def unsubscribe(
@@ -42,6 +58,9 @@ def unsubscribe(
         subscriber.status = SubscriberStatus.UNSUBSCRIBED
         subscriber.unsubscribed_at = now
         subscriber.updated_at = now
+        # A confirmation link mailed earlier must not undo this choice.
+        subscriber.confirm_key = None
+        subscriber.pending_request = None
         record_consent(
             session,
             subscriber,
@@ -136,6 +155,8 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "unsubscribed_at": _iso(s.unsubscribed_at),
         "confirmation_sent_at": _iso(s.confirmation_sent_at),
         "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        # A request waiting for its confirmation (name, categories) is theirs too.
+        "pending_request": json.loads(s.pending_request) if s.pending_request else None,
         "consent_events": [
             {
                 "kind": e.kind.value,
@@ -165,7 +186,12 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
 
 
 def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
-    """Remove every personal datum of a subscriber; only a hashed suppression stays."""
+    """Remove every personal datum of a subscriber; only a hashed suppression stays.
+
+    Its rows go (consent events too: the consent they proved is withdrawn with the data),
+    the ledger keeps its delivery rows without the person, and the address is scrubbed
+    from every log-like column (erasure.scrub_address).
+    """
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return False
@@ -184,6 +210,7 @@ def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
         subscriber_id=None
     ))  # fmt: skip
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    scrub_address(session, email=subscriber.email)
     subscriber.categories = []
     session.flush()
     session.delete(subscriber)
@@ -197,5 +224,6 @@ def erase_address(session: Session, *, email: str) -> bool:
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
     if subscriber is None:
         suppress(session, email=email, reason=SUPPRESSION_ERASED)
+        scrub_address(session, email=email)
         return False
     return erase_subscriber(session, subscriber_id=subscriber.id)

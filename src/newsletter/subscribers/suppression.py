@@ -11,7 +11,11 @@ from newsletter.models import Suppression
 # address normalized by email-validator (IDN domains in Unicode), then lowercased.
 from newsletter.subscribers.addresses import suppression_hash
 
-__all__ = ["is_suppressed", "suppress", "suppression_hash"]
+__all__ = ["SUPPRESSION_ERASED", "is_suppressed", "suppress", "suppression_hash"]
+
+# Suppression reasons. Only an erased address may subscribe again (its owner can prove
+# the mailbox by confirming); bounces and complaints keep an address silent for good.
+SUPPRESSION_ERASED = "erased"
 
 
 def is_suppressed(session: Session, email: str) -> bool:

@@ -107,7 +107,7 @@ def logout(
     check_csrf(admin, csrf)
     record_audit(session, actor=admin.username, action="logout", ip=client_ip(request))
     response = RedirectResponse("/admin/login", status_code=303)
-    end_session(response)
+    end_session(response, session, admin.user_id)
     return response
 
 

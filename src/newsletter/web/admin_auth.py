@@ -11,6 +11,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.models import AdminUser
@@ -38,7 +40,9 @@ def _secure(settings: Settings) -> bool:
 
 
 def start_session(response: Response, settings: Settings, user: AdminUser) -> None:
-    value = _serializer(settings).dumps({"uid": user.id, "csrf": secrets.token_urlsafe(24)})
+    value = _serializer(settings).dumps(
+        {"uid": user.id, "sv": user.session_version, "csrf": secrets.token_urlsafe(24)}
+    )
     response.set_cookie(
         SESSION_COOKIE,
         value,
@@ -50,11 +54,22 @@ def start_session(response: Response, settings: Settings, user: AdminUser) -> No
     )
 
 
-def end_session(response: Response) -> None:
+def end_session(
+    response: Response, session: Session | None = None, user_id: int | None = None
+) -> None:
+    """Clear the cookie; with `session`, also end every session of `user_id` on the server
+    (a copy of the cookie kept elsewhere stops working too)."""
     response.delete_cookie(SESSION_COOKIE, path="/admin")
+    if session is not None and user_id is not None:
+        session.execute(
+            update(AdminUser)
+            .where(AdminUser.id == user_id)
+            .values(session_version=AdminUser.session_version + 1)
+        )
 
 
-def read_session(request: Request, settings: Settings) -> tuple[int, str] | None:
+def read_session(request: Request, settings: Settings) -> tuple[int, int, str] | None:
+    """(user id, session version, CSRF token) of a valid cookie, or None."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
@@ -64,7 +79,10 @@ def read_session(request: Request, settings: Settings) -> tuple[int, str] | None
         return None
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         return None
-    return data["uid"], str(data.get("csrf", ""))
+    version = data.get("sv")
+    if not isinstance(version, int):
+        return None  # a cookie from before session versions: log in again
+    return data["uid"], version, str(data.get("csrf", ""))
 
 
 def current_admin(request: Request, runtime: RuntimeDep) -> AdminContext:
@@ -78,9 +96,10 @@ def current_admin(request: Request, runtime: RuntimeDep) -> AdminContext:
         raise HTTPException(status_code=401, detail="login required")
     with runtime.sessions.begin() as session:
         user = session.get(AdminUser, found[0])
-        if user is None:
+        # A cookie issued before the user's last logout is dead, even within its 12 h.
+        if user is None or user.session_version != found[1]:
             raise HTTPException(status_code=401, detail="login required")
-        return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
+        return AdminContext(user_id=user.id, username=user.username, csrf=found[2])
 
 
 AdminDep = Annotated[AdminContext, Depends(current_admin)]

@@ -82,9 +82,9 @@ def _signed_in(request: Request) -> AdminContext | None:
         return None
     with runtime.sessions() as session:
         user = session.get(AdminUser, found[0])
-        if user is None:
-            return None
-        return AdminContext(user_id=user.id, username=user.username, csrf=found[1])
+        if user is None or user.session_version != found[1]:
+            return None  # a logged-out session shows no menu
+        return AdminContext(user_id=user.id, username=user.username, csrf=found[2])
 
 
 def error_page(

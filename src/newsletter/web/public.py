@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +30,13 @@ from newsletter.subscribers.addresses import (
     normalize_lenient,
     parse_address,
 )
-from newsletter.subscribers.lifecycle import Consent, SubscribeOutcome, request_subscription
+from newsletter.subscribers.lifecycle import (
+    Consent,
+    SubscribeOutcome,
+    SubscribeRequest,
+    request_again,
+    request_new,
+)
 from newsletter.subscribers.typos import suggest_address
 from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
 from newsletter.web.deps import get_runtime
@@ -50,12 +57,20 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["public"], include_in_schema=False)
 router.include_router(token_router)
 
+
 # The one answer to every accepted request, whatever we knew about the address.
-SUBSCRIBE_MESSAGE = (
-    "Cảm ơn bạn! Nếu địa chỉ này chưa được xác nhận, chúng tôi đã gửi một thư xác nhận đến "
-    "hộp thư của bạn. Vui lòng mở thư và bấm liên kết trong thư để hoàn tất đăng ký. "
-    "Nếu không thấy thư, hãy kiểm tra thư mục Thư rác (Spam)."
-)
+def subscribe_message(resend_hours: float) -> str:
+    """The answer to every subscribe request, known address or not: true for each."""
+    hours = int(resend_hours) if float(resend_hours).is_integer() else resend_hours
+    return (
+        "Cảm ơn bạn! Nếu địa chỉ này có thể nhận thư xác nhận, một thư đang trên đường đến "
+        "hộp thư của bạn: hãy mở thư và bấm liên kết trong thư để hoàn tất đăng ký. "
+        f"Mỗi địa chỉ nhận tối đa một thư xác nhận trong {hours} giờ; nếu bạn vừa đăng ký, "
+        "hãy dùng liên kết trong thư trước đó. Nếu không thấy thư, hãy kiểm tra thư mục "
+        "Thư rác (Spam)."
+    )
+
+
 RATE_LIMITED_MESSAGE = (
     "Bạn đã gửi quá nhiều yêu cầu trong thời gian ngắn. Vui lòng thử lại sau ít phút."
 )
@@ -190,18 +205,43 @@ async def subscribe(request: Request) -> Response:
         )  # fmt: skip
     if outcome is _Turned.UNREADABLE:
         return await _refuse(state, request, BAD_REQUEST_MESSAGE, None, {}, status_code=400)
+    stored, known = outcome
     response = _accepted(state, as_json, headers, fields or {})
-    if outcome.send_confirmation and outcome.subscriber_id is not None:
+    publisher: ConfirmationPublisher = request.app.state.confirmations
+    if known is not None:
+        # A known address: its request is recorded after the answer is sent, so the
+        # answer takes the same path, and the same time, for every address.
+        response.background = BackgroundTask(
+            run_in_threadpool, _request_again, get_runtime(request), publisher, known
+        )
+    elif stored.send_confirmation and stored.subscriber_id is not None:
         # After the answer is sent: its timing (even a broker outage) says nothing about
         # the address. The publisher batches it onto the urgent queue, where a worker
         # builds and sends the mail; an async task, so handing it over costs no thread.
-        publisher: ConfirmationPublisher = request.app.state.confirmations
-        response.background = BackgroundTask(_submit, publisher, outcome.subscriber_id)
+        response.background = BackgroundTask(_submit, publisher, stored.subscriber_id)
     return response
 
 
 async def _submit(publisher: ConfirmationPublisher, subscriber_id: int) -> None:
     publisher.submit(subscriber_id)
+
+
+def _request_again(
+    runtime: Runtime, publisher: ConfirmationPublisher, request: SubscribeRequest
+) -> None:
+    settings = runtime.settings
+    try:
+        with runtime.sessions.begin() as session:
+            outcome = request_again(
+                session,
+                request=request,
+                resend_after=dt.timedelta(hours=settings.confirm_resend_hours),
+            )
+    except SQLAlchemyError as exc:  # the answer is sent; the resident may simply retry
+        log.warning("subscribe request for a known address not recorded: %s", exc)
+        return
+    if outcome.send_confirmation and outcome.subscriber_id is not None:
+        publisher.submit(outcome.subscriber_id)
 
 
 class _Turned(enum.Enum):
@@ -212,7 +252,9 @@ class _Turned(enum.Enum):
 
 
 # A honeypot hit: the same answer as everyone, nothing stored, nothing sent.
-_NOTHING_TO_DO = SubscribeOutcome(subscriber_id=None, send_confirmation=False)
+_NOTHING_TO_DO = (SubscribeOutcome(subscriber_id=None, send_confirmation=False), None)
+# What the request stored now, and the request of a known address still to record.
+Stored = tuple[SubscribeOutcome, SubscribeRequest | None]
 
 
 def _admit_and_store(
@@ -222,7 +264,7 @@ def _admit_and_store(
     fields: dict[str, list[str]] | None,
     referer: str,
     consent: Consent,
-) -> SubscribeOutcome | _Turned:
+) -> Stored | _Turned:
     """Count the request against its network and its address, then validate and record it.
 
     Every request counts against its network, unreadable ones too, and the limit is
@@ -245,23 +287,18 @@ def _admit_and_store(
 
 def _store_request(
     runtime: Runtime, form: SubscribeForm, consent: Consent, slots: threading.BoundedSemaphore
-) -> SubscribeOutcome:
-    """Validate the address and record the request; says whether to send a confirmation."""
+) -> Stored:
+    """Validate the address and record a new one; a known one's request comes back."""
     settings = runtime.settings
     address = parse_address(
         form.email,
         development=settings.env is Environment.DEVELOPMENT,
         check_mx=settings.env is Environment.PRODUCTION,
     )
+    request = SubscribeRequest(address.normalized, form.name, form.categories, consent)
     with slots, runtime.sessions.begin() as session:
-        return request_subscription(
-            session,
-            email=address.normalized,
-            name=form.name,
-            category_slugs=form.categories,
-            consent=consent,
-            resend_after=dt.timedelta(hours=settings.confirm_resend_hours),
-        )
+        outcome = request_new(session, request=request)
+    return outcome, request if outcome.known else None
 
 
 def _accepted(
@@ -274,14 +311,14 @@ def _accepted(
     if as_json:
         answer = {
             "status": "ok",
-            "message": SUBSCRIBE_MESSAGE,
+            "message": subscribe_message(state.settings.confirm_resend_hours),
             "email": address,
             "suggestion": suggestion,  # the likely meant address, or null
         }
         return json_answer(answer, status_code=202, headers=headers)
     return state.page(
         "web/subscribe_done.html",
-        message=SUBSCRIBE_MESSAGE,
+        message=subscribe_message(state.settings.confirm_resend_hours),
         address=address,
         suggestion=suggestion,
         # For the "subscribe with the corrected address" form; escaped by the template.

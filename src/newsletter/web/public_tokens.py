@@ -12,19 +12,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.content.categories import CategoryError, list_categories
 from newsletter.mail.links import preferences_url
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.models import SubscriberStatus
 from newsletter.runtime import Runtime
-from newsletter.signing import Purpose, TokenError, read_token
+from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
     erase_subscriber,
     export_subscriber,
     resubscribe,
+    subscriber_for_link,
     unsubscribe,
     update_preferences,
 )
@@ -72,8 +74,12 @@ def _bad_link(state: PublicState, error: TokenError | None = None) -> Response:
     )  # fmt: skip
 
 
-def _preferences_url(state: PublicState, subscriber_id: int) -> str:
-    return preferences_url(state.settings, subscriber_id)
+# A resident's link names (subscriber id, the row's key): `Link` is that pair.
+Link = tuple[int, str]
+
+
+def _preferences_url(state: PublicState, link: Link) -> str:
+    return preferences_url(state.settings, *link)
 
 
 # --- confirm ---------------------------------------------------------------------------
@@ -83,7 +89,7 @@ def _preferences_url(state: PublicState, subscriber_id: int) -> str:
 def confirm_page(request: Request, token: str) -> Response:
     state = public_state(request)
     try:
-        read_token(state.settings, Purpose.CONFIRM, token)
+        read_resident_token(state.settings, Purpose.CONFIRM, token)
     except TokenError as exc:
         return _bad_link(state, exc)
     return state.page("web/confirm.html", headers=TOKEN_PAGE_HEADERS)
@@ -93,26 +99,33 @@ def confirm_page(request: Request, token: str) -> Response:
 async def confirm(request: Request, token: str) -> Response:
     state = public_state(request)
     try:
-        subscriber_id = read_token(state.settings, Purpose.CONFIRM, token)
+        subscriber_id, confirm_key = read_resident_token(state.settings, Purpose.CONFIRM, token)
     except TokenError as exc:
         return _bad_link(state, exc)
     consent = _consent(request, "page")
-    confirmed = await run_in_threadpool(_confirm, get_runtime(request), subscriber_id, consent)
-    if not confirmed:
+    link_key = await run_in_threadpool(
+        _confirm, get_runtime(request), subscriber_id, confirm_key, consent
+    )
+    if link_key is None:
         return _bad_link(state)
     return state.message_page(
         "Đăng ký thành công",
         "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail. "
         "Mỗi thư đều có liên kết để đổi chuyên mục hoặc hủy đăng ký.",
-        preferences_url=_preferences_url(state, subscriber_id),
+        preferences_url=_preferences_url(state, (subscriber_id, link_key)),
         headers=TOKEN_PAGE_HEADERS,
     )
 
 
-def _confirm(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
+def _confirm(
+    runtime: Runtime, subscriber_id: int, confirm_key: str, consent: Consent
+) -> str | None:
+    """The confirmed subscriber's link_key (for the preferences link), or None."""
     with runtime.sessions.begin() as session:
-        subscriber = confirm_subscription(session, subscriber_id=subscriber_id, consent=consent)
-        return subscriber is not None
+        subscriber = confirm_subscription(
+            session, subscriber_id=subscriber_id, confirm_key=confirm_key, consent=consent
+        )
+        return subscriber.link_key if subscriber is not None else None
 
 
 # --- unsubscribe -----------------------------------------------------------------------
@@ -122,13 +135,13 @@ def _confirm(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
 def unsubscribe_page(request: Request, token: str) -> Response:
     state = public_state(request)
     try:
-        subscriber_id = read_token(state.settings, Purpose.UNSUBSCRIBE, token)
+        link = read_resident_token(state.settings, Purpose.UNSUBSCRIBE, token)
     except TokenError as exc:
         return _bad_link(state, exc)
     return state.page(
         "web/unsubscribe.html",
         headers=TOKEN_PAGE_HEADERS,
-        preferences_url=_preferences_url(state, subscriber_id),
+        preferences_url=_preferences_url(state, link),
     )
 
 
@@ -137,7 +150,7 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     """The page's button, and RFC 8058 one-click: `List-Unsubscribe=One-Click`, answered 200."""
     state = public_state(request)
     try:
-        subscriber_id = read_token(state.settings, Purpose.UNSUBSCRIBE, token)
+        link = read_resident_token(state.settings, Purpose.UNSUBSCRIBE, token)
     except TokenError as exc:
         return _bad_link(state, exc)
     try:
@@ -146,14 +159,21 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
         fields = {}
     one_click = first(fields, "List-Unsubscribe") == "One-Click"
     consent = _consent(request, "one-click" if one_click else "page")
-    await run_in_threadpool(_unsubscribe, get_runtime(request), subscriber_id, consent)
+    await run_in_threadpool(_unsubscribe, get_runtime(request), link, consent)
     # An erased subscriber gets the same page: nothing will be sent to them either way.
     return state.message_page("Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS)
 
 
-def _unsubscribe(runtime: Runtime, subscriber_id: int, consent: Consent) -> None:
+def _owner(session: Session, link: Link) -> int | None:
+    found = subscriber_for_link(session, subscriber_id=link[0], link_key=link[1])
+    return found.id if found is not None else None
+
+
+def _unsubscribe(runtime: Runtime, link: Link, consent: Consent) -> None:
     with runtime.sessions.begin() as session:
-        unsubscribe(session, subscriber_id=subscriber_id, consent=consent)
+        subscriber_id = _owner(session, link)
+        if subscriber_id is not None:
+            unsubscribe(session, subscriber_id=subscriber_id, consent=consent)
 
 
 # --- preferences -----------------------------------------------------------------------
@@ -167,9 +187,9 @@ def _not_found(state: PublicState) -> Response:
     )  # fmt: skip
 
 
-def _preferences_context(runtime: Runtime, subscriber_id: int) -> dict[str, Any] | None:
+def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
     with runtime.sessions() as session:
-        subscriber = session.get(Subscriber, subscriber_id)
+        subscriber = subscriber_for_link(session, subscriber_id=link[0], link_key=link[1])
         if subscriber is None:
             return None
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
@@ -190,10 +210,10 @@ def _preferences_context(runtime: Runtime, subscriber_id: int) -> dict[str, Any]
 async def preferences_page(request: Request, token: str) -> Response:
     state = public_state(request)
     try:
-        subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
+        link = read_resident_token(state.settings, Purpose.PREFERENCES, token)
     except TokenError as exc:
         return _bad_link(state, exc)
-    context = await run_in_threadpool(_preferences_context, get_runtime(request), subscriber_id)
+    context = await run_in_threadpool(_preferences_context, get_runtime(request), link)
     if context is None:
         return _not_found(state)
     return state.page("web/preferences.html", headers=TOKEN_PAGE_HEADERS, **context)
@@ -204,7 +224,7 @@ async def preferences_post(request: Request, token: str) -> Response:
     state = public_state(request)
     runtime = get_runtime(request)
     try:
-        subscriber_id = read_token(state.settings, Purpose.PREFERENCES, token)
+        link = read_resident_token(state.settings, Purpose.PREFERENCES, token)
         fields = await read_fields(request)
     except TokenError as exc:
         return _bad_link(state, exc)
@@ -212,7 +232,7 @@ async def preferences_post(request: Request, token: str) -> Response:
         fields = {}
     action = first(fields, "action")
     if action == "export":
-        data = await run_in_threadpool(_export, runtime, subscriber_id)
+        data = await run_in_threadpool(_export, runtime, link)
         if data is None:
             return _not_found(state)
         return Response(
@@ -226,10 +246,10 @@ async def preferences_post(request: Request, token: str) -> Response:
     if action == "erase":
         if first(fields, "confirm_erase") != "yes":
             return await _preferences_again(
-                state, runtime, subscriber_id,
+                state, runtime, link,
                 error="Vui lòng đánh dấu ô «Tôi hiểu rằng việc xóa không thể hoàn tác» để xóa.",
             )  # fmt: skip
-        if not await run_in_threadpool(_erase, runtime, subscriber_id):
+        if not await run_in_threadpool(_erase, runtime, link):
             return _not_found(state)
         return state.message_page(
             "Đã xóa dữ liệu",
@@ -238,28 +258,24 @@ async def preferences_post(request: Request, token: str) -> Response:
             headers=TOKEN_PAGE_HEADERS,
         )
     if action == "unsubscribe":
-        await run_in_threadpool(
-            _unsubscribe, runtime, subscriber_id, _consent(request, "preferences")
-        )
+        await run_in_threadpool(_unsubscribe, runtime, link, _consent(request, "preferences"))
         return state.message_page(
             "Đã hủy đăng ký", UNSUBSCRIBED_MESSAGE, headers=TOKEN_PAGE_HEADERS
         )
     if action == "resubscribe":
         done = await run_in_threadpool(
-            _resubscribe, runtime, subscriber_id, _consent(request, "preferences")
+            _resubscribe, runtime, link, _consent(request, "preferences")
         )
         notice = "Bạn đã đăng ký lại. Bản tin sẽ được gửi đến bạn như trước." if done else None
-        return await _preferences_again(
-            state, runtime, subscriber_id, notice=notice, status_code=200
-        )
-    return await _save_preferences(state, request, runtime, subscriber_id, fields)
+        return await _preferences_again(state, runtime, link, notice=notice, status_code=200)
+    return await _save_preferences(state, request, runtime, link, fields)
 
 
 async def _save_preferences(
     state: PublicState,
     request: Request,
     runtime: Runtime,
-    subscriber_id: int,
+    link: Link,
     fields: dict[str, list[str]],
 ) -> Response:
     try:
@@ -272,13 +288,13 @@ async def _save_preferences(
             if s.strip()
         ]
         found = await run_in_threadpool(
-            _save, runtime, subscriber_id, name, slugs, _consent(request, "preferences")
+            _save, runtime, link, name, slugs, _consent(request, "preferences")
         )
     except InputError as exc:
-        return await _preferences_again(state, runtime, subscriber_id, error=exc.message)
+        return await _preferences_again(state, runtime, link, error=exc.message)
     except CategoryError:
         return await _preferences_again(
-            state, runtime, subscriber_id,
+            state, runtime, link,
             error="Chuyên mục bạn chọn không còn tồn tại. Vui lòng chọn lại.",
         )  # fmt: skip
     if not found:
@@ -286,19 +302,19 @@ async def _save_preferences(
     notice = "Đã lưu lựa chọn của bạn."
     if not slugs:
         notice = "Đã lưu lựa chọn của bạn: bạn sẽ nhận tin của tất cả các chuyên mục."
-    return await _preferences_again(state, runtime, subscriber_id, notice=notice, status_code=200)
+    return await _preferences_again(state, runtime, link, notice=notice, status_code=200)
 
 
 async def _preferences_again(
     state: PublicState,
     runtime: Runtime,
-    subscriber_id: int,
+    link: Link,
     *,
     error: str | None = None,
     notice: str | None = None,
     status_code: int = 422,
 ) -> Response:
-    context = await run_in_threadpool(_preferences_context, runtime, subscriber_id)
+    context = await run_in_threadpool(_preferences_context, runtime, link)
     if context is None:
         return _not_found(state)
     context.update(error=error, notice=notice)
@@ -307,31 +323,41 @@ async def _preferences_again(
     )
 
 
-def _save(
-    runtime: Runtime, subscriber_id: int, name: str, slugs: list[str], consent: Consent
-) -> bool:
+def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Consent) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
         # One rule, as in the subscribe box: no category ticked means every category, and
         # so does every category ticked (categories added later included).
         if set(slugs) == every:
             slugs = []
+        subscriber_id = _owner(session, link)
+        if subscriber_id is None:
+            return False
         subscriber = update_preferences(
             session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
         )
         return subscriber is not None
 
 
-def _resubscribe(runtime: Runtime, subscriber_id: int, consent: Consent) -> bool:
+def _resubscribe(runtime: Runtime, link: Link, consent: Consent) -> bool:
     with runtime.sessions.begin() as session:
+        subscriber_id = _owner(session, link)
+        if subscriber_id is None:
+            return False
         return resubscribe(session, subscriber_id=subscriber_id, consent=consent)
 
 
-def _export(runtime: Runtime, subscriber_id: int) -> dict[str, Any] | None:
+def _export(runtime: Runtime, link: Link) -> dict[str, Any] | None:
     with runtime.sessions() as session:
+        subscriber_id = _owner(session, link)
+        if subscriber_id is None:
+            return None
         return export_subscriber(session, subscriber_id=subscriber_id)
 
 
-def _erase(runtime: Runtime, subscriber_id: int) -> bool:
+def _erase(runtime: Runtime, link: Link) -> bool:
     with runtime.sessions.begin() as session:
+        subscriber_id = _owner(session, link)
+        if subscriber_id is None:
+            return False
         return erase_subscriber(session, subscriber_id=subscriber_id)
