@@ -17,8 +17,10 @@ from tests.support.ledger import wait_for_ledger, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgresql"])]
 
-RECIPIENTS = 6000
-VICTIM_PROCESSES = 2
+# One batch, taken by the victim: the survivor has nothing else to do, so what is
+# measured is the recovery, not how fast this shared machine sends a backlog.
+RECIPIENTS = 2000
+KILL_AT = 425  # mid-chunk: chunks are 50 rows at this rate
 # The promise: a dead worker's rows are sent by another within 60 s of its death. The
 # margin covers this shared machine's scheduling, not a slower design: the lease and
 # reconciler below are beat's own.
@@ -49,22 +51,25 @@ def _unsent(rig: Rig, ids: set[int]) -> set[int]:
 def test_a_killed_workers_rows_are_sent_by_another_within_a_minute(
     make_rig: Callable[..., Rig], sink: Sink, shared_services: dict[str, object], logs: Path
 ) -> None:
-    """SIGKILL a bulletin's worker: every row it held is sent by the survivor within
-    LEASE + RECONCILE_EVERY (under a minute), none twice beyond one per killed process."""
-    rig = make_rig(sink=sink, send_rate=300, batch_size=500, **shared_services)
+    """SIGKILL a bulletin's worker: every row it held is sent by another within
+    LEASE + RECONCILE_EVERY (under a minute), and at most the one in flight twice."""
+    rig = make_rig(sink=sink, send_rate=100, batch_size=RECIPIENTS, **shared_services)
     campaign_id = rig.campaign(RECIPIENTS)
-    victim = rig.worker(queues="urgent,bulk", concurrency=VICTIM_PROCESSES)
-    rig.worker(queues="urgent,bulk")
+    victim = rig.worker(queues="urgent,bulk")
     with rig.reconciler(
         every=RECONCILE_EVERY.total_seconds(),
         lease=LEASE.total_seconds(),
         stall=STALL.total_seconds(),
     ):
         rig.start(campaign_id)
-        wait_until(lambda: len(sink.received()) >= 1000, timeout=120, what="1000 delivered")
+        wait_until(lambda: len(sink.received()) > 0, timeout=120, what="the victim sending")
+        rig.worker(queues="urgent,bulk")  # the survivor: idle, the one batch is taken
+        wait_until(
+            lambda: len(sink.received()) >= KILL_AT, timeout=240, what=f"{KILL_AT} delivered"
+        )
         victim.kill()  # the worker and its pool children at once; Redis keeps their tasks
         killed_at = time.monotonic()
-        held = _sending(rig, campaign_id)  # the victim's rows, and the survivor's chunk
+        held = _sending(rig, campaign_id)  # the victim's chunk
         assert held, "nothing was in flight when the worker died"
         wait_until(
             lambda: not _unsent(rig, held),
@@ -74,6 +79,6 @@ def test_a_killed_workers_rows_are_sent_by_another_within_a_minute(
         recovered = time.monotonic() - killed_at
         counts = wait_for_ledger(rig.runtime, campaign_id, timeout=300)
     assert counts == {DeliveryStatus.SENT: RECIPIENTS}, f"{counts}; logs in {logs}"
-    assert_everyone_once(sink.received(), addresses(RECIPIENTS), crashes=VICTIM_PROCESSES)
+    assert_everyone_once(sink.received(), addresses(RECIPIENTS), crashes=1)
     # Not a speed assertion: it says where the time went when the bound above fails.
     print(f"rows held by the killed worker sent {recovered:.1f}s after the kill")
