@@ -17,7 +17,7 @@ from typing import Any
 
 from celery import Celery, Task
 from jinja2 import TemplateError
-from kombu import Connection
+from kombu.connection import Connection
 from sqlalchemy.orm import configure_mappers
 
 from newsletter.bounces.intake import poll_bounce_mailbox
