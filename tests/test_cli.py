@@ -85,15 +85,21 @@ def test_db_upgrade_on_empty_sqlite_file(backend: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("queues", "per_core", "niceness"),
-    [("bulk", 2, 10), (" bulk ", 2, 10), ("urgent,default", 1, 0), ("urgent,bulk,default", 1, 0)],
+    ("queues", "processes", "niceness"),
+    [
+        ("bulk", 6, 10),
+        (" bulk ", 6, 10),
+        ("urgent,bulk", 6, 10),
+        ("urgent", 6, 0),
+        ("default", 2, 0),
+    ],
 )
-def test_a_digest_sender_runs_more_processes_at_a_lower_priority(
-    queues: str, per_core: int, niceness: int, monkeypatch: pytest.MonkeyPatch
+def test_a_sender_runs_two_processes_per_core_and_a_digest_sender_yields_the_cpu(
+    queues: str, processes: int, niceness: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Only a worker of the bulk queue alone doubles its processes and yields the CPU."""
+    """Senders get two processes per core, the slow jobs two; digest senders are niced."""
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
-    assert default_concurrency(queues) == 3 * per_core
+    assert default_concurrency(queues) == processes
     assert default_niceness(queues) == niceness
 
 

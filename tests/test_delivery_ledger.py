@@ -12,6 +12,7 @@ from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import count_eligible, start_campaign
 from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
+from newsletter.delivery import lease
 from newsletter.delivery import ledger as delivery
 from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
@@ -224,14 +225,55 @@ def test_reconciler_requeues_expired_leases_and_stalled_campaigns(runtime: Runti
         )
     assert len(claimed) == 2
     with runtime.sessions.begin() as s:
-        fresh = delivery.reconcile(s, now=start + dt.timedelta(seconds=30))
+        fresh = lease.reconcile(s, now=start + dt.timedelta(seconds=30))
     assert fresh == []  # lease and progress still fresh: a live worker owns the work
     with runtime.sessions.begin() as s:
-        works = delivery.reconcile(s)
+        works = lease.reconcile(s)
         assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 5}
     assert [w.campaign_id for w in works] == [campaign_id]
     with runtime.sessions.begin() as s:
-        assert delivery.reconcile(s) == []  # just enqueued: not stalled again yet
+        assert lease.reconcile(s) == []  # just enqueued: not stalled again yet
+
+
+def test_a_renewed_lease_holds_and_an_expired_one_is_handed_back_at_once(
+    runtime: Runtime,
+) -> None:
+    """Renewed rows stay with their batch; a dead batch's rows come back as soon as the
+    lease ends, with their own range, though the campaign made progress meanwhile."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 6)
+        campaign_id = add_campaign(s)
+    start = utcnow()
+    with runtime.sessions.begin() as s:
+        start_campaign(s, campaign_id=campaign_id, now=start)
+        live = delivery.claim(
+            s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
+        )
+        dead = delivery.claim(
+            s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
+        )
+    later = start + lease.LEASE - dt.timedelta(seconds=5)
+    with runtime.sessions.begin() as s:
+        held = lease.renew(
+            s, delivery_ids=[r.delivery_id for r in live], held_since=start, now=later
+        )
+    assert held == {r.delivery_id for r in live}
+    expired = start + lease.LEASE + dt.timedelta(seconds=1)
+    with runtime.sessions.begin() as s:
+        # Progress is recent (not stalled), yet the dead batch's rows are enqueued again.
+        s.execute(update(Campaign).values(progress_at=expired))
+        works = lease.reconcile(s, now=expired)
+        assert ledger(s, campaign_id) == {DeliveryStatus.QUEUED: 4, DeliveryStatus.SENDING: 2}
+    with runtime.sessions() as s:
+        queued = sorted(
+            s.scalars(select(Delivery.id).where(Delivery.status == DeliveryStatus.QUEUED))
+        )
+    dead_ids = sorted(r.delivery_id for r in dead)
+    assert set(dead_ids) <= set(queued)
+    assert [(w.campaign_id, w.ranges) for w in works] == [(campaign_id, [(queued[0], queued[-1])])]
+    with runtime.sessions.begin() as s:
+        # The dead batch's stamp no longer holds anything: it must not send those rows.
+        assert lease.renew(s, delivery_ids=dead_ids, held_since=start, now=expired) == set()
 
 
 def test_pause_resume_cancel_and_retry_failed(runtime: Runtime, smtp_server: SMTPServer) -> None:

@@ -284,6 +284,39 @@ def test_bulletin_overtakes_a_running_digest(
     wait_for_ledger(engine.runtime, digest, timeout=120)
 
 
+def test_one_sender_gives_way_to_a_bulletin_mid_digest_batch(
+    make_engine: Callable[..., Engine], smtp_server: SMTPServer
+) -> None:
+    """A single sending process leaves a digest batch between chunks for a bulletin's batch."""
+    # One digest batch of 600 rows (~6 s at 100/s): without giving way, the bulletin
+    # would wait for all of it.
+    engine = make_engine(send_rate=100, batch_size=1000)
+    with engine.runtime.sessions.begin() as s:
+        news = add_category(s, "tin-tuc", "Tin tức")
+        weather = add_category(s, "thoi-tiet", "Thời tiết")
+        add_subscribers(s, 600, prefix="tuan", categories=[news])
+        digest = add_campaign(
+            s, kind=CampaignKind.DIGEST, subject="Bản tin tuần", categories=[news]
+        )
+        add_subscribers(s, 20, prefix="khan", categories=[weather])
+        bulletin = add_campaign(
+            s, kind=CampaignKind.BULLETIN, subject="Cảnh báo bão số 9", categories=[weather]
+        )
+    engine.worker(queues="urgent,bulk", concurrency=1)
+    assert len(engine.start(digest).ranges) == 1
+    wait_until(lambda: sent_count(engine, digest) >= 60, timeout=60, what="the digest under way")
+    engine.start(bulletin)
+    wait_for_ledger(engine.runtime, bulletin, timeout=60)
+    with engine.runtime.sessions() as s:
+        digest_left = ledger(s, digest)[DeliveryStatus.QUEUED]
+    assert digest_left > 0
+    # The digest resumes where it gave way: every reader gets it once.
+    assert wait_for_ledger(engine.runtime, digest, timeout=120) == {DeliveryStatus.SENT: 600}
+    got = recipients(smtp_server)
+    assert len(got) == 620
+    assert set(got.values()) == {1}
+
+
 def test_two_workers_share_one_send_budget(
     make_engine: Callable[..., Engine], smtp_server: SMTPServer
 ) -> None:

@@ -20,7 +20,7 @@ def compose() -> dict[str, object]:
     return data
 
 
-WORKERS = ("worker-urgent", "worker-bulk")
+WORKERS = ("worker-send", "worker-default")
 
 
 def test_compose_has_every_service_with_health_checks() -> None:
@@ -38,12 +38,12 @@ def _queues(command: list[str]) -> list[str]:
             return command[i + 1].split(",")
         if arg.startswith("--queues="):
             return arg.removeprefix("--queues=").split(",")
-    return list(QUEUES)  # `newsletter worker` without --queues consumes every queue
+    return list(QUEUES)
 
 
-def test_bulletins_have_a_worker_no_digest_can_hold_up() -> None:
-    """worker-urgent reads urgent and default but never bulk, worker-bulk reads bulk, so a
-    bulletin overtakes a digest; every queue has a worker and each health check pings its own."""
+def test_senders_take_bulletins_first_and_slow_jobs_run_elsewhere() -> None:
+    """worker-send reads urgent before bulk and never default, worker-default reads default:
+    a bulletin gets every sender, no poll holds one; each health check pings its own node."""
     services = compose()["services"]
     assert isinstance(services, dict)
     workers = {
@@ -53,8 +53,8 @@ def test_bulletins_have_a_worker_no_digest_can_hold_up() -> None:
     }
     assert set(workers) == set(WORKERS)
     queues = {name: _queues(service["command"]) for name, service in workers.items()}
-    assert sorted(queues["worker-urgent"]) == ["default", "urgent"]
-    assert queues["worker-bulk"] == ["bulk"]
+    assert queues["worker-send"] == ["urgent", "bulk"]
+    assert queues["worker-default"] == ["default"]
     assert {q for qs in queues.values() for q in qs} == set(QUEUES)
     for name, service in workers.items():
         node = "-".join(queues[name])  # `newsletter worker` names its node after its queues

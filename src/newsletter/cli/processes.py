@@ -24,10 +24,13 @@ from newsletter.db import create_db_engine
 from newsletter.logs import configure_logging
 from newsletter.mail.dkim import DkimConfigError, signer_from_settings
 from newsletter.ops.health import check_broker, check_database
-from newsletter.tasks.app import BULK_QUEUE, QUEUES, create_celery
+from newsletter.tasks.app import BULK_QUEUE, DEFAULT_QUEUE, SENDING_QUEUES, create_celery
 
-# Niceness of a worker that only sends digests (see default_niceness).
+# Niceness of a worker that sends digests (see default_niceness).
 BULK_NICENESS = 10
+# What `newsletter worker` without --queues starts: one node for every sending queue
+# (bulletins first, docs/delivery.md "Queues"), one for the slow jobs of `default`.
+SENDERS = ",".join(SENDING_QUEUES)
 
 
 def require_dependencies(settings: Settings) -> None:
@@ -134,28 +137,31 @@ def web(
                 proxy_headers=True, log_config=None)  # fmt: skip
 
 
-def _bulk_only(queues: str) -> bool:
-    return {name.strip() for name in queues.split(",") if name.strip()} == {BULK_QUEUE}
+def _names(queues: str) -> set[str]:
+    return {name.strip() for name in queues.split(",") if name.strip()}
 
 
 def default_niceness(queues: str) -> int:
-    """A worker that only sends digests yields the CPU to everything else.
+    """A worker that sends digests yields the CPU to the web process and the CLI.
 
-    On a small server the bulk senders would otherwise take the cores from the web
-    process (subscribe requests), the urgent worker (bulletins) and the CLI; at a lower
-    priority they still use every idle cycle (docs/benchmarks.md).
+    On a small server the senders would otherwise take the cores from the web process
+    (subscribe requests) and from `bulletin send` itself; at a lower priority they still
+    use every idle cycle (docs/benchmarks.md). Bulletins sent by the same processes are
+    niced too, which costs them nothing: they run when the digest has given way.
     """
-    return BULK_NICENESS if _bulk_only(queues) else 0
+    return BULK_NICENESS if BULK_QUEUE in _names(queues) else 0
 
 
 def default_concurrency(queues: str) -> int:
-    """Two processes per core for a digest sender, else one (Celery's own default).
+    """Two processes per core for a worker that sends mail, else two.
 
-    A sender spends most of its time waiting for the relay's and the database's replies;
-    a second process per core fills those waits (docs/benchmarks.md).
+    A sender spends much of its time waiting for the relay's and the database's replies;
+    a second process per core fills those waits (docs/benchmarks.md). A worker of the
+    slow jobs alone gets two, so the reconciler never waits behind a stuck feed poll.
     """
-    cores = os.cpu_count() or 1
-    return 2 * cores if _bulk_only(queues) else cores
+    if _names(queues) & set(SENDING_QUEUES):
+        return 2 * (os.cpu_count() or 1)
+    return 2
 
 
 def lower_priority(niceness: int) -> None:
@@ -175,17 +181,29 @@ def lower_priority(niceness: int) -> None:
 
 
 def worker(
-    queues: str = typer.Option(",".join(QUEUES), help="Comma-separated queues to consume."),
+    queues: str = typer.Option(
+        "",
+        help=f"Comma-separated queues to consume (default: a {SENDERS} worker and a "
+        f"{DEFAULT_QUEUE} worker, as two processes).",
+    ),
     concurrency: int = typer.Option(
-        0, help="Worker processes (0: two per core for the bulk queue alone, else one per core)."
+        0, help="Worker processes (0: two per core for a sending worker, else two)."
     ),
     nice: int | None = typer.Option(
         None,
         help=f"Scheduling niceness to add (default: {BULK_NICENESS} for a worker of the "
-        "bulk queue alone, else 0).",
+        "bulk queue, else 0).",
     ),
 ) -> None:
-    """Run a Celery worker."""
+    """Run a Celery worker (without --queues: the senders and the slow jobs, side by side)."""
+    if not queues:
+        base = [sys.executable, "-m", "newsletter", "worker"]
+        senders = [*base, "--queues", SENDERS]
+        if concurrency:
+            senders += ["--concurrency", str(concurrency)]
+        if nice is not None:
+            senders += ["--nice", str(nice)]
+        raise typer.Exit(supervise([senders, [*base, "--queues", DEFAULT_QUEUE]]))
     settings = cli_settings()
     require_dependencies(settings)
     require_dkim_key(settings)
@@ -235,15 +253,26 @@ def run(
     if "public_url" not in settings.model_fields_set:
         os.environ["NEWSLETTER_PUBLIC_URL"] = listening_url(host, port)
     base = [sys.executable, "-m", "newsletter"]
-    web_process = subprocess.Popen([*base, "web", "--host", host, "--port", str(port)])
-    children = [
-        web_process,
-        # Bulletins and confirmations get a worker of their own, so they never wait
-        # behind a digest's batches (docs/delivery.md "Queues").
-        subprocess.Popen([*base, "worker", "--queues", "urgent,default", "--concurrency", "1"]),
-        subprocess.Popen([*base, "worker", "--queues", "bulk", "--concurrency", "1"]),
-        subprocess.Popen([*base, "beat"]),
+    commands = [
+        [*base, "web", "--host", host, "--port", str(port)],
+        # The same workers as `newsletter worker`: every sender takes bulletins first, and
+        # the slow jobs have a process of their own (docs/delivery.md "Queues").
+        [*base, "worker", "--queues", SENDERS],
+        [*base, "worker", "--queues", DEFAULT_QUEUE],
+        [*base, "beat"],
     ]
+    raise typer.Exit(supervise(commands, listening=(host, port)))
+
+
+def supervise(commands: list[list[str]], *, listening: tuple[str, int] | None = None) -> int:
+    """Run the commands as child processes until one ends or this one is told to stop.
+
+    With `listening`, the first command is the web process: "running at" is printed once
+    its port takes connections, not before. Returns the exit code to leave with: the first
+    child's that ended (1 if it was 0), or 0 after Ctrl+C / SIGTERM. The others get
+    SIGTERM, then SIGKILL after 15 s.
+    """
+    children = [subprocess.Popen(command) for command in commands]
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -251,9 +280,9 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
-        if wait_until_listening(host, port, web_process):
+        if listening is not None and wait_until_listening(*listening, children[0]):
             console.print(
-                f"Bản tin is running at {listening_url(host, port)}/ (Ctrl+C to stop)",
+                f"Bản tin is running at {listening_url(*listening)}/ (Ctrl+C to stop)",
                 highlight=False,
             )
         while all(child.poll() is None for child in children):
@@ -270,4 +299,4 @@ def run(
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-    raise typer.Exit(code)
+    return code

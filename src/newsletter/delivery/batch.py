@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from newsletter.bounces.classify import BounceKind, classify_smtp_rejection
 from newsletter.bounces.rules import record_smtp_rejection
 from newsletter.config import Settings
 from newsletter.delivery.budget import DailyCapError, SendBudget
+from newsletter.delivery.lease import RENEW_EVERY, renew
 from newsletter.delivery.ledger import (
     ClaimedRow,
     add_bounce_score,
@@ -50,10 +52,14 @@ log = logging.getLogger(__name__)
 # How a batch gets the composer of its campaign (campaigns.preview.composer_for, passed in
 # by the task): the send loop needs the campaign's messages, not how a campaign is stored.
 ComposerFor = Callable[[Session, Settings, int], Composer]
+# Asked between chunks: True when more urgent work waits for this process (a digest
+# batch gives way to a bulletin's; the task passes it, docs/delivery.md "Queues").
+ShouldYield = Callable[[], bool]
+YIELDED = "yielded to urgent work"
 
 # A claimed chunk is about this many seconds of sending at the configured rate: short
-# enough that pause/cancel and a bulletin's arrival are noticed quickly, and far inside
-# the lease (ledger.LEASE) so a live worker never loses its rows.
+# enough that pause/cancel and a bulletin's arrival are noticed quickly; a chunk slower
+# than lease.RENEW_EVERY renews its lease as it goes.
 CHUNK_SECONDS = 5.0
 MAX_CHUNK = 50
 
@@ -71,11 +77,22 @@ def chunk_size(send_rate: float) -> int:
     return max(1, min(MAX_CHUNK, int(send_rate * CHUNK_SECONDS)))
 
 
+def _mine(rows: list[ClaimedRow], held: set[int] | None) -> list[ClaimedRow]:
+    """The rows this batch still holds (all of them until a renewal says otherwise)."""
+    return rows if held is None else [r for r in rows if r.delivery_id in held]
+
+
 class _Batch:
     def __init__(
-        self, runtime: Runtime, budget: SendBudget, composer_for: ComposerFor, campaign_id: int
+        self,
+        runtime: Runtime,
+        budget: SendBudget,
+        composer_for: ComposerFor,
+        campaign_id: int,
+        should_yield: ShouldYield | None = None,
     ) -> None:
         self.runtime = runtime
+        self.should_yield = should_yield
         self.budget = budget
         self.composer_for = composer_for
         self.campaign_id = campaign_id
@@ -84,6 +101,8 @@ class _Batch:
         self.outcome = BatchOutcome()
         self.tried: set[int] = set()  # rows that failed temporarily in this run
         self.connection: Connection | None = None  # held for one chunk's per-row marks
+        self.held_since = utcnow()  # the chunk's claim stamp: its lease (delivery/lease.py)
+        self.renewed = 0.0  # time.monotonic() of that stamp
 
     def _build_composer(self) -> bool:
         """The campaign's composer, built before any row is claimed; False if it cannot be."""
@@ -106,7 +125,11 @@ class _Batch:
             return self.outcome
         try:
             while self.outcome.stopped is None:
+                if self.should_yield is not None and self.should_yield():
+                    self.outcome.stopped = YIELDED
+                    break
                 with self.runtime.sessions.begin() as session:
+                    self.held_since, self.renewed = utcnow(), time.monotonic()
                     rows = claim(
                         session,
                         campaign_id=self.campaign_id,
@@ -114,6 +137,7 @@ class _Batch:
                         last_id=last_id,
                         limit=limit,
                         exclude=self.tried,
+                        now=self.held_since,
                     )
                     if not rows:
                         break
@@ -198,24 +222,49 @@ class _Batch:
         with self.runtime.sessions.begin() as session:
             mark_sent(session, delivery_id=delivery_id, message_id=message_id, now=now)
 
+    def _still_held(self, remaining: list[ClaimedRow]) -> set[int]:
+        """Renew the lease of the chunk's remaining rows; the ids this batch still holds."""
+        now = utcnow()
+        ids = [r.delivery_id for r in remaining]
+        if self.connection is not None:
+            held = renew(self.connection, delivery_ids=ids, held_since=self.held_since, now=now)
+        else:
+            with self.runtime.sessions.begin() as session:
+                held = renew(session, delivery_ids=ids, held_since=self.held_since, now=now)
+        self.held_since, self.renewed = now, time.monotonic()
+        if len(held) < len(ids):
+            log.warning(
+                "batch of campaign %s lost the lease of %d rows; another worker has them",
+                self.campaign_id,
+                len(ids) - len(held),
+                extra={"campaign_id": self.campaign_id},
+            )
+        return held
+
     def _send_rows(
         self, todo: list[ClaimedRow], categories: dict[int, frozenset[int]]
     ) -> tuple[int, int]:
         sent = failed = 0
         tokens = 0  # taken from the budget and not used yet: one budget call per grant
+        held: set[int] | None = None  # None: every row of the chunk (no renewal yet)
+        renew_every = RENEW_EVERY.total_seconds()
         try:
             for index, row in enumerate(todo):
                 assert row.subscriber_id is not None
+                if time.monotonic() - self.renewed >= renew_every:
+                    held = self._still_held(todo[index:])
+                if held is not None and row.delivery_id not in held:
+                    continue  # taken back after this batch stalled: not ours to send
                 if not tokens:
                     try:
                         tokens = self.budget.acquire(len(todo) - index)
                     except DailyCapError as exc:
-                        self._stop(str(exc), todo[index:])
+                        self._stop(str(exc), _mine(todo[index:], held))
                         break
                     except Exception:
                         # The budget's Redis went away: none of these rows was tried, so
                         # give them back now rather than after the lease (docs/faults.md).
-                        self._release_quietly(todo[index:])
+                        self._release_quietly(_mine(todo[index:], held))
                         raise
                 tokens -= 1
                 try:
@@ -224,7 +273,7 @@ class _Batch:
                     # Unexpected (the database went away, a bug): give back the rows not
                     # yet tried so they need not wait for the lease; this one may have been
                     # sent, so it keeps its lease (the window of docs/delivery.md).
-                    self._release_quietly(todo[index + 1 :])
+                    self._release_quietly(_mine(todo[index + 1 :], held))
                     raise
                 if status is DeliveryStatus.SENT:
                     sent += 1
@@ -235,7 +284,7 @@ class _Batch:
                     self.tried.add(row.delivery_id)
                 if connection_lost:
                     # The relay is unreachable: trying the rest now would only burn attempts.
-                    self._stop("SMTP connection lost", todo[index + 1 :])
+                    self._stop("SMTP connection lost", _mine(todo[index + 1 :], held))
                     break
         finally:
             self._give_back_quietly(tokens)
@@ -371,13 +420,18 @@ def send_batch(
     campaign_id: int,
     first_id: int,
     last_id: int,
+    should_yield: ShouldYield | None = None,
 ) -> BatchOutcome:
     """Send the queued rows of one id range; raise RetryLaterError if some must wait.
 
     Safe to run twice or concurrently over the same range: rows are claimed, never
     assumed. A paused or cancelled campaign claims nothing, so the batch just ends.
+    `should_yield`, asked before each chunk, stops it early (outcome.stopped == YIELDED)
+    with the rest of its range still queued; the caller enqueues that range again.
     """
-    outcome = _Batch(runtime, budget, composer_for, campaign_id).run(first_id, last_id)
+    outcome = _Batch(runtime, budget, composer_for, campaign_id, should_yield).run(
+        first_id, last_id
+    )
     if outcome.requeued or outcome.stopped == "SMTP connection lost":
         raise RetryLaterError(
             f"campaign {campaign_id} rows {first_id}-{last_id}: {outcome.requeued} to retry"

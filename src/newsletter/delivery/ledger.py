@@ -3,6 +3,7 @@
 Every function takes a session and leaves the transaction to the caller; the functions
 that make work return the id ranges to enqueue, which the caller enqueues only after
 its commit returned (a task must never look for rows that are not committed yet).
+Leases (how long a claim holds, renewing it, the reconciler) are in delivery/lease.py.
 See docs/delivery.md for the guarantees.
 """
 
@@ -35,11 +36,6 @@ from newsletter.models import (
     utcnow,
 )
 
-# A row in `sending` longer than this belonged to a worker that died: it goes back to
-# `queued`. Far longer than a claimed chunk takes (about CHUNK_SECONDS of sending).
-LEASE = dt.timedelta(minutes=10)
-# A sending campaign with queued rows and no progress for this long lost its tasks.
-STALL = dt.timedelta(minutes=2)
 # Temporary failures (4xx, connection drops) per row before it is marked failed.
 MAX_ATTEMPTS = 5
 
@@ -356,53 +352,3 @@ def finish_if_done(session: Session, *, campaign_id: int, now: dt.datetime | Non
         campaign.status = CampaignStatus.SENT
         campaign.finished_at = now or utcnow()
     return True
-
-
-def reconcile(
-    session: Session,
-    *,
-    now: dt.datetime | None = None,
-    lease: dt.timedelta = LEASE,
-    stall: dt.timedelta = STALL,
-    batch_size: int = 500,
-) -> list[Work]:
-    """Requeue rows whose lease ran out; re-enqueue sending campaigns that stalled.
-
-    A row stays `sending` past its lease only when its worker died (SIGKILL, power
-    loss); a sending campaign with queued rows and no progress lost its tasks (a worker
-    died holding them, or the broker lost its queues). Enqueueing a range twice is
-    harmless: the claim hands each row to one task.
-    """
-    now = now or utcnow()
-    session.execute(
-        update(Delivery)
-        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - lease)
-        .values(status=DeliveryStatus.QUEUED, claimed_at=None, updated_at=now)
-    )
-    # Rows of a cancelled campaign that a dead worker held go where the rest went.
-    session.execute(
-        update(Delivery)
-        .where(
-            Delivery.status == DeliveryStatus.QUEUED,
-            Delivery.campaign_id.in_(
-                select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
-            ),
-        )
-        .values(status=DeliveryStatus.SKIPPED, last_error="campaign cancelled", updated_at=now)
-    )
-    work: list[Work] = []
-    sending = session.scalars(
-        select(Campaign).where(Campaign.status == CampaignStatus.SENDING).with_for_update()
-    ).all()
-    for campaign in sending:
-        if finish_if_done(session, campaign_id=campaign.id, now=now):
-            continue
-        last = campaign.progress_at or campaign.started_at or now
-        if now - last < stall:
-            continue
-        ranges = queued_ranges(session, campaign_id=campaign.id, size=batch_size)
-        if ranges:
-            campaign.progress_at = now
-            work.append(Work(campaign.id, campaign.kind, ranges))
-    session.flush()
-    return work

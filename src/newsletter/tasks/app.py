@@ -16,6 +16,7 @@ from celery.schedules import crontab
 from kombu.entity import Queue
 
 from newsletter.config import Settings
+from newsletter.delivery.lease import RECONCILE_EVERY
 from newsletter.models import CampaignKind
 
 URGENT_QUEUE = "urgent"
@@ -41,8 +42,12 @@ TASK_ROUTES = {
     SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
 }
 
+# In priority order: a worker consuming several takes urgent work first (on Redis).
 QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
-RECONCILE_EVERY = timedelta(minutes=1)
+# The queues of the processes that send mail; `default` (reconciler, digest building,
+# feed and bounce polling) runs on a worker of its own, so a slow poll never holds a
+# sender (docs/delivery.md "Queues").
+SENDING_QUEUES = (URGENT_QUEUE, BULK_QUEUE)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
 
 
@@ -76,7 +81,12 @@ def broker_transport_options(settings: Settings) -> dict[str, Any]:
     """
     if settings.uses_embedded_broker:
         return {}
-    options: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout}
+    # "priority": a worker polls its queues in QUEUES order, so a free process takes a
+    # bulletin's batch before a digest's (kombu's default, round robin, alternates).
+    options: dict[str, Any] = {
+        "visibility_timeout": settings.visibility_timeout,
+        "queue_order_strategy": "priority",
+    }
     if settings.redis_prefix:
         options["global_keyprefix"] = settings.redis_prefix
     return options

@@ -20,7 +20,7 @@ from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import NoDigest, digest_to_start, period_made
 from newsletter.config import Settings
-from newsletter.delivery import ledger
+from newsletter.delivery import lease as leases
 from newsletter.delivery.ledger import Work
 from newsletter.models import Campaign, utcnow
 from newsletter.runtime import Runtime
@@ -75,12 +75,12 @@ def reconcile_and_enqueue(
     app: Celery,
     runtime: Runtime,
     *,
-    lease: dt.timedelta = ledger.LEASE,
-    stall: dt.timedelta = ledger.STALL,
+    lease: dt.timedelta = leases.LEASE,
+    stall: dt.timedelta = leases.STALL,
 ) -> int:
     """Run the reconciler and enqueue what it found; returns how many batches."""
     with runtime.sessions.begin() as session:
-        works = ledger.reconcile(
+        works = leases.reconcile(
             session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
         )
     return enqueue(app, works)

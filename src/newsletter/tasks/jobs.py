@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from jinja2 import TemplateError
+from kombu.connection import Connection
 from sqlalchemy.orm import configure_mappers
 
 from newsletter.bounces.intake import poll_bounce_mailbox
@@ -23,7 +25,7 @@ from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.content.feeds import poll_all_feeds
 from newsletter.delivery import ledger
-from newsletter.delivery.batch import send_batch
+from newsletter.delivery.batch import YIELDED, send_batch
 from newsletter.delivery.budget import FileBudget, RedisBudget, open_budget
 from newsletter.delivery.transport import (
     MaildirTransport,
@@ -40,12 +42,14 @@ from newsletter.subscribers.confirmation import (
 )
 from newsletter.tasks.app import (
     BUILD_DIGEST,
+    BULK_QUEUE,
     POLL_BOUNCES,
     POLL_FEEDS,
     RECONCILE,
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
+    URGENT_QUEUE,
 )
 from newsletter.tasks.enqueue import (
     build_and_start_digest,
@@ -58,6 +62,11 @@ log = logging.getLogger(__name__)
 # Retries of a batch whose rows failed temporarily: 2 s, 4 s, … capped at 5 minutes and
 # at half the broker's visibility timeout (an ETA longer than it is delivered twice).
 RETRY_BACKOFF_MAX = 300
+
+
+# A digest batch asks the broker at most this often whether urgent work waits: a chunk
+# takes ~0.1 s at full speed, so a bulletin finds a free process well within a second.
+URGENT_CHECK_EVERY = 0.25
 
 
 def retry_backoff_max(settings: Settings) -> int:
@@ -73,6 +82,8 @@ class ProcessState:
         self._runtime: Runtime | None = None
         self._budget: RedisBudget | FileBudget | None = None
         self._confirmations: MaildirTransport | SMTPTransport | None = None
+        self._broker: Connection | None = None
+        self._urgent_checked = 0.0
 
     def _check_pid(self) -> None:
         if self._pid != os.getpid():  # a forked child must not share its parent's sockets
@@ -80,6 +91,31 @@ class ProcessState:
             self._runtime = None
             self._budget = None
             self._confirmations = None
+            self._broker = None
+
+    def urgent_waiting(self, app: Celery) -> bool:
+        """True when the urgent queue holds a task no process has taken yet.
+
+        One broker round trip (LLEN on Redis) every URGENT_CHECK_EVERY at most. A broker
+        that cannot answer says "no": the digest goes on, and the bulletin's task is taken
+        when this batch ends, as it would be without yielding.
+        """
+        self._check_pid()
+        now = time.monotonic()
+        if now - self._urgent_checked < URGENT_CHECK_EVERY:
+            return False
+        self._urgent_checked = now
+        try:
+            if self._broker is None:
+                self._broker = app.connection_for_read()
+            # Not passive: kombu's passive check misses queues under a global_keyprefix;
+            # declaring an existing queue changes nothing, on Redis or the embedded broker.
+            declared = self._broker.default_channel.queue_declare(queue=URGENT_QUEUE)
+        except Exception as exc:  # the broker is away: go on with the digest
+            log.warning("could not ask the broker for urgent work: %s", exc)
+            self._broker = None
+            return False
+        return bool(declared.message_count)
 
     @property
     def runtime(self) -> Runtime:
@@ -149,8 +185,18 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         "max_retries": ledger.MAX_ATTEMPTS,
     }
 
-    @app.task(name=SEND_BATCH, **sending_options)
-    def send_batch_task(campaign_id: int, first_id: int, last_id: int) -> dict[str, Any]:
+    def takes_urgent_work() -> bool:
+        # The queues this worker consumes (`--queues`): a digest batch yields only where
+        # the freed process can take the bulletin's batch next.
+        consumed = app.amqp.queues.consume_from or app.amqp.queues
+        return URGENT_QUEUE in consumed
+
+    @app.task(name=SEND_BATCH, bind=True, **sending_options)
+    def send_batch_task(
+        task: Task, campaign_id: int, first_id: int, last_id: int
+    ) -> dict[str, Any]:
+        queue = (task.request.delivery_info or {}).get("routing_key")
+        yields = queue == BULK_QUEUE and takes_urgent_work()
         outcome = send_batch(
             state.runtime,
             state.budget,
@@ -158,7 +204,12 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             campaign_id=campaign_id,
             first_id=first_id,
             last_id=last_id,
+            should_yield=(lambda: state.urgent_waiting(app)) if yields else None,
         )
+        if outcome.stopped == YIELDED:
+            # The rest of the range goes back to the bulk queue; this process takes the
+            # urgent task (the broker hands queues out in priority order, tasks/app.py).
+            app.send_task(SEND_BATCH, args=[campaign_id, first_id, last_id], queue=BULK_QUEUE)
         return {"sent": outcome.sent, "failed": outcome.failed, "skipped": outcome.skipped}
 
     @app.task(name=RECONCILE, shared=False)
