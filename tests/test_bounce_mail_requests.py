@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from newsletter.bounces.intake import process_raw
 from newsletter.config import Settings
+from newsletter.delivery.confirmations import build_confirmation
 from newsletter.models import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
 from newsletter.signing import Purpose, make_token
-from newsletter.subscribers.confirmation import build_confirmation
 from newsletter.subscribers.suppression import is_suppressed
 from tests.bounce_samples import sample
 

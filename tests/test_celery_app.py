@@ -12,10 +12,10 @@ import pytest
 from celery.schedules import crontab
 
 from newsletter.config import Settings
+from newsletter.delivery.confirmations import send_confirmation, send_confirmations
 from newsletter.delivery.transport import RetryLaterError, SMTPTransport, open_transport
 from newsletter.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.subscribers.confirmation import send_confirmation, send_confirmations
 from newsletter.subscribers.suppression import is_suppressed
 from newsletter.tasks.app import (
     POLL_FEEDS,

@@ -25,7 +25,7 @@ NOT_FOR_BULLETIN = [
     "newsletter.content.feeds",
     "newsletter.bounces.intake",
     "newsletter.delivery.batch",
-    "newsletter.subscribers.confirmation",
+    "newsletter.delivery.confirmations",
     "newsletter.mail.composer",
     "newsletter.delivery.transport",
     "flufl",

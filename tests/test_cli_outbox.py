@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.config import Settings
-from newsletter.subscribers.confirmation import mail_confirmation
+from newsletter.delivery.confirmations import mail_confirmation
 from tests.test_cli import newsletter
 
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from newsletter.campaigns.build import build_digest
 from newsletter.campaigns.preview import composer_for
+from newsletter.delivery.confirmations import build_confirmation
 from newsletter.delivery.transport import open_transport
 from newsletter.idn import ascii_address
 from newsletter.mail.outgoing import Recipient
-from newsletter.subscribers.confirmation import build_confirmation
 from tests.support.composedata import NOW, add_article, add_categories
 from tests.support.smtp import SMTPServer
 

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from newsletter.campaigns.build import build_digest, create_bulletin
 from newsletter.campaigns.preview import composer_for, send_test
 from newsletter.config import Settings
+from newsletter.delivery.confirmations import build_confirmation
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.subscribers.confirmation import build_confirmation
 from tests.support.composedata import NOW, add_article, add_categories
 from tests.support.dkimkeys import DOMAIN, SELECTOR, DkimKeys, make_keys
 from tests.support.smtp import SMTPServer

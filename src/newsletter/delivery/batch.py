@@ -7,28 +7,22 @@ the one in flight. That row is sent again after its lease; docs/delivery.md.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from newsletter.bounces.classify import BounceKind, classify_smtp_rejection
-from newsletter.bounces.rules import record_smtp_rejection
 from newsletter.config import Settings
 from newsletter.delivery.budget import DailyCapError, SendBudget
-from newsletter.delivery.lease import RENEW_EVERY, renew
+from newsletter.delivery.lease import RENEW_EVERY
 from newsletter.delivery.ledger import (
     ClaimedRow,
-    add_bounce_score,
     claim,
     finish_if_done,
     mark_failed,
-    mark_sent,
     mark_skipped,
     record_progress,
     release,
@@ -36,6 +30,7 @@ from newsletter.delivery.ledger import (
     subscriber_categories_of,
     suspend,
 )
+from newsletter.delivery.marks import ChunkMarks, apply_rejection
 from newsletter.delivery.transport import (
     DeliveryError,
     MaildirTransport,
@@ -44,7 +39,7 @@ from newsletter.delivery.transport import (
     open_transport,
 )
 from newsletter.mail.outgoing import Composer, Recipient
-from newsletter.models import Delivery, DeliveryStatus, utcnow
+from newsletter.models import DeliveryStatus, utcnow
 from newsletter.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -100,7 +95,7 @@ class _Batch:
         self.transport: MaildirTransport | SMTPTransport | None = None
         self.outcome = BatchOutcome()
         self.tried: set[int] = set()  # rows that failed temporarily in this run
-        self.connection: Connection | None = None  # held for one chunk's per-row marks
+        self.marks = ChunkMarks(runtime)  # one connection for a chunk's per-row marks
         self.held_since = utcnow()  # the chunk's claim stamp: its lease (delivery/lease.py)
         self.renewed = 0.0  # time.monotonic() of that stamp
 
@@ -166,11 +161,11 @@ class _Batch:
             self.outcome.skipped += len(undeliverable)
         sent = failed = 0
         todo = [r for r in rows if r.deliverable]
-        self._hold_connection()
+        self.marks.hold()
         try:
             sent, failed = self._send_rows(todo, categories)
         finally:
-            self._drop_connection()
+            self.marks.drop()
         self.outcome.sent += sent
         self.outcome.failed += failed
         with sessions.begin() as session:
@@ -178,59 +173,11 @@ class _Batch:
                 session, campaign_id=self.campaign_id, sent=sent, failed=failed, now=utcnow()
             )
 
-    def _hold_connection(self) -> None:
-        """On PostgreSQL, one connection for the chunk's marks (docs/benchmarks.md).
-
-        Each mark through the pool cost four round trips (the pool's ping, BEGIN, UPDATE,
-        COMMIT). Held in autocommit, a mark is one UPDATE — one statement, so it is as
-        atomic as before, and its commit stays synchronous: once the row says `sent`, no
-        crash of the worker or of the database server can make it `sending` again, so a
-        crash duplicates at most the message in flight (docs/delivery.md). Asynchronous
-        commit was measured faster and refused for that reason (docs/benchmarks.md).
-        """
-        if self.runtime.engine.dialect.name != "postgresql":
-            return  # SQLite: pooled sessions as everywhere (BEGIN IMMEDIATE, no ping)
-        connection = self.runtime.engine.connect()
-        try:
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        except SQLAlchemyError:
-            connection.close()
-            raise
-        self.connection = connection
-
-    def _drop_connection(self) -> None:
-        connection, self.connection = self.connection, None
-        if connection is None:
-            return
-        connection.close()  # the pool restores the isolation level
-
-    def _mark_sent(self, delivery_id: int, message_id: str, now: dt.datetime) -> None:
-        """Mark one row sent on the held connection (autocommit), else in a transaction.
-
-        A held connection that died (database restart) is dropped and the mark runs
-        once more on a fresh pooled one, as the pool's ping used to arrange; the mark
-        only changes a row still `sending`, so running it twice changes nothing.
-        """
-        if self.connection is not None:
-            try:
-                mark_sent(self.connection, delivery_id=delivery_id, message_id=message_id, now=now)
-                return
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                self._drop_connection()
-        with self.runtime.sessions.begin() as session:
-            mark_sent(session, delivery_id=delivery_id, message_id=message_id, now=now)
-
     def _still_held(self, remaining: list[ClaimedRow]) -> set[int]:
         """Renew the lease of the chunk's remaining rows; the ids this batch still holds."""
         now = utcnow()
         ids = [r.delivery_id for r in remaining]
-        if self.connection is not None:
-            held = renew(self.connection, delivery_ids=ids, held_since=self.held_since, now=now)
-        else:
-            with self.runtime.sessions.begin() as session:
-                held = renew(session, delivery_ids=ids, held_since=self.held_since, now=now)
+        held = self.marks.renew(ids, held_since=self.held_since, now=now)
         self.held_since, self.renewed = now, time.monotonic()
         if len(held) < len(ids):
             log.warning(
@@ -349,7 +296,9 @@ class _Batch:
                         now=now,
                     )
                 if exc.permanent:
-                    self._apply_rejection(session, row, exc, now)
+                    apply_rejection(
+                        session, row=row, exc=exc, settings=self.runtime.settings, now=now
+                    )
             log.info(
                 "delivery %s not accepted: %s",
                 row.delivery_id,
@@ -358,35 +307,8 @@ class _Batch:
             )
             return status, exc.code is None and not exc.permanent
         # The window of docs/delivery.md: accepted by the server, not yet marked.
-        self._mark_sent(row.delivery_id, message.message_id, utcnow())
+        self.marks.mark_sent(row.delivery_id, message.message_id, utcnow())
         return DeliveryStatus.SENT, False
-
-    def _apply_rejection(
-        self, session: Session, row: ClaimedRow, exc: DeliveryError, now: dt.datetime
-    ) -> None:
-        """A 5xx refusal of the recipient counts against the address as its text says
-        (bounces/classify.py): a missing mailbox suppresses it, a full one adds to its
-        score. A policy refusal (relaying denied, a blocklisted IP) and any refusal of
-        the sender or the data say nothing about the address and touch no subscriber."""
-        if not exc.recipient_refused or exc.code is None or row.subscriber_id is None:
-            return
-        kind = classify_smtp_rejection(exc.code, str(exc))
-        if kind is BounceKind.POLICY:
-            return
-        add_bounce_score(
-            session,
-            subscriber_id=row.subscriber_id,
-            half_life_days=self.runtime.settings.bounce_half_life_days,
-            now=now,
-        )
-        if kind is not BounceKind.HARD:
-            return
-        delivery = session.get(Delivery, row.delivery_id)
-        if delivery is not None:
-            record_smtp_rejection(
-                session, delivery=delivery, kind=BounceKind.HARD, reply=str(exc),
-                settings=self.runtime.settings, now=now,
-            )  # fmt: skip
 
     def _release_quietly(self, untried: list[ClaimedRow]) -> None:
         if not untried:

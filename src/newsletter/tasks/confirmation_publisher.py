@@ -24,8 +24,8 @@ import time
 
 from kombu.exceptions import OperationalError
 
+from newsletter.delivery.confirmations import release_confirmations
 from newsletter.runtime import Runtime
-from newsletter.subscribers.confirmation import release_confirmations
 from newsletter.tasks.enqueue import CONFIRMATIONS_PER_TASK, CeleryProducer, enqueue_confirmations
 
 log = logging.getLogger(__name__)

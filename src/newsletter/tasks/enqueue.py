@@ -202,7 +202,7 @@ def queue_confirmations(app: Celery, runtime: Runtime, *, subscriber_ids: list[i
     """
     # Imported here: the subscribe path (email-validator, dnspython) is no business of
     # `bulletin send`, which imports this module to enqueue its first batch.
-    from newsletter.subscribers.confirmation import release_confirmations
+    from newsletter.delivery.confirmations import release_confirmations
 
     not_queued: list[int] = []
     for first in range(0, len(subscriber_ids), CONFIRMATIONS_PER_TASK):

@@ -2,7 +2,7 @@
 
 A task unpacks its arguments, takes the process's runtime, send budget or transport, and
 calls the function that does the work (the send loop in delivery/batch.py, the campaign
-start in tasks/enqueue.py, confirmations in subscribers/confirmation.py, feeds in
+start in tasks/enqueue.py, confirmations in delivery/confirmations.py, feeds in
 content/feeds.py, bounces in bounces/intake.py); tests call those functions directly.
 Registered on an app by `register_tasks(app, settings)` (called by tasks.app.create_celery),
 so a test builds its own app with its own settings. Names, queues and routes: tasks/app.py.
@@ -27,6 +27,11 @@ from newsletter.content.feeds import poll_all_feeds
 from newsletter.delivery import ledger
 from newsletter.delivery.batch import YIELDED, send_batch
 from newsletter.delivery.budget import FileBudget, RedisBudget, open_budget
+from newsletter.delivery.confirmations import (
+    confirmation_gave_up,
+    send_confirmation,
+    send_confirmations,
+)
 from newsletter.delivery.transport import (
     MaildirTransport,
     RetryLaterError,
@@ -35,11 +40,6 @@ from newsletter.delivery.transport import (
 )
 from newsletter.mail.composer import warm_up as compose_warm_up
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.subscribers.confirmation import (
-    confirmation_gave_up,
-    send_confirmation,
-    send_confirmations,
-)
 from newsletter.tasks.app import (
     BUILD_DIGEST,
     BULK_QUEUE,
