@@ -132,8 +132,9 @@ def test_cli_create_user_reads_stdin(database_url: str, tmp_path: Path) -> None:
 def test_logout_ends_the_session_on_the_server(
     database_url: str, settings_factory: type[Settings]
 ) -> None:
-    """A copy of the session cookie taken before logout gets 401 afterwards, and so does
-    any other session of that official; logging in again works."""
+    """A copy of the session cookie taken before logout is sent to the login form (a page)
+    or refused with 401 (an action), as is any other session of that official; logging in
+    again works."""
     settings = settings_factory(database_url=database_url, public_url="http://127.0.0.1")
     engine = create_db_engine(database_url)
     with create_session_factory(engine).begin() as s:
@@ -153,7 +154,10 @@ def test_logout_ends_the_session_on_the_server(
         out = client.post("/admin/logout", data={"csrf": csrf.group(1)})
         assert out.status_code == 303
         client.cookies.set("nl_admin", stolen, path="/admin")
-        assert client.get("/admin/").status_code == 401
+        refused = client.get("/admin/")
+        assert refused.status_code == 303, "a dead session is sent to the login form"
+        assert refused.headers["location"].startswith("/admin/login")
+        assert client.post("/admin/logout", data={"csrf": csrf.group(1)}).status_code == 401
         client.cookies.clear()
         again = client.post(
             "/admin/login",
