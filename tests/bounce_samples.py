@@ -24,10 +24,11 @@ def sample(
     subscriber_id: int = 1,
     recipient: str = "redacted@hopthu.example",
     verp: str | None = None,
+    link_key: str = "k" * 32,
 ) -> bytes:
     text = (SAMPLES / f"{name}.eml").read_text(encoding="ascii")
     text = text.replace("@@VERP@@", verp or verp_address(settings, delivery_id))
-    unsubscribe = make_resident_token(settings, Purpose.UNSUBSCRIBE, subscriber_id, "k" * 32)
+    unsubscribe = make_resident_token(settings, Purpose.UNSUBSCRIBE, subscriber_id, link_key)
     text = text.replace("@@UNSUB@@", unsubscribe)
     text = text.replace("@@RCPT@@", recipient)
     return text.replace("\n", "\r\n").encode("ascii")

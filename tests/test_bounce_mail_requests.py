@@ -12,21 +12,22 @@ from newsletter.config import Settings
 from newsletter.delivery.confirmations import build_confirmation
 from newsletter.models import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
 from newsletter.runtime import build_runtime
-from newsletter.signing import Purpose, make_token
+from newsletter.signing import Purpose, make_resident_token
 from newsletter.subscribers.suppression import is_suppressed
 from tests.bounce_samples import sample
 
 BOUNCE_DOMAIN = "bounces.example.gov.vn"
 
 
-def add_subscriber(settings: Settings, email: str, status: SubscriberStatus) -> int:
+def add_subscriber(settings: Settings, email: str, status: SubscriberStatus) -> tuple[int, str]:
+    """A stored subscriber's id and link key (what its resident links carry)."""
     runtime = build_runtime(settings)
     try:
         with runtime.sessions.begin() as session:
             subscriber = Subscriber(email=email, status=status)
             session.add(subscriber)
             session.flush()
-            return subscriber.id
+            return subscriber.id, subscriber.link_key
     finally:
         runtime.close()
 
@@ -45,9 +46,9 @@ def test_mail_to_list_unsubscribe_mailto_unsubscribes(
 ) -> None:
     """A mail to unsubscribe+TOKEN@BOUNCE_DOMAIN unsubscribes that subscriber, consent recorded."""
     settings = settings_factory(database_url=database_url, bounce_domain=BOUNCE_DOMAIN)
-    kept = add_subscriber(settings, "binh@example.vn", SubscriberStatus.ACTIVE)
-    leaving = add_subscriber(settings, "an@example.vn", SubscriberStatus.ACTIVE)
-    token = make_token(settings, Purpose.UNSUBSCRIBE, leaving)
+    kept, _ = add_subscriber(settings, "binh@example.vn", SubscriberStatus.ACTIVE)
+    leaving, key = add_subscriber(settings, "an@example.vn", SubscriberStatus.ACTIVE)
+    token = make_resident_token(settings, Purpose.UNSUBSCRIBE, leaving, key)
     runtime = build_runtime(settings)
     try:
         forged = process_raw(runtime, unsubscribe_mail(f"unsubscribe+{token}x@{BOUNCE_DOMAIN}"))
@@ -72,8 +73,10 @@ def test_bounced_confirmation_condemns_the_address(
 ) -> None:
     """A hard bounce to a confirmation's VERP address marks that pending address bounced."""
     settings = settings_factory(database_url=database_url, bounce_domain=BOUNCE_DOMAIN)
-    typo = add_subscriber(settings, "an@gmial.com", SubscriberStatus.PENDING)
-    mail = build_confirmation(settings, subscriber_id=typo, email="an@gmial.com")
+    typo, _ = add_subscriber(settings, "an@gmial.com", SubscriberStatus.PENDING)
+    mail = build_confirmation(
+        settings, subscriber_id=typo, confirm_key="c" * 32, email="an@gmial.com"
+    )
     runtime = build_runtime(settings)
     try:
         outcome = process_raw(runtime, sample("postfix_hard", settings, verp=mail.sender))

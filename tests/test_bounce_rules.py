@@ -213,19 +213,23 @@ def test_score_halves_every_half_life() -> None:
 
 def test_mail_to_the_unsubscribe_address_unsubscribes(session: Session, settings: Settings) -> None:
     """A mail to the List-Unsubscribe mailto address unsubscribes its subscriber with a
-    consent event; one whose token was not signed by us changes nothing."""
+    consent event; one whose token was not signed by us, or carries another key (an
+    erased subscriber's old address), changes nothing."""
     delivery = sent_delivery(session, "nguoi.dan@hopthu.example")
     assert delivery.subscriber_id is not None
     forger = settings.model_copy(update={"secret_key": "forger-secret-key-that-is-long-enough!!"})
-    forged = sample("unsubscribe_mailto", forger, subscriber_id=delivery.subscriber_id)
-    outcome = apply_report(
-        session, report=parse_report(forged, settings), settings=settings, now=NOW
-    )
-    assert outcome.action == "ignored"
     subscriber = session.get(Subscriber, delivery.subscriber_id)
     assert subscriber is not None
-    assert subscriber.status is SubscriberStatus.ACTIVE
-    raw = sample("unsubscribe_mailto", settings, subscriber_id=delivery.subscriber_id)
+    key = subscriber.link_key
+    forged = sample("unsubscribe_mailto", forger, subscriber_id=subscriber.id, link_key=key)
+    stale = sample("unsubscribe_mailto", settings, subscriber_id=subscriber.id, link_key="k" * 32)
+    for raw in (forged, stale):
+        outcome = apply_report(
+            session, report=parse_report(raw, settings), settings=settings, now=NOW
+        )
+        assert outcome.action == "ignored"
+        assert subscriber.status is SubscriberStatus.ACTIVE
+    raw = sample("unsubscribe_mailto", settings, subscriber_id=subscriber.id, link_key=key)
     outcome = apply_report(session, report=parse_report(raw, settings), settings=settings, now=NOW)
     assert outcome.action == "unsubscribed"
     assert subscriber.status is SubscriberStatus.UNSUBSCRIBED

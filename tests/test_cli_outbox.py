@@ -15,8 +15,8 @@ def test_outbox_decodes_and_lists_links(
 ) -> None:
     """Mail is shown decoded (Vietnamese subject, text); --links puts /confirm/ first."""
     settings = settings_factory()
-    mail_confirmation(settings, subscriber_id=7, email="lan@example.vn")
-    mail_confirmation(settings, subscriber_id=8, email="binh@example.vn")
+    mail_confirmation(settings, subscriber_id=7, confirm_key="c" * 32, email="lan@example.vn")
+    mail_confirmation(settings, subscriber_id=8, confirm_key="c" * 32, email="binh@example.vn")
     env = {"NEWSLETTER_SMTP_URL": settings.smtp_url}
     shown = newsletter("outbox", env=env, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -26,6 +26,7 @@ from newsletter.models import (
     SubscriberStatus,
     subscriber_categories,
 )
+from newsletter.models.subscribers import new_link_key
 from newsletter.runtime import Runtime
 
 
@@ -38,10 +39,22 @@ def add_subscribers(
     status: SubscriberStatus = SubscriberStatus.ACTIVE,
     categories: Iterable[int] = (),
 ) -> list[int]:
-    """Insert `count` subscribers in one statement; returns their ids in order."""
+    """Insert `count` subscribers in one statement; returns their ids in order.
+
+    Pending ones hold a confirmation key, as a real request leaves them."""
     emails = [f"{prefix}{i:05d}@{domain}" for i in range(count)]
+    waiting = status is SubscriberStatus.PENDING
     session.execute(
-        insert(Subscriber), [{"email": e, "status": status, "locale": "vi"} for e in emails]
+        insert(Subscriber),
+        [
+            {
+                "email": e,
+                "status": status,
+                "locale": "vi",
+                "confirm_key": new_link_key() if waiting else None,
+            }
+            for e in emails
+        ],
     )
     ids = list(
         session.scalars(

@@ -80,14 +80,16 @@ def _delivery_from(addresses: list[str], settings: Settings, report: BounceRepor
             log.warning("ignored a bounce to a VERP address with an invalid signature")
 
 
-def _unsubscribe_request(msg: Message, settings: Settings) -> int | None:
-    """The subscriber whose signed unsubscribe+TOKEN address this mail was sent to."""
+def _unsubscribe_request(msg: Message, settings: Settings) -> tuple[int, str] | None:
+    """(subscriber id, link key) of the signed unsubscribe+TOKEN address this mail was
+    sent to; rules.py acts only when the key is still the subscriber's."""
     for address in _verp_candidates(msg):
         local = address.strip().strip("<>").rpartition("@")[0]
         if not local.lower().startswith(UNSUBSCRIBE_LOCAL_PREFIX):
             continue
         try:
-            return read_token(settings, Purpose.UNSUBSCRIBE, local[len(UNSUBSCRIBE_LOCAL_PREFIX) :])
+            token = local[len(UNSUBSCRIBE_LOCAL_PREFIX) :]
+            return read_resident_token(settings, Purpose.UNSUBSCRIBE, token)
         except TokenError:
             log.warning("ignored a mail to an unsubscribe address with an invalid signature")
     return None

@@ -30,7 +30,7 @@ class BounceReport:
     # An out-of-office or vacation reply: nobody's failure, dropped without effect.
     auto_reply: bool = False
     # A mail to the List-Unsubscribe mailto address (unsubscribe+TOKEN@…): whose request.
-    unsubscribe_request: int | None = None
+    unsubscribe_request: tuple[int, str] | None = None  # (subscriber id, link key)
     # Which reader understood the message ("dsn", "arf", "ses", "opensmtpd", ...).
     source: str | None = None
 

@@ -30,7 +30,7 @@ from newsletter.models import (
     SubscriberStatus,
 )
 from newsletter.subscribers.lifecycle import Consent
-from newsletter.subscribers.preferences import unsubscribe
+from newsletter.subscribers.preferences import subscriber_for_link, unsubscribe
 from newsletter.subscribers.suppression import suppress
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,16 @@ def apply_report(
     return _soft(session, subscriber, delivery_id, settings, now)
 
 
-def _unsubscribe_request(session: Session, subscriber_id: int, now: dt.datetime) -> BounceOutcome:
-    """A mail to the List-Unsubscribe mailto address: the resident asked to stop, by mail."""
+def _unsubscribe_request(
+    session: Session, request: tuple[int, str], now: dt.datetime
+) -> BounceOutcome:
+    """A mail to the List-Unsubscribe mailto address: the resident asked to stop, by mail.
+
+    Like the https link, it acts only while its key is the subscriber's: an erased
+    subscriber's old address names no one, whoever holds the id since."""
+    subscriber_id, link_key = request
+    if subscriber_for_link(session, subscriber_id=subscriber_id, link_key=link_key) is None:
+        return BounceOutcome("ignored", reason="unsubscribe request for an erased subscriber")
     if not unsubscribe(
         session,
         subscriber_id=subscriber_id,

@@ -31,7 +31,11 @@ COMMANDS: dict[str, Entry] = {
         "Run web, worker and beat together (one command for a small installation).",
     ),
     "web": Entry("processes", "web", "Run the web server (public pages, API, admin)."),
-    "worker": Entry("processes", "worker", "Run a Celery worker."),
+    "worker": Entry(
+        "processes",
+        "worker",
+        "Run a Celery worker (without --queues: the senders and the slow jobs, side by side).",
+    ),
     "beat": Entry(
         "processes",
         "beat",

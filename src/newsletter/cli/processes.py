@@ -196,6 +196,10 @@ def worker(
     ),
 ) -> None:
     """Run a Celery worker (without --queues: the senders and the slow jobs, side by side)."""
+    # Checked here once, so a broken setup is one line, not one per child process.
+    settings = cli_settings()
+    require_dependencies(settings)
+    require_dkim_key(settings)
     if not queues:
         base = [sys.executable, "-m", "newsletter", "worker"]
         senders = [*base, "--queues", SENDERS]
@@ -204,9 +208,6 @@ def worker(
         if nice is not None:
             senders += ["--nice", str(nice)]
         raise typer.Exit(supervise([senders, [*base, "--queues", DEFAULT_QUEUE]]))
-    settings = cli_settings()
-    require_dependencies(settings)
-    require_dkim_key(settings)
     configure_logging(settings)
     niceness = default_niceness(queues) if nice is None else nice
     if niceness > 0:
