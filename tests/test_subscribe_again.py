@@ -56,7 +56,10 @@ def test_request_within_the_resend_window_changes_nothing_and_says_so(site: Site
         relink = client.post(first)
     assert again.status_code == 200
     assert "tối đa một thư xác nhận trong 6 giờ" in again.text
-    assert again.text == unknown.text
+    # The page repeats the typed address; apart from it, the two answers are the same.
+    assert again.text.replace(EMAIL, "<typed>") == unknown.text.replace(
+        "nguoi.moi@example.vn", "<typed>"
+    )
     assert "tối đa một thư xác nhận trong 6 giờ" in as_json.json()["message"]
     assert relink.status_code == 400
     assert stored(site) == (SubscriberStatus.UNSUBSCRIBED, "Lan", ["tin-tuc"])
