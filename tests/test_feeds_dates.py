@@ -82,9 +82,22 @@ def test_api_dates_accept_the_same_forms() -> None:
     assert parse_datetime(text, timezone=ZONE) == moment.astimezone(dt.UTC)
     with pytest.raises(ArticleRejectedError, match="dd/mm/yyyy"):
         parse_datetime("hôm qua", timezone=ZONE)
+    with pytest.raises(ArticleRejectedError, match="out of range"):
+        parse_datetime(dt.datetime(1, 1, 1, 0, 30), timezone=ZONE)
 
 
-@pytest.mark.parametrize("text", ["31/02/2026 10:00", "Thứ năm", "GMT+7", "26/11/2026 25:00"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "31/02/2026 10:00",
+        "Thứ năm",
+        "GMT+7",
+        "26/11/2026 25:00",
+        # Before year 1 once moved to UTC (found by fuzzing the push API: it was a 500).
+        "0001-01-01T00:02:00.0+01:00",
+        "01/01/0001 00:30",
+    ],
+)
 def test_impossible_dates_give_no_date(text: str) -> None:
     """A date that does not exist gives None (the entry gets the time it was first seen)."""
     assert parse_date(text, timezone=ZONE) is None

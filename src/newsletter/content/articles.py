@@ -93,7 +93,10 @@ def parse_datetime(value: object, *, timezone: ZoneInfo) -> dt.datetime | None:
         return None
     if isinstance(value, dt.datetime):
         parsed = value if value.tzinfo else value.replace(tzinfo=timezone)
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise ArticleRejectedError(f"published_at {value} is out of range") from None
     if not isinstance(value, str):
         raise ArticleRejectedError(f"published_at must be text, not {type(value).__name__}")
     moment = parse_date(value, timezone=timezone)

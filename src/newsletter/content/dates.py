@@ -81,4 +81,7 @@ def parse_date(text: str, *, timezone: ZoneInfo) -> dt.datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=offset or timezone)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 east of UTC falls before year 1: no usable date
+        return None
