@@ -140,6 +140,19 @@ def test_a_bad_item_rejects_the_whole_push(
     assert stored(runtime) == []
 
 
+def test_a_date_before_year_one_in_utc_is_refused(
+    client: httpx.Client, runtime: Runtime, token: str
+) -> None:
+    """0001-01-01T00:02+01:00 is before year 1 in UTC: a 422 naming the item, not a 500."""
+    early = {**ARTICLE, "published_at": "0001-01-01T00:02:00.0+01:00"}
+    response = client.post(
+        "/api/v1/articles", json=early, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 422, response.text
+    assert "out of range" in response.json()["detail"][0]["error"]
+    assert stored(runtime) == []
+
+
 @pytest.mark.parametrize("db_backend", ["sqlite"])
 def test_unknown_fields_are_refused(client: httpx.Client, runtime: Runtime, token: str) -> None:
     """A typo in a field name is a 422, not a silently dropped value."""

@@ -17,6 +17,7 @@ from newsletter.content.articles import (
     CategoryIndex,
     Outcome,
     UpsertResult,
+    parse_datetime,
     upsert_article,
 )
 from newsletter.models import Article
@@ -67,9 +68,8 @@ class ArticleIn(BaseModel):
     )
 
     def to_input(self, timezone: ZoneInfo) -> ArticleInput:
-        published = self.published_at
-        if published is not None and published.tzinfo is None:
-            published = published.replace(tzinfo=timezone)
+        """ArticleRejectedError for a date that is no usable moment (the one date rule:
+        content.articles.parse_datetime, naive meaning NEWSLETTER_TIMEZONE)."""
         labels = ([self.category] if self.category else []) + self.categories
         return ArticleInput(
             guid=self.guid,
@@ -79,7 +79,7 @@ class ArticleIn(BaseModel):
             image_url=self.image_url,
             author=self.author,
             categories=tuple(labels),
-            published_at=published.astimezone(dt.UTC) if published else None,
+            published_at=parse_datetime(self.published_at, timezone=timezone),
         )
 
 
