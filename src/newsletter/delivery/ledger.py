@@ -1,4 +1,4 @@
-"""The ledger: claim rows, mark them, reconcile; the id ranges a campaign's batches cover.
+"""The ledger: claim rows, mark them; the id ranges a campaign's batches cover.
 
 Every function takes a session and leaves the transaction to the caller; the functions
 that make work return the id ranges to enqueue, which the caller enqueues only after
