@@ -13,6 +13,7 @@ from newsletter.models.enums import (
     CampaignStatus,
     ConsentKind,
     DeliveryStatus,
+    Frequency,
     SubscriberStatus,
 )
 from newsletter.models.subscribers import (
@@ -41,6 +42,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "Feed",
+    "Frequency",
     "Subscriber",
     "SubscriberStatus",
     "Suppression",

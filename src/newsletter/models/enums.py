@@ -13,9 +13,20 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"
 
 
+class Frequency(StrEnum):
+    """How often a resident gets the articles of their categories (urgent bulletins: always)."""
+
+    IMMEDIATELY = "ngay-khi-co"
+    DAILY = "hang-ngay"
+    WEEKLY = "hang-tuan"
+
+
 class CampaignKind(StrEnum):
-    DIGEST = "digest"
+    DIGEST = "digest"  # the weekly digest
     BULLETIN = "bulletin"
+    DAILY_DIGEST = "daily_digest"
+    # New articles of one arrival batch, for residents who chose "ngay-khi-co".
+    ALERT = "alert"
 
 
 class CampaignStatus(StrEnum):

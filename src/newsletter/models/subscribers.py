@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.models.base import Base, BigId, _enum, utcnow
-from newsletter.models.enums import ConsentKind, SubscriberStatus
+from newsletter.models.enums import ConsentKind, Frequency, SubscriberStatus
 
 
 def new_link_key() -> str:
@@ -97,6 +97,9 @@ class Subscriber(Base):
         _enum(SubscriberStatus), default=SubscriberStatus.PENDING, index=True
     )
     locale: Mapped[str] = mapped_column(String(16), default="vi")
+    frequency: Mapped[Frequency] = mapped_column(
+        _enum(Frequency), default=Frequency.WEEKLY, server_default=Frequency.WEEKLY.value
+    )
     source: Mapped[str | None] = mapped_column(String(500))
     bounce_score: Mapped[float] = mapped_column(Float, default=0.0)
     bounce_score_at: Mapped[dt.datetime | None]
