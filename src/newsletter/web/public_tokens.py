@@ -17,10 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.content.categories import CategoryError, list_categories
 from newsletter.mail.links import preferences_url
-from newsletter.models import SubscriberStatus
+from newsletter.models import Frequency, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
+from newsletter.subscribers.frequency import frequency_choices, read_frequency
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
     erase_subscriber,
@@ -201,6 +202,8 @@ def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
             "name": subscriber.name or "",
             "categories": categories,
             "chosen": chosen,
+            "frequencies": frequency_choices(runtime.settings),
+            "frequency": subscriber.frequency.value,
             "notice": None,
             "error": None,
         }
@@ -287,8 +290,9 @@ async def _save_preferences(
             for s in fields.get("categories", [])
             if s.strip()
         ]
+        frequency = read_frequency(fields)
         found = await run_in_threadpool(
-            _save, runtime, link, name, slugs, _consent(request, "preferences")
+            _save, runtime, link, name, slugs, frequency, _consent(request, "preferences")
         )
     except InputError as exc:
         return await _preferences_again(state, runtime, link, error=exc.message)
@@ -323,7 +327,14 @@ async def _preferences_again(
     )
 
 
-def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Consent) -> bool:
+def _save(
+    runtime: Runtime,
+    link: Link,
+    name: str,
+    slugs: list[str],
+    frequency: Frequency | None,
+    consent: Consent,
+) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
         # One rule, as in the subscribe box: no category ticked means every category, and
@@ -334,7 +345,12 @@ def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Co
         if subscriber_id is None:
             return False
         subscriber = update_preferences(
-            session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
+            session,
+            subscriber_id=subscriber_id,
+            name=name,
+            category_slugs=slugs,
+            consent=consent,
+            frequency=frequency,
         )
         return subscriber is not None
 
