@@ -8,11 +8,16 @@ bulletins reach every active subscriber at once, whatever they chose here.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from newsletter.config import Settings
-from newsletter.models import Frequency
+from newsletter.models import ConsentKind, Frequency, Subscriber, SubscriberStatus, utcnow
 from newsletter.subscribers.addresses import InputError
+from newsletter.subscribers.consent import Consent, record_consent
 
 __all__ = [
     "DEFAULT_FREQUENCY",
@@ -20,11 +25,13 @@ __all__ = [
     "INVALID_FREQUENCY_VI",
     "FrequencyChoice",
     "FrequencyError",
+    "count_by_frequency",
     "frequency_choices",
     "frequency_label",
     "parse_frequency",
     "read_frequency",
     "schedule_words",
+    "set_frequency",
 ]
 
 DEFAULT_FREQUENCY = Frequency.WEEKLY
@@ -147,3 +154,44 @@ def frequency_choices(settings: Settings) -> list[FrequencyChoice]:
         )
         for f in Frequency
     ]
+
+
+def set_frequency(
+    session: Session,
+    *,
+    subscriber_id: int,
+    frequency: Frequency,
+    consent: Consent,
+    now: dt.datetime | None = None,
+) -> Subscriber | None:
+    """Change one subscriber's frequency, with a preferences_changed consent event.
+
+    None when there is no such subscriber. Choosing what is stored already changes
+    nothing and records nothing.
+    """
+    subscriber = session.get(Subscriber, subscriber_id, with_for_update=True)
+    if subscriber is None or subscriber.frequency is frequency:
+        return subscriber
+    now = now or utcnow()
+    extra = {"frequency": frequency.value, "previous_frequency": subscriber.frequency.value}
+    subscriber.frequency = frequency
+    subscriber.updated_at = now
+    record_consent(
+        session, subscriber, ConsentKind.PREFERENCES_CHANGED, consent, now=now, extra=extra
+    )
+    session.flush()
+    return subscriber
+
+
+def count_by_frequency(
+    session: Session, *, status: SubscriberStatus = SubscriberStatus.ACTIVE
+) -> dict[str, int]:
+    """How many subscribers of `status` chose each frequency (every value present)."""
+    counts = {f.value: 0 for f in Frequency}
+    for frequency, count in session.execute(
+        select(Subscriber.frequency, func.count())
+        .where(Subscriber.status == status)
+        .group_by(Subscriber.frequency)
+    ):
+        counts[Frequency(frequency).value] = count
+    return counts

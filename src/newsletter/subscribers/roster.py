@@ -22,6 +22,7 @@ from newsletter.models import (
     Category,
     ConsentEvent,
     ConsentKind,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -70,11 +71,14 @@ def _matching(query: str) -> ColumnElement[bool]:
     )
 
 
-def search_subscribers(session: Session, *, query: str, limit: int = 50) -> list[Subscriber]:
-    """The newest `limit` subscribers matching `query` (see _matching)."""
-    statement = (
-        select(Subscriber).where(_matching(query)).order_by(Subscriber.id.desc()).limit(limit)
-    )
+def search_subscribers(
+    session: Session, *, query: str, limit: int = 50, frequency: Frequency | None = None
+) -> list[Subscriber]:
+    """The newest `limit` subscribers matching `query` (see _matching) and `frequency`."""
+    where = [_matching(query)]
+    if frequency is not None:
+        where.append(Subscriber.frequency == frequency)
+    statement = select(Subscriber).where(*where).order_by(Subscriber.id.desc()).limit(limit)
     return list(session.scalars(statement))
 
 
