@@ -70,7 +70,9 @@ def test_form_post_stores_the_frequency_and_confirming_keeps_it(site: Site) -> N
         assert answer.status_code == 200
         assert "Cảm ơn bạn!" in answer.text
         assert frequency_of(site) is Frequency.DAILY
-        assert client.post(confirm_link(site.smtp.wait_for(1)[-1])).status_code == 200
+        confirmed = client.post(confirm_link(site.smtp.wait_for(1)[-1]))
+        assert confirmed.status_code == 200
+        assert "qua e-mail (hằng ngày (17:00); thông báo khẩn luôn gửi ngay)" in confirmed.text
     found = row(site)
     assert found is not None
     assert (found.status, found.frequency) == (SubscriberStatus.ACTIVE, Frequency.DAILY)

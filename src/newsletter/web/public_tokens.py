@@ -21,7 +21,11 @@ from newsletter.models import Frequency, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
-from newsletter.subscribers.frequency import frequency_choices, read_frequency
+from newsletter.subscribers.frequency import (
+    frequency_choices,
+    frequency_label,
+    read_frequency,
+)
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
     erase_subscriber,
@@ -104,15 +108,18 @@ async def confirm(request: Request, token: str) -> Response:
     except TokenError as exc:
         return _bad_link(state, exc)
     consent = _consent(request, "page")
-    link_key = await run_in_threadpool(
+    confirmed = await run_in_threadpool(
         _confirm, get_runtime(request), subscriber_id, confirm_key, consent
     )
-    if link_key is None:
+    if confirmed is None:
         return _bad_link(state)
+    link_key, frequency = confirmed
+    how_often = frequency_label(frequency, state.settings)
     return state.message_page(
         "Đăng ký thành công",
-        "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail. "
-        "Mỗi thư đều có liên kết để đổi chuyên mục hoặc hủy đăng ký.",
+        "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail "
+        f"({how_often[:1].lower()}{how_often[1:]}; thông báo khẩn luôn gửi "
+        "ngay). Mỗi thư đều có liên kết để đổi chuyên mục, tần suất hoặc hủy đăng ký.",
         preferences_url=_preferences_url(state, (subscriber_id, link_key)),
         headers=TOKEN_PAGE_HEADERS,
     )
@@ -120,13 +127,13 @@ async def confirm(request: Request, token: str) -> Response:
 
 def _confirm(
     runtime: Runtime, subscriber_id: int, confirm_key: str, consent: Consent
-) -> str | None:
-    """The confirmed subscriber's link_key (for the preferences link), or None."""
+) -> tuple[str, Frequency] | None:
+    """The confirmed subscriber's link_key (for the preferences link) and frequency."""
     with runtime.sessions.begin() as session:
         subscriber = confirm_subscription(
             session, subscriber_id=subscriber_id, confirm_key=confirm_key, consent=consent
         )
-        return subscriber.link_key if subscriber is not None else None
+        return (subscriber.link_key, subscriber.frequency) if subscriber is not None else None
 
 
 # --- unsubscribe -----------------------------------------------------------------------
