@@ -12,7 +12,7 @@ from newsletter.accounts.audit import record_audit
 from newsletter.models import Frequency, Subscriber
 from newsletter.subscribers.consent import Consent
 from newsletter.subscribers.frequency import set_frequency
-from newsletter.web.api import api_router
+from newsletter.web.api import Problem, api_router
 from newsletter.web.api_auth import ApiCallerDep
 from newsletter.web.api_manage import SubscriberOut
 from newsletter.web.deps import SessionDep, valid_row_id
@@ -32,7 +32,10 @@ class SubscriberPatch(BaseModel):
     "/subscribers/{subscriber_id}",
     tags=["subscribers"],
     response_model=SubscriberOut,
-    responses={404: {"description": "No such subscriber"}},
+    responses={
+        400: {"model": Problem, "description": "The body is not JSON"},
+        404: {"model": Problem, "description": "No such subscriber"},
+    },
 )
 def patch_subscriber(
     subscriber_id: int,
