@@ -110,10 +110,20 @@ def test_api_survives_fuzzing(fuzz_target: FuzzTarget) -> None:
 # --- the residents' pages: not in the schema (HTML forms), fuzzed here by hand --------------
 
 FIELD_NAMES = st.sampled_from(
-    ["email", "name", "categories", "website", "source", "action", "confirm_erase"]
+    ["email", "name", "categories", "frequency", "website", "source", "action", "confirm_erase"]
 ) | st.text(max_size=10)
 FIELD_VALUES = st.text(max_size=60) | st.sampled_from(
-    ["ten@example.vn", "thong-bao", "export", "erase", "unsubscribe", "resubscribe", "yes"]
+    [
+        "ten@example.vn",
+        "thong-bao",
+        "export",
+        "erase",
+        "unsubscribe",
+        "resubscribe",
+        "yes",
+        "hang-ngay",
+        "ngay-khi-co",
+    ]
 )
 JSON_VALUES = FIELD_VALUES | st.lists(FIELD_VALUES, max_size=3) | st.none() | st.integers()
 FORMS = st.lists(st.tuples(FIELD_NAMES, FIELD_VALUES), max_size=8)

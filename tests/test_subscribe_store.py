@@ -194,6 +194,7 @@ def test_new_address_is_stored_whole(session: Session) -> None:
     assert consent_event.detail is not None
     assert json.loads(consent_event.detail) == {
         "via": "json", "consent_text": "Tôi đồng ý", "categories": ["tin-tuc", "khan-cap"],
+        "frequency": "hang-tuan",
     }  # fmt: skip
 
 

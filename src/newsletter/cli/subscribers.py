@@ -16,6 +16,7 @@ from newsletter.cli.output import console
 from newsletter.models import AuditEvent
 from newsletter.ops.dashboard import subscriber_overview
 from newsletter.subscribers.addresses import suppression_hash
+from newsletter.subscribers.frequency import count_by_frequency
 from newsletter.subscribers.preferences import erase_address
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv, subscriber_stats
 from newsletter.tasks.app import create_producer
@@ -26,7 +27,11 @@ app = typer.Typer(help="Subscribers.", no_args_is_help=True)
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="CSV with an 'email' column; optional name, categories."),
+    file: Path = typer.Argument(
+        ...,
+        help="CSV with an 'email' column; optional name, categories (slugs separated by ;), "
+        "frequency (ngay-khi-co, hang-ngay, hang-tuan; blank: weekly).",
+    ),
     consent_source: str | None = typer.Option(
         None,
         "--consent-source",
@@ -102,10 +107,12 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     with cli_runtime() as rt, rt.sessions.begin() as session:
         numbers = subscriber_stats(session)
         overview = subscriber_overview(session, now=dt.datetime.now(dt.UTC))
+        by_frequency = count_by_frequency(session)
     data = {
         "by_status": numbers.by_status,
         "by_category": {c.slug: c.subscribers for c in overview.by_category},
         "all_categories": overview.all_categories,
+        "active_by_frequency": by_frequency,
         "suppressed": numbers.suppressed,
         "bounced_messages": numbers.bounced_messages,
         "complaints": numbers.complaints,
@@ -122,6 +129,10 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         cats.add_row(c.name, str(c.subscribers))
     cats.add_row("(all categories)", str(overview.all_categories))
     console.print(cats)
+    console.print(
+        "active by frequency: " + ", ".join(f"{k} {v}" for k, v in by_frequency.items()),
+        highlight=False,
+    )
     console.print(
         f"suppressed addresses: {numbers.suppressed}; bounced messages: "
         f"{numbers.bounced_messages}; complaints: {numbers.complaints}",

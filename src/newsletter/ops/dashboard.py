@@ -15,12 +15,22 @@ from sqlalchemy.orm import Session
 
 from newsletter.models import (
     Campaign,
+    CampaignKind,
     Category,
     Feed,
     Subscriber,
     SubscriberStatus,
     subscriber_categories,
 )
+from newsletter.subscribers.frequency import count_by_frequency
+
+# What each campaign kind is, in the admin's words.
+CAMPAIGN_KIND_WORDS = {
+    CampaignKind.DIGEST: "weekly digest",
+    CampaignKind.DAILY_DIGEST: "daily digest",
+    CampaignKind.ALERT: "alert (new articles)",
+    CampaignKind.BULLETIN: "bulletin",
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class SubscriberOverview:
     # will get) every category.
     all_categories: int
     new_per_week: list[tuple[dt.date, int]]
+    # Active subscribers by the frequency they chose (every value present).
+    by_frequency: dict[str, int]
 
     @property
     def total(self) -> int:
@@ -85,6 +97,7 @@ def subscriber_overview(
         by_category=[CategoryCount(slug, name, count) for slug, name, count in rows],
         all_categories=reads_everything or 0,
         new_per_week=sorted(per_week.items()),
+        by_frequency=count_by_frequency(session),
     )
 
 

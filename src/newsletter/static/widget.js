@@ -22,6 +22,8 @@
       if (!el.name || el.disabled) { continue; }
       if (el.type === "checkbox") {
         if (el.checked) { data.categories.push(el.value); }
+      } else if (el.type === "radio") {
+        if (el.checked) { data[el.name] = el.value; }
       } else if (el.type !== "submit") {
         data[el.name] = el.value;
       }

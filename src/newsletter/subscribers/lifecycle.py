@@ -22,6 +22,7 @@ from newsletter.content.categories import categories_by_slug
 from newsletter.models import (
     Category,
     ConsentKind,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -53,6 +54,7 @@ __all__ = [
 
 # Statuses that a new request may move back to `pending` with a fresh confirmation.
 _REOPENABLE = {SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED}
+_FREQUENCIES = {f.value for f in Frequency}
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class SubscribeRequest:
     name: str | None
     category_slugs: list[str]
     consent: Consent
+    # None: not stated (weekly for a new address; a known one's choice stays).
+    frequency: Frequency | None = None
 
 
 _SUPPRESSION_REASONS = select(Suppression.reason).where(
@@ -103,6 +107,7 @@ def request_subscription(
     category_slugs: list[str],
     consent: Consent,
     resend_after: dt.timedelta,
+    frequency: Frequency | None = None,
     now: dt.datetime | None = None,
 ) -> SubscribeOutcome:
     """Record a subscribe request for the normalized `email`; say whether to mail it.
@@ -110,7 +115,7 @@ def request_subscription(
     `request_new` then, for a known address, `request_again` in the same transaction.
     Raises CategoryError for an unknown category slug.
     """
-    request = SubscribeRequest(email, name, category_slugs, consent)
+    request = SubscribeRequest(email, name, category_slugs, consent, frequency)
     outcome = request_new(session, request=request, now=now)
     if not outcome.known:
         return outcome
@@ -130,7 +135,8 @@ def request_new(
     now = now or utcnow()
     email, name, consent = request.email, request.name, request.consent
     categories = categories_by_slug(session, request.category_slugs)
-    extra = {"categories": [c.slug for c in categories]}
+    frequency = request.frequency or Frequency.WEEKLY
+    extra = {"categories": [c.slug for c in categories], "frequency": frequency.value}
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
         new_id, silent = subscribe_new_postgresql(
@@ -141,6 +147,7 @@ def request_new(
             now=now,
             extra=extra,
             reads_every_category=not categories,
+            frequency=frequency,
         )
         if silent:
             return SubscribeOutcome(subscriber_id=None, send_confirmation=False)
@@ -154,6 +161,7 @@ def request_new(
             consent=consent,
             now=now,
             reads_every_category=not categories,
+            frequency=frequency,
         )
         if new_id is not None:
             # A new address: three statements in all, no ORM flush.
@@ -183,7 +191,8 @@ def request_again(
 
     An active subscriber is left exactly as it is (a stranger may be typing its address);
     so are bounced and complained ones. A pending or unsubscribed one keeps its status,
-    name and categories: the request (name, categories) waits in `pending_request`, and
+    name, categories and frequency: the request (name, categories, frequency when
+    stated) waits in `pending_request`, and
     a new `confirm_key` makes every older confirmation link stop working. Within
     `resend_after` of the last confirmation nothing changes at all, so the link already
     mailed stays the one that works.
@@ -201,9 +210,12 @@ def request_again(
     if last is not None and now - last < resend_after:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
     slugs = [c.slug for c in categories_by_slug(session, request.category_slugs)]
-    subscriber.pending_request = json.dumps(
-        {"name": request.name or None, "categories": slugs}, ensure_ascii=False
-    )
+    wanted: dict[str, object] = {"name": request.name or None, "categories": slugs}
+    extra: dict[str, object] = {"categories": slugs}
+    if request.frequency is not None:
+        # Applied by its confirmation only, like the rest of the request.
+        wanted["frequency"] = extra["frequency"] = request.frequency.value
+    subscriber.pending_request = json.dumps(wanted, ensure_ascii=False)
     subscriber.confirm_key = new_link_key()
     subscriber.confirmation_sent_at = now
     record_consent(
@@ -212,7 +224,7 @@ def request_again(
         ConsentKind.SUBSCRIBE_REQUESTED,
         request.consent,
         now=now,
-        extra={"categories": slugs},
+        extra=extra,
     )
     session.flush()
     return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=True)
@@ -260,6 +272,8 @@ def confirm_subscription(
         subscriber.categories = list(
             session.scalars(select(Category).where(Category.slug.in_(slugs)))
         )
+        if wanted.get("frequency") in _FREQUENCIES:
+            subscriber.frequency = Frequency(wanted["frequency"])
         subscriber.pending_request = None
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now

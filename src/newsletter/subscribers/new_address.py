@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from newsletter.models import (
     ConsentEvent,
     ConsentKind,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     Suppression,
@@ -58,7 +59,8 @@ def _postgresql_subscribe_new() -> Select[int | None, bool]:
     )
     subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
                           "confirmation_sent_at", "locale", "bounce_score",
-                          "reads_every_category", "link_key", "confirm_key")  # fmt: skip
+                          "reads_every_category", "link_key", "confirm_key",
+                          "frequency")  # fmt: skip
     new = (
         postgresql_insert(subscribers)
         .from_select(
@@ -104,6 +106,7 @@ def subscribe_new_postgresql(
     now: dt.datetime,
     extra: dict[str, Any],
     reads_every_category: bool,
+    frequency: Frequency = Frequency.WEEKLY,
 ) -> tuple[int | None, bool]:
     """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
     row = consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
@@ -123,6 +126,7 @@ def subscribe_new_postgresql(
             "s_reads_every_category": reads_every_category,
             "s_link_key": new_link_key(),
             "s_confirm_key": new_link_key(),
+            "s_frequency": frequency,
         }
     )
     new_id, silent = session.execute(_SUBSCRIBE_NEW_POSTGRESQL, params).one()
@@ -137,6 +141,7 @@ def insert_new(
     consent: Consent,
     now: dt.datetime,
     reads_every_category: bool,
+    frequency: Frequency = Frequency.WEEKLY,
 ) -> int | None:
     """INSERT the address as pending, due its confirmation now; None when it exists.
 
@@ -159,6 +164,7 @@ def insert_new(
             "reads_every_category": reads_every_category,
             "link_key": new_link_key(),
             "confirm_key": new_link_key(),
+            "frequency": frequency,
         },
     ).scalar()
     return new_id

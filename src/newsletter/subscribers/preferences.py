@@ -21,6 +21,7 @@ from newsletter.models import (
     ConsentKind,
     Delivery,
     DeliveryStatus,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     utcnow,
@@ -101,9 +102,11 @@ def update_preferences(
     name: str | None,
     category_slugs: list[str],
     consent: Consent,
+    frequency: Frequency | None = None,
     now: dt.datetime | None = None,
 ) -> Subscriber | None:
-    """Change the name and the chosen categories (no slugs = every category)."""
+    """Change the name, the chosen categories (no slugs = every category) and, when
+    given, the frequency."""
     now = now or utcnow()
     # Locked first, as every change of a subscriber's categories is: two saves at once
     # (two tabs) are serialized, which the reads_every_category triggers rely on.
@@ -113,14 +116,15 @@ def update_preferences(
     categories = categories_by_slug(session, category_slugs)
     subscriber.name = name or None
     subscriber.categories = categories
+    extra: dict[str, Any] = {"categories": [c.slug for c in categories]}
+    if frequency is not None:
+        extra["frequency"] = frequency.value
+        if subscriber.frequency is not frequency:
+            extra["previous_frequency"] = subscriber.frequency.value
+        subscriber.frequency = frequency
     subscriber.updated_at = now
     record_consent(
-        session,
-        subscriber,
-        ConsentKind.PREFERENCES_CHANGED,
-        consent,
-        now=now,
-        extra={"categories": [c.slug for c in categories]},
+        session, subscriber, ConsentKind.PREFERENCES_CHANGED, consent, now=now, extra=extra
     )
     session.flush()
     return subscriber
@@ -146,6 +150,7 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "name": s.name,
         "status": s.status.value,
         "locale": s.locale,
+        "frequency": s.frequency.value,
         "source": s.source,
         "bounce_score": s.bounce_score,
         "bounce_score_at": _iso(s.bounce_score_at),

@@ -22,15 +22,19 @@ from newsletter.models import (
     Category,
     ConsentEvent,
     ConsentKind,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     Suppression,
     utcnow,
 )
 from newsletter.subscribers.addresses import InputError, normalize_lenient, parse_address
+from newsletter.subscribers.frequency import FrequencyError, parse_frequency
 from newsletter.subscribers.lifecycle import Consent, _kept_silent, request_subscription
 
-EXPORT_COLUMNS = ["email", "name", "status", "categories", "created_at", "confirmed_at", "source"]
+EXPORT_COLUMNS = [
+    "email", "name", "status", "categories", "frequency", "created_at", "confirmed_at", "source",
+]  # fmt: skip
 MAX_IMPORT_ROWS = 1_000_000
 
 
@@ -70,11 +74,14 @@ def _matching(query: str) -> ColumnElement[bool]:
     )
 
 
-def search_subscribers(session: Session, *, query: str, limit: int = 50) -> list[Subscriber]:
-    """The newest `limit` subscribers matching `query` (see _matching)."""
-    statement = (
-        select(Subscriber).where(_matching(query)).order_by(Subscriber.id.desc()).limit(limit)
-    )
+def search_subscribers(
+    session: Session, *, query: str, limit: int = 50, frequency: Frequency | None = None
+) -> list[Subscriber]:
+    """The newest `limit` subscribers matching `query` (see _matching) and `frequency`."""
+    where = [_matching(query)]
+    if frequency is not None:
+        where.append(Subscriber.frequency == frequency)
+    statement = select(Subscriber).where(*where).order_by(Subscriber.id.desc()).limit(limit)
     return list(session.scalars(statement))
 
 
@@ -95,6 +102,7 @@ def subscriber_page(
     *,
     query: str = "",
     status: SubscriberStatus | None = None,
+    frequency: Frequency | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> SubscriberPage:
@@ -106,6 +114,8 @@ def subscriber_page(
     where = [_matching(query)]
     if status is not None:
         where.append(Subscriber.status == status)
+    if frequency is not None:
+        where.append(Subscriber.frequency == frequency)
     total = session.scalar(select(func.count()).select_from(Subscriber).where(*where)) or 0
     page = max(1, page)
     rows = session.scalars(
@@ -151,7 +161,9 @@ def import_subscribers(
     actor: str = "cli",
     now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Import CSV rows (`email`, optional `name`, `categories` as slugs separated by ;).
+    """Import CSV rows (`email`, optional `name`, `categories` as slugs separated by ;,
+    `frequency`: ngay-khi-co, hang-ngay or hang-tuan; blank is weekly for a new address
+    and leaves a known one's choice as it is).
 
     Each row stands alone: a bad row is rejected with its line number and reason, the
     others go on. Bounced, complained and otherwise suppressed addresses are never
@@ -167,6 +179,10 @@ def import_subscribers(
             address = parse_address(row.get("email") or "", development=development)
             slugs = _split_categories(row.get("categories") or "")
             categories = categories_by_slug(session, slugs)
+            frequency = parse_frequency(row.get("frequency"))
+        except FrequencyError as exc:
+            result.rejected.append((line, str(exc)))
+            continue
         except InputError:
             result.rejected.append((line, f"invalid address: {(row.get('email') or '')[:100]!r}"))
             continue
@@ -182,6 +198,7 @@ def import_subscribers(
                 category_slugs=slugs,
                 consent=Consent(via="import", source_url=None, consent_text=None),
                 resend_after=resend_after,
+                frequency=frequency,
                 now=now,
             )
             if outcome.subscriber_id is None:
@@ -193,7 +210,16 @@ def import_subscribers(
                 result.unchanged += 1
             continue
         _import_active(
-            session, result, line, address.normalized, name, categories, consent_source, actor, now
+            session,
+            result,
+            line,
+            address.normalized,
+            name,
+            categories,
+            frequency,
+            consent_source,
+            actor,
+            now,
         )
     session.flush()
     return result
@@ -206,6 +232,7 @@ def _import_active(
     email: str,
     name: str | None,
     categories: list[Category],
+    frequency: Frequency | None,
     consent_source: str,
     actor: str,
     now: dt.datetime,
@@ -224,7 +251,7 @@ def _import_active(
         result.rejected.append((line, f"address is {subscriber.status.value}; not reactivated"))
         return
     if subscriber is None:
-        subscriber = Subscriber(email=email, created_at=now)
+        subscriber = Subscriber(email=email, created_at=now, frequency=Frequency.WEEKLY)
         session.add(subscriber)
         result.created += 1
     else:
@@ -232,6 +259,8 @@ def _import_active(
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.name = name
     subscriber.categories = categories
+    if frequency is not None:
+        subscriber.frequency = frequency
     subscriber.confirmed_at = now
     subscriber.updated_at = now
     subscriber.source = f"import: {consent_source}"[:500]
@@ -285,6 +314,7 @@ def export_csv(session: Session, *, batch: int = 2000) -> Iterator[str]:
                     _csv_cell(s.name or ""),
                     s.status.value,
                     ";".join(c.slug for c in s.categories),
+                    s.frequency.value,
                     s.created_at.isoformat(),
                     s.confirmed_at.isoformat() if s.confirmed_at else "",
                     _csv_cell(s.source or ""),

@@ -9,6 +9,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from newsletter.mail.environment import create_environment
+from newsletter.ops.dashboard import CAMPAIGN_KIND_WORDS
+from newsletter.subscribers.frequency import FREQUENCY_WORDS
 
 
 def client_ip(request: Request) -> str | None:
@@ -19,6 +21,8 @@ def _environment(request: Request) -> Environment:
     env: Environment | None = getattr(request.app.state, "admin_templates", None)
     if env is None:
         env = create_environment(request.app.state.settings)
+        # Words for officials, in every admin template: "daily digest", "immediately".
+        env.globals.update(kind_words=CAMPAIGN_KIND_WORDS, frequency_words=FREQUENCY_WORDS)
         request.app.state.admin_templates = env
     return env
 

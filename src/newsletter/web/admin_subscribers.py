@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy.orm import Session
 
 from newsletter.accounts.audit import record_audit
-from newsletter.models import Subscriber, SubscriberStatus
+from newsletter.models import Frequency, Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.preferences import erase_subscriber
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 50
 STATUSES = [s.value for s in SubscriberStatus]
+FREQUENCIES = [f.value for f in Frequency]
 
 
 def _listing(
@@ -55,17 +56,25 @@ def _listing(
     *,
     q: str = "",
     status: str = "",
+    frequency: str = "",
     page_number: int = 1,
     result: dict[str, object] | None = None,
 ) -> HTMLResponse:
     wanted = SubscriberStatus(status) if status in STATUSES else None
+    how_often = Frequency(frequency) if frequency in FREQUENCIES else None
     found = subscriber_page(
-        session, query=q[:320], status=wanted, page=page_number, per_page=PER_PAGE
+        session,
+        query=q[:320],
+        status=wanted,
+        frequency=how_often,
+        page=page_number,
+        per_page=PER_PAGE,
     )
     context = {
         "admin": admin,
         "q": q,
         "status": wanted.value if wanted else "",
+        "frequency": how_often.value if how_often else "",
         "statuses": STATUSES,
         "found": found,
         "result": result,
@@ -81,9 +90,12 @@ def subscribers(
     session: SessionDep,
     q: Annotated[str, Query(max_length=320)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
+    frequency: Annotated[str, Query(max_length=20)] = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    return _listing(request, admin, session, q=q, status=status, page_number=page)
+    return _listing(
+        request, admin, session, q=q, status=status, frequency=frequency, page_number=page
+    )
 
 
 _IMPORT_LIMIT = {"import_max_mib": IMPORT_FILE_MAX_BYTES // 2**20}

@@ -6,12 +6,14 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from newsletter.bounces.intake import MAX_BOUNCE_BYTES
 from newsletter.bounces.parse import parse_report
 from newsletter.bounces.rules import apply_report
+from newsletter.models import Frequency
 from newsletter.ops.dashboard import subscriber_overview
+from newsletter.subscribers.frequency import count_by_frequency
 from newsletter.subscribers.roster import search_subscribers, subscriber_stats
 from newsletter.web.api import api_router
 from newsletter.web.deps import SessionDep, SettingsDep
@@ -56,6 +58,9 @@ class StatsOut(BaseModel):
     subscribers_by_status: dict[str, int]
     subscribers_by_category: dict[str, int]
     all_categories: int
+    active_by_frequency: dict[str, int] = Field(
+        description="Active subscribers by frequency (ngay-khi-co, hang-ngay, hang-tuan)"
+    )
     suppressed: int
     bounced_messages: int
     complaints: int
@@ -70,6 +75,7 @@ def stats(session: SessionDep) -> StatsOut:
         subscribers_by_status=numbers.by_status,
         subscribers_by_category={c.slug: c.subscribers for c in overview.by_category},
         all_categories=overview.all_categories,
+        active_by_frequency=count_by_frequency(session),
         suppressed=numbers.suppressed,
         bounced_messages=numbers.bounced_messages,
         complaints=numbers.complaints,
@@ -81,6 +87,10 @@ class SubscriberOut(BaseModel):
     email: str
     status: str
     categories: list[str]
+    frequency: Frequency = Field(
+        description="How often the articles reach them: ngay-khi-co (immediately), "
+        "hang-ngay (daily), hang-tuan (weekly)"
+    )
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
 
@@ -90,16 +100,20 @@ def subscribers(
     session: SessionDep,
     q: Annotated[str, Query(max_length=320, description="Exact address, or its beginning")] = "",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    frequency: Annotated[
+        Frequency | None, Query(description="Only subscribers who chose this frequency")
+    ] = None,
 ) -> list[SubscriberOut]:
-    """Find subscribers by address."""
+    """Find subscribers by address (and frequency)."""
     return [
         SubscriberOut(
             id=s.id,
             email=s.email,
             status=s.status.value,
             categories=[c.slug for c in s.categories],
+            frequency=s.frequency,
             created_at=s.created_at,
             confirmed_at=s.confirmed_at,
         )
-        for s in search_subscribers(session, query=q, limit=limit)
+        for s in search_subscribers(session, query=q, limit=limit, frequency=frequency)
     ]

@@ -24,6 +24,7 @@ from newsletter.web import (
     api,
     api_campaigns,
     api_manage,
+    api_subscribers,
     archive,
     ops,
     public,
@@ -84,6 +85,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, limits=BODY_LIMITS)
     app.include_router(api.router)
     app.include_router(api_manage.router)
+    app.include_router(api_subscribers.router)
     app.include_router(api_campaigns.router)
     app.include_router(archive.router)
     app.include_router(admin.router)

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Environment
 from newsletter.content.categories import CategoryError, list_categories
+from newsletter.models import Frequency
 from newsletter.runtime import Runtime
 from newsletter.subscribers.addresses import (
     InputError,
@@ -30,6 +31,7 @@ from newsletter.subscribers.addresses import (
     normalize_lenient,
     parse_address,
 )
+from newsletter.subscribers.frequency import frequency_choices, read_frequency
 from newsletter.subscribers.lifecycle import (
     Consent,
     SubscribeOutcome,
@@ -84,6 +86,7 @@ class SubscribeForm:
     name: str | None
     categories: list[str]
     source: str | None
+    frequency: Frequency | None = None
 
 
 def _box_context(runtime: Runtime) -> dict[str, Any]:
@@ -91,7 +94,8 @@ def _box_context(runtime: Runtime) -> dict[str, Any]:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
     return {
         "categories": categories,
-        "values": {"email": "", "name": "", "categories": []},
+        "frequencies": frequency_choices(runtime.settings),
+        "values": {"email": "", "name": "", "categories": [], "frequency": ""},
         "error": None,
         "error_field": None,
     }
@@ -147,7 +151,11 @@ def _parse_subscribe(fields: dict[str, list[str]], referer: str) -> SubscribeFor
     source = first(fields, "source").strip() or referer
     source = check_text(source[:2000], field="source", label="Trang nguồn") or ""
     return SubscribeForm(
-        email=first(fields, "email"), name=name or None, categories=categories, source=source
+        email=first(fields, "email"),
+        name=name or None,
+        categories=categories,
+        source=source,
+        frequency=read_frequency(fields),
     )
 
 
@@ -295,7 +303,9 @@ def _store_request(
         development=settings.env is Environment.DEVELOPMENT,
         check_mx=settings.env is Environment.PRODUCTION,
     )
-    request = SubscribeRequest(address.normalized, form.name, form.categories, consent)
+    request = SubscribeRequest(
+        address.normalized, form.name, form.categories, consent, form.frequency
+    )
     with slots, runtime.sessions.begin() as session:
         outcome = request_new(session, request=request)
     return outcome, request if outcome.known else None
@@ -326,6 +336,7 @@ def _accepted(
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", [])[:100],
             "source": first(fields, "source")[:2000],
+            "frequency": first(fields, "frequency")[:40],
         },
     )
 
@@ -354,6 +365,7 @@ async def _refuse(
             "email": first(fields, "email")[:320],
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", []),
+            "frequency": first(fields, "frequency")[:40],
         },
     )
     return state.page("web/index.html", status_code=status_code, **context)

@@ -17,10 +17,15 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.content.categories import CategoryError, list_categories
 from newsletter.mail.links import preferences_url
-from newsletter.models import SubscriberStatus
+from newsletter.models import Frequency, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
+from newsletter.subscribers.frequency import (
+    frequency_choices,
+    frequency_label,
+    read_frequency,
+)
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
     erase_subscriber,
@@ -103,15 +108,18 @@ async def confirm(request: Request, token: str) -> Response:
     except TokenError as exc:
         return _bad_link(state, exc)
     consent = _consent(request, "page")
-    link_key = await run_in_threadpool(
+    confirmed = await run_in_threadpool(
         _confirm, get_runtime(request), subscriber_id, confirm_key, consent
     )
-    if link_key is None:
+    if confirmed is None:
         return _bad_link(state)
+    link_key, frequency = confirmed
+    how_often = frequency_label(frequency, state.settings)
     return state.message_page(
         "Đăng ký thành công",
-        "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail. "
-        "Mỗi thư đều có liên kết để đổi chuyên mục hoặc hủy đăng ký.",
+        "Cảm ơn bạn đã xác nhận! Từ nay bạn sẽ nhận bản tin qua e-mail "
+        f"({how_often[:1].lower()}{how_often[1:]}; thông báo khẩn luôn gửi "
+        "ngay). Mỗi thư đều có liên kết để đổi chuyên mục, tần suất hoặc hủy đăng ký.",
         preferences_url=_preferences_url(state, (subscriber_id, link_key)),
         headers=TOKEN_PAGE_HEADERS,
     )
@@ -119,13 +127,13 @@ async def confirm(request: Request, token: str) -> Response:
 
 def _confirm(
     runtime: Runtime, subscriber_id: int, confirm_key: str, consent: Consent
-) -> str | None:
-    """The confirmed subscriber's link_key (for the preferences link), or None."""
+) -> tuple[str, Frequency] | None:
+    """The confirmed subscriber's link_key (for the preferences link) and frequency."""
     with runtime.sessions.begin() as session:
         subscriber = confirm_subscription(
             session, subscriber_id=subscriber_id, confirm_key=confirm_key, consent=consent
         )
-        return subscriber.link_key if subscriber is not None else None
+        return (subscriber.link_key, subscriber.frequency) if subscriber is not None else None
 
 
 # --- unsubscribe -----------------------------------------------------------------------
@@ -201,6 +209,8 @@ def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
             "name": subscriber.name or "",
             "categories": categories,
             "chosen": chosen,
+            "frequencies": frequency_choices(runtime.settings),
+            "frequency": subscriber.frequency.value,
             "notice": None,
             "error": None,
         }
@@ -287,8 +297,9 @@ async def _save_preferences(
             for s in fields.get("categories", [])
             if s.strip()
         ]
+        frequency = read_frequency(fields)
         found = await run_in_threadpool(
-            _save, runtime, link, name, slugs, _consent(request, "preferences")
+            _save, runtime, link, name, slugs, frequency, _consent(request, "preferences")
         )
     except InputError as exc:
         return await _preferences_again(state, runtime, link, error=exc.message)
@@ -323,7 +334,14 @@ async def _preferences_again(
     )
 
 
-def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Consent) -> bool:
+def _save(
+    runtime: Runtime,
+    link: Link,
+    name: str,
+    slugs: list[str],
+    frequency: Frequency | None,
+    consent: Consent,
+) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
         # One rule, as in the subscribe box: no category ticked means every category, and
@@ -334,7 +352,12 @@ def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Co
         if subscriber_id is None:
             return False
         subscriber = update_preferences(
-            session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
+            session,
+            subscriber_id=subscriber_id,
+            name=name,
+            category_slugs=slugs,
+            consent=consent,
+            frequency=frequency,
         )
         return subscriber is not None
 
