@@ -40,9 +40,10 @@ def add_finished(
     """A campaign sent to `subscriber_ids`, finished that many days ago, with its totals."""
     finished = utcnow() - dt.timedelta(days=finished_days_ago)
     with sessions.begin() as session:
+        begun = finished - dt.timedelta(hours=1)
         campaign = Campaign(
             kind="bulletin", subject="Thông báo cắt nước", body_text="Nội dung.", status=status,
-            created_at=finished - dt.timedelta(hours=1), started_at=finished - dt.timedelta(hours=1),
+            created_at=begun, started_at=begun,
             finished_at=None if status is CampaignStatus.SENDING else finished,
             total_count=len(subscriber_ids), sent_count=len(subscriber_ids) - 1, failed_count=1,
         )  # fmt: skip
@@ -64,12 +65,8 @@ def add_finished(
 
 def rows_of(sessions: SessionFactory, campaign_id: int) -> int:
     with sessions() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.campaign_id == campaign_id)
-            )
-            or 0
-        )
+        query = select(func.count()).where(Delivery.campaign_id == campaign_id)
+        return int(session.scalar(query) or 0)
 
 
 def count_deletes(engine: Engine) -> list[str]:
