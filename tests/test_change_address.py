@@ -6,9 +6,20 @@ import json
 import re
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from newsletter.mail.links import preferences_url
-from newsletter.models import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
+from newsletter.models import (
+    ConsentEvent,
+    ConsentKind,
+    Delivery,
+    DeliveryStatus,
+    Subscriber,
+    SubscriberStatus,
+)
+from newsletter.subscribers.change_address import confirm_change, request_change
+from newsletter.subscribers.consent import Consent
+from newsletter.subscribers.preferences import erase_subscriber, export_subscriber
 from newsletter.subscribers.suppression import suppress
 from tests.support.public_site import (  # noqa: F401
     MailLane,
@@ -171,3 +182,33 @@ def test_a_bounced_subscription_moved_to_a_working_address_receives_again(site: 
         assert client.post(link_in(mail, "change-address")).status_code == 200
     moved = row_of(site, row.id)
     assert (moved.email, moved.status) == (NEW, SubscriberStatus.ACTIVE)
+
+
+def test_erasure_after_a_move_scrubs_every_address_and_export_shows_the_pending_one(
+    session: Session,
+) -> None:
+    """An erased subscriber's former and pending addresses leave no trace in log-like text;
+    the export names a pending new address."""
+    row = Subscriber(email=OLD, status=SubscriberStatus.ACTIVE, locale="vi")
+    session.add(row)
+    session.flush()
+    session.add(
+        Delivery(
+            campaign_id=1,
+            subscriber_id=row.id,
+            status=DeliveryStatus.BOUNCED,
+            last_error=f"550 <{OLD}>: user unknown",
+        )
+    )
+    consent = Consent(via="preferences")
+    request_change(session, subscriber_id=row.id, new_email=NEW, consent=consent)
+    key = row.pending_email_key
+    assert key is not None
+    assert confirm_change(session, subscriber_id=row.id, key=key, consent=consent) is not None
+    request_change(session, subscriber_id=row.id, new_email="third@example.gov.vn", consent=consent)
+    exported = export_subscriber(session, subscriber_id=row.id)
+    assert exported is not None
+    assert (exported["email"], exported["pending_email"]) == (NEW, "third@example.gov.vn")
+    assert erase_subscriber(session, subscriber_id=row.id)
+    errors = session.scalars(select(Delivery.last_error)).all()
+    assert errors == ["550 <[erased address]>: user unknown"]

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from newsletter.models import (
+    ConsentEvent,
     ConsentKind,
     Subscriber,
     SubscriberStatus,
@@ -103,6 +105,26 @@ def request_change(
     )
     session.flush()
     return ChangeRequested(send_confirmation=True)
+
+
+def former_addresses(session: Session, *, subscriber_id: int) -> set[str]:
+    """Every address the subscription had before, or was asked to move to (for erasure)."""
+    found: set[str] = set()
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is not None and subscriber.pending_email:
+        found.add(subscriber.pending_email)
+    details = session.scalars(
+        select(ConsentEvent.detail).where(
+            ConsentEvent.subscriber_id == subscriber_id,
+            ConsentEvent.kind.in_(
+                [ConsentKind.ADDRESS_CHANGE_REQUESTED, ConsentKind.ADDRESS_CHANGED_AWAY]
+            ),
+        )
+    )
+    for detail in details:
+        data = json.loads(detail or "{}")
+        found.update(v for k in ("address", "new_address") if isinstance(v := data.get(k), str))
+    return found
 
 
 def pending_change(session: Session, *, subscriber_id: int) -> tuple[str, str] | None:
