@@ -161,13 +161,16 @@ def test_bad_address_is_explained_and_honeypot_answers_alike(site: Site) -> None
 
 
 def test_manage_is_linked_from_the_box_and_the_subscribe_page(site: Site) -> None:
-    """The footer box (widget and subscribe page) links to "Quản lý đăng ký"; the page has
-    its form."""
+    """The footer box (widget and subscribe page) and the privacy page link to "Quản lý
+    đăng ký", the privacy page states RETENTION_DAYS; the page has its form."""
     with site.client() as client:
         for path in ("/", "/widget"):
             page = client.get(path)
             assert 'href="https://bantin.example.gov.vn/manage">Quản lý đăng ký</a>' in page.text
         form = client.get("/manage")
+        privacy = client.get("/privacy")
+    assert 'href="https://bantin.example.gov.vn/manage">Quản lý đăng ký</a>' in privacy.text
+    assert "tự động xóa 400 ngày sau khi đợt gửi kết thúc" in privacy.text
     assert form.status_code == 200
     assert 'action="https://bantin.example.gov.vn/manage"' in form.text
     assert "<h1>Quản lý đăng ký nhận bản tin</h1>" in form.text
