@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page
 from newsletter.models import Subscriber, SubscriberStatus
 from tests.support.browser import ARTIFACTS, browser_fixture  # noqa: F401
 from tests.support.public_site import (  # noqa: F401
+    Site,
     SiteFactory,
     mail_lane_fixture,
     mail_lanes_fixture,
@@ -22,12 +23,14 @@ from tests.support.smtp import ReceivedMail
 pytestmark = pytest.mark.parametrize("db_backend", ["sqlite"])
 
 
-def link(mail: ReceivedMail, path: str) -> str:
+def link(site: Site, mail: ReceivedMail, path: str) -> str:
+    """The mail's link, on the site under test (the lane's worker builds links to the
+    lane's PUBLIC_URL)."""
     body = mail.message.get_body(("plain",))
     assert body is not None
-    found = re.search(rf"(http://127\.0\.0\.1:\d+/{path}/\S+)", body.get_content())
+    found = re.search(rf"https?://[^/\s]+(/{path}/\S+)", body.get_content())
     assert found, body.get_content()
-    return found.group(1)
+    return site.url + found.group(1)
 
 
 def shot(page: Page, name: str, width: int) -> None:
@@ -54,20 +57,29 @@ def test_browser_gets_the_link_and_moves_to_a_new_address(
     page.get_by_role("heading", name="Kiểm tra hộp thư của bạn").wait_for(timeout=30_000)
     shot(page, "manage-sent", width)
     [mail] = site.smtp.wait_for(1)
-    page.goto(link(mail, "preferences"))
+    preferences = link(site, mail, "preferences")
+    page.goto(preferences)
     page.get_by_role("heading", name="Đổi địa chỉ e-mail").wait_for()
     shot(page, "preferences-change-address", width)
     page.get_by_label("Địa chỉ e-mail mới").fill("hoa.moi@example.gov.vn")
     page.get_by_role("button", name="Đổi địa chỉ").click()
     page.get_by_role("heading", name="Kiểm tra hộp thư mới").wait_for(timeout=30_000)
     shot(page, "change-address-sent", width)
+    page.goto(preferences)
+    page.get_by_text("Đang chờ xác nhận địa chỉ mới").wait_for()
+    shot(page, "preferences-pending-address", width)
     [_, confirmation] = site.smtp.wait_for(2)
     assert confirmation.rcpt_tos == ["hoa.moi@example.gov.vn"]
-    page.goto(link(confirmation, "change-address"))
+    page.goto(link(site, confirmation, "change-address"))
     shot(page, "change-address-confirm", width)
     page.get_by_role("button", name="Xác nhận địa chỉ mới").click()
     page.get_by_role("heading", name="Đã đổi địa chỉ").wait_for(timeout=30_000)
     shot(page, "change-address-done", width)
     page.get_by_role("link", name="Quản lý đăng ký của bạn").click()
     assert page.get_by_text("hoa.moi@example.gov.vn").first.is_visible()
+    page.goto(site.url + "/")
+    page.get_by_role("link", name="Quản lý đăng ký").click()
+    page.get_by_label("E-mail đã đăng ký").wait_for()
+    page.goto(site.url + "/")
+    shot(page, "subscribe-page", width)
     page.close()
