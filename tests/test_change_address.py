@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from newsletter.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.signing import Purpose, make_resident_token
 from newsletter.subscribers.change_address import confirm_change, request_change
 from newsletter.subscribers.consent import Consent
 from newsletter.subscribers.preferences import erase_subscriber, export_subscriber
@@ -212,3 +214,24 @@ def test_erasure_after_a_move_scrubs_every_address_and_export_shows_the_pending_
     assert erase_subscriber(session, subscriber_id=row.id)
     errors = session.scalars(select(Delivery.last_error)).all()
     assert errors == ["550 <[erased address]>: user unknown"]
+
+
+def test_expired_link_says_so_and_moves_nothing(site_factory: SiteFactory) -> None:
+    """A new-address link older than CONFIRM_TOKEN_DAYS is refused with its own message."""
+    running = site_factory(confirm_token_days=1 / 86400)  # one second
+    row = add(running, OLD)
+    with running.runtime.sessions.begin() as session:
+        request_change(
+            session, subscriber_id=row.id, new_email=NEW, consent=Consent(via="preferences")
+        )
+        key = session.get_one(Subscriber, row.id).pending_email_key
+    assert key is not None
+    token = make_resident_token(running.settings, Purpose.CHANGE_ADDRESS, row.id, key)
+    time.sleep(2.1)
+    with running.client() as client:
+        page = client.get(f"/change-address/{token}")
+        refused = client.post(f"/change-address/{token}")
+    for answer in (page, refused):
+        assert answer.status_code == 400
+        assert "Liên kết xác nhận địa chỉ mới đã hết hạn" in answer.text
+    assert row_of(running, row.id).email == OLD

@@ -68,6 +68,21 @@ CHANGE_FAILED_MESSAGE = (
 )
 
 
+EXPIRED_MESSAGE = (
+    "Liên kết xác nhận địa chỉ mới đã hết hạn. Hãy mở trang Quản lý đăng ký và nhập lại "
+    "địa chỉ mới để nhận liên kết khác. Địa chỉ cũ vẫn nhận bản tin như trước."
+)
+
+
+def _bad_change_link(state: PublicState, error: TokenError) -> Response:
+    if not error.expired:
+        return _bad_link(state, error)
+    return state.message_page(
+        "Liên kết đã hết hạn", EXPIRED_MESSAGE, status_code=400, is_error=True,
+        headers=TOKEN_PAGE_HEADERS,
+    )  # fmt: skip
+
+
 def _consent(request: Request) -> Consent:
     return Consent(
         ip=client_ip(request), user_agent=request.headers.get("user-agent"), via="preferences"
@@ -184,7 +199,7 @@ def change_address_page(request: Request, token: str) -> Response:
     try:
         read_resident_token(state.settings, Purpose.CHANGE_ADDRESS, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return _bad_change_link(state, exc)
     return state.page("web/change_address_confirm.html", headers=TOKEN_PAGE_HEADERS)
 
 
@@ -194,7 +209,7 @@ async def change_address_confirm(request: Request, token: str) -> Response:
     try:
         subscriber_id, key = read_resident_token(state.settings, Purpose.CHANGE_ADDRESS, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return _bad_change_link(state, exc)
     done = await run_in_threadpool(
         _confirm, get_runtime(request), subscriber_id, key, _consent(request)
     )
