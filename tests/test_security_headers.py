@@ -36,7 +36,10 @@ def assert_not_frameable(response: httpx.Response) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.parametrize("path", ["/", "/privacy", "/archive", "/confirm/x", "/preferences/x"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/privacy", "/archive", "/confirm/x", "/preferences/x", "/manage", "/change-address/x"],
+)
 def test_pages_refuse_to_be_framed(client: httpx.Client, path: str) -> None:
     """Every page but the box says DENY and frame-ancestors 'none' (clickjacking)."""
     assert_not_frameable(client.get(path))

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     subscribe_rate_limit: int = Field(default=100, ge=1)
     subscribe_address_limit: int = Field(default=5, ge=1)
     subscribe_rate_window_seconds: int = Field(default=600, ge=1)
+    # Delivery rows (who got which campaign) older than this are deleted nightly;
+    # campaign totals and consent events stay (docs/privacy.md).
+    retention_days: int = Field(default=400, ge=1)
     # `newsletter web` processes (uvicorn workers) behind one port; above 1 needs REDIS_URL
     # so that the per-IP subscribe limit stays one count shared by every process.
     web_workers: int = Field(default=1, ge=1, le=64)

@@ -20,6 +20,11 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     VERP = "verp"
+    CHANGE_ADDRESS = "change-address"
+
+
+# Links that expire (after CONFIRM_TOKEN_DAYS): both prove a mailbox at one moment.
+TIMED = frozenset({Purpose.CONFIRM, Purpose.CHANGE_ADDRESS})
 
 
 class TokenError(ValueError):
@@ -50,7 +55,7 @@ def make_token(settings: Settings, purpose: Purpose, subject_id: int) -> str:
 def make_resident_token(settings: Settings, purpose: Purpose, subscriber_id: int, key: str) -> str:
     """A token naming the subscriber `subscriber_id` whose row holds `key`."""
     subject = [int(subscriber_id), key]
-    if purpose is Purpose.CONFIRM:
+    if purpose in TIMED:
         return str(URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject))
     return str(URLSafeSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject))
 
@@ -75,7 +80,7 @@ def read_resident_token(settings: Settings, purpose: Purpose, token: str) -> tup
 
 def _loads(settings: Settings, purpose: Purpose, token: str) -> object:
     try:
-        if purpose is Purpose.CONFIRM:
+        if purpose in TIMED:
             return URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).loads(
                 token, max_age=int(settings.confirm_token_days * 86400)
             )

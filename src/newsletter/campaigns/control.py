@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.ledger import Work, queued_ranges, status_counts
+from newsletter.delivery.retention import ledger_pruned
 from newsletter.models import (
     Campaign,
     CampaignStatus,
@@ -193,6 +194,8 @@ def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = No
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise LookupError(f"campaign {campaign_id} does not exist")
+    if ledger_pruned(campaign):
+        return _from_totals(campaign)
     counts = status_counts(session, campaign_id=campaign_id)
     rate = send_rate(session, campaign=campaign, now=now)
     waiting = counts[DeliveryStatus.QUEUED] + counts[DeliveryStatus.SENDING]
@@ -220,6 +223,28 @@ def progress(session: Session, *, campaign_id: int, now: dt.datetime | None = No
         actions=tuple(
             allowed_actions(campaign.status.value, retryable=counts[DeliveryStatus.FAILED])
         ),
+    )
+
+
+def _from_totals(campaign: Campaign) -> Progress:
+    """A finished campaign whose ledger retention deleted: its totals, kept on the row."""
+    failed = campaign.failed_count + campaign.bounced_count
+    return Progress(
+        id=campaign.id,
+        kind=campaign.kind.value,
+        status=campaign.status.value,
+        subject=campaign.subject,
+        total=campaign.total_count,
+        sent=campaign.sent_count,
+        failed=failed,
+        retryable=0,
+        skipped=max(campaign.total_count - campaign.sent_count - failed, 0),
+        waiting=0,
+        rate=0.0,
+        seconds_left=None,
+        started_at=campaign.started_at,
+        finished_at=campaign.finished_at,
+        actions=tuple(allowed_actions(campaign.status.value, retryable=0)),
     )
 
 

@@ -51,6 +51,7 @@ COMMANDS: dict[str, Entry] = {
     "subscribers": Entry("subscribers", "app", "Subscribers."),
     "admin": Entry("admin", "app", "Admin accounts and API tokens."),
     "bounces": Entry("bounces", "app", "Bounce and complaint intake."),
+    "retention": Entry("retention", "app", "Personal data retention."),
     "outbox": Entry(
         "outbox", "outbox", "Read the Maildir outbox (NEWSLETTER_SMTP_URL maildir:PATH), decoded."
     ),

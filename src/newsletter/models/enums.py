@@ -53,3 +53,8 @@ class ConsentKind(StrEnum):
     PREFERENCES_CHANGED = "preferences_changed"
     UNSUBSCRIBED = "unsubscribed"
     COMPLAINED = "complained"
+    # A new address typed on the preferences page, and its owner confirming it; the
+    # event of the address given up names it (detail), for the proof of who consented.
+    ADDRESS_CHANGE_REQUESTED = "address_change_requested"
+    ADDRESS_CHANGED_AWAY = "address_changed_away"
+    ADDRESS_CONFIRMED = "address_confirmed"

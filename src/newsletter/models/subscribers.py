@@ -120,6 +120,13 @@ class Subscriber(Base):
     # categories), applied only once confirmed, so a stranger's request changes nothing.
     confirm_key: Mapped[str | None] = mapped_column(String(32))
     pending_request: Mapped[str | None] = mapped_column(Text)
+    # A new address typed on the preferences page: it replaces `email` only once the link
+    # mailed to it (keyed by `pending_email_key`) is followed (subscribers/change_address.py).
+    pending_email: Mapped[str | None] = mapped_column(String(320))
+    pending_email_key: Mapped[str | None] = mapped_column(String(32))
+    pending_email_at: Mapped[dt.datetime | None]
+    # When the last "Quản lý đăng ký" link was mailed: at most one per few minutes.
+    manage_sent_at: Mapped[dt.datetime | None]
 
     categories: Mapped[list[Category]] = relationship(secondary=subscriber_categories)
     consent_events: Mapped[list[ConsentEvent]] = relationship(

@@ -27,6 +27,7 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import normalize_lenient
+from newsletter.subscribers.change_address import former_addresses
 from newsletter.subscribers.erasure import scrub_address
 from newsletter.subscribers.lifecycle import SUPPRESSION_ERASED, Consent, record_consent
 from newsletter.subscribers.suppression import suppress
@@ -162,6 +163,9 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
         # A request waiting for its confirmation (name, categories) is theirs too.
         "pending_request": json.loads(s.pending_request) if s.pending_request else None,
+        # A new address waiting for its confirmation (subscribers/change_address.py).
+        "pending_email": s.pending_email,
+        "pending_email_at": _iso(s.pending_email_at),
         "consent_events": [
             {
                 "kind": e.kind.value,
@@ -214,8 +218,11 @@ def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
     session.execute(update(Delivery).where(Delivery.subscriber_id == subscriber.id).values(
         subscriber_id=None
     ))  # fmt: skip
+    # Addresses the subscription had before, or was moving to, may be quoted too.
+    earlier = former_addresses(session, subscriber_id=subscriber.id)
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
-    scrub_address(session, email=subscriber.email)
+    for email in {subscriber.email} | earlier:
+        scrub_address(session, email=email)
     subscriber.categories = []
     session.flush()
     session.delete(subscriber)

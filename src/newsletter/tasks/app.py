@@ -31,6 +31,9 @@ POLL_FEEDS = "newsletter.poll_feeds"
 POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
 SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
+SEND_MANAGE_LINK = "newsletter.send_manage_link"
+SEND_ADDRESS_CONFIRMATION = "newsletter.send_address_confirmation"
+RETENTION = "newsletter.retention"
 
 # Where each task goes when its sender names no queue (send_batch always names one).
 TASK_ROUTES = {
@@ -40,6 +43,9 @@ TASK_ROUTES = {
     POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
     SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
     SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
+    SEND_MANAGE_LINK: {"queue": URGENT_QUEUE},
+    SEND_ADDRESS_CONFIRMATION: {"queue": URGENT_QUEUE},
+    RETENTION: {"queue": DEFAULT_QUEUE},
 }
 
 # In priority order: a worker consuming several takes urgent work first (on Redis).
@@ -49,6 +55,8 @@ QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
 # sender (docs/delivery.md "Queues").
 SENDING_QUEUES = (URGENT_QUEUE, BULK_QUEUE)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
+# Nightly, in NEWSLETTER_TIMEZONE, when the city sleeps and no digest is due.
+RETENTION_SCHEDULE = crontab(minute="30", hour="3")
 
 
 class ScheduleError(ValueError):
@@ -109,6 +117,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": POLL_FEEDS,
             "schedule": timedelta(minutes=settings.feed_poll_minutes),
             "options": {"queue": DEFAULT_QUEUE, "expires": settings.feed_poll_minutes * 60},
+        },
+        "retention": {
+            "task": RETENTION,
+            "schedule": RETENTION_SCHEDULE,
+            "options": {"queue": DEFAULT_QUEUE, "expires": 6 * 3600},
         },
     }
     if settings.bounce_maildir is not None:

@@ -25,9 +25,11 @@ from newsletter.delivery.ledger import Work
 from newsletter.models import Campaign, utcnow
 from newsletter.runtime import Runtime
 from newsletter.tasks.app import (
+    SEND_ADDRESS_CONFIRMATION,
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
+    SEND_MANAGE_LINK,
     URGENT_QUEUE,
     create_producer,
     queue_for,
@@ -59,6 +61,16 @@ def enqueue_confirmation(app: Celery, *, subscriber_id: int) -> None:
 def enqueue_confirmations(app: Celery, *, subscriber_ids: list[int]) -> None:
     """Queue several confirmations as one task (after their commits; the web's publisher)."""
     app.send_task(SEND_CONFIRMATIONS, args=[subscriber_ids], queue=URGENT_QUEUE)
+
+
+def enqueue_manage_link(app: Celery, *, subscriber_id: int) -> None:
+    """Queue the "Quản lý đăng ký" mail of a subscriber on the urgent queue (after the commit)."""
+    app.send_task(SEND_MANAGE_LINK, args=[subscriber_id], queue=URGENT_QUEUE)
+
+
+def enqueue_address_confirmation(app: Celery, *, subscriber_id: int) -> None:
+    """Queue the confirmation of a subscriber's new address (after the commit)."""
+    app.send_task(SEND_ADDRESS_CONFIRMATION, args=[subscriber_id], queue=URGENT_QUEUE)
 
 
 def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> Work:

@@ -32,6 +32,8 @@ from newsletter.delivery.confirmations import (
     send_confirmation,
     send_confirmations,
 )
+from newsletter.delivery.resident_mail import send_address_confirmation, send_manage_link
+from newsletter.delivery.retention import run_retention
 from newsletter.delivery.transport import (
     MaildirTransport,
     RetryLaterError,
@@ -46,9 +48,12 @@ from newsletter.tasks.app import (
     POLL_BOUNCES,
     POLL_FEEDS,
     RECONCILE,
+    RETENTION,
+    SEND_ADDRESS_CONFIRMATION,
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
+    SEND_MANAGE_LINK,
     URGENT_QUEUE,
 )
 from newsletter.tasks.enqueue import (
@@ -265,3 +270,21 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             transport=state.confirmations,
             retry_alone=retry_alone,
         )
+
+    # A resident's own request, one mail each, retried like a confirmation; if every retry
+    # fails the resident simply asks again (the resend windows are minutes).
+    @app.task(name=SEND_MANAGE_LINK, **sending_options)
+    def send_manage_link_task(subscriber_id: int) -> bool:
+        return send_manage_link(
+            state.runtime, subscriber_id=subscriber_id, transport=state.confirmations
+        )
+
+    @app.task(name=SEND_ADDRESS_CONFIRMATION, **sending_options)
+    def send_address_confirmation_task(subscriber_id: int) -> bool:
+        return send_address_confirmation(
+            state.runtime, subscriber_id=subscriber_id, transport=state.confirmations
+        )
+
+    @app.task(name=RETENTION, shared=False)
+    def retention_task() -> int:
+        return run_retention(state.runtime.sessions, days=settings.retention_days).total

@@ -28,6 +28,8 @@ from newsletter.web import (
     archive,
     ops,
     public,
+    public_change_address,
+    public_manage,
 )
 from newsletter.web.limits import BODY_LIMITS, BodySizeLimitMiddleware
 from newsletter.web.middleware import RequestCounter
@@ -81,6 +83,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.state.public = public_state
     app.include_router(public.router)
+    app.include_router(public_manage.router)
+    app.include_router(public_change_address.router)
     # Every route has a body limit, checked before parsing and before any login check.
     app.add_middleware(BodySizeLimitMiddleware, limits=BODY_LIMITS)
     app.include_router(api.router)

@@ -118,7 +118,8 @@ def widget(request: Request) -> Response:
 
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy(request: Request) -> Response:
-    return public_state(request).page("web/privacy.html")
+    state = public_state(request)
+    return state.page("web/privacy.html", retention_days=state.settings.retention_days)
 
 
 @router.options("/subscribe")

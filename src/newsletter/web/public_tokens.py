@@ -213,6 +213,9 @@ def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
             "frequency": subscriber.frequency.value,
             "notice": None,
             "error": None,
+            # The "Đổi địa chỉ e-mail" form (web/public_change_address.py).
+            "pending_email": subscriber.pending_email,
+            "change_address_action": preferences_url(runtime.settings, *link) + "/address",
         }
 
 
