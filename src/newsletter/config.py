@@ -74,6 +74,8 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Ho_Chi_Minh"
     digest_schedule: str = "0 7 * * mon"
+    # The daily digest to "hang-ngay" subscribers (cron, NEWSLETTER_TIMEZONE).
+    daily_schedule: str = "0 17 * * *"
     send_rate: float = Field(default=50.0, gt=0)
     daily_cap: int = Field(default=0, ge=0)
     batch_size: int = Field(default=500, ge=1, le=5000)
