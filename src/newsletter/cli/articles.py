@@ -8,9 +8,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from kombu.exceptions import OperationalError
 from rich.progress import Progress
 
+from newsletter.cli.alerts import start_alerts_after_ingest
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.content.articles import IngestSummary
@@ -22,8 +22,6 @@ from newsletter.content.file_import import (
     read_records,
 )
 from newsletter.models import utcnow
-from newsletter.runtime import Runtime
-from newsletter.tasks.enqueue import start_alerts_now
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)
 
@@ -74,16 +72,5 @@ def import_(
             task = bar.add_task("importing", total=len(records))
             summary = import_records(session, records=records, progress=lambda: bar.advance(task))
         if summary.new:
-            _start_alerts(rt)
+            start_alerts_after_ingest(rt)
     _report(summary, as_json=as_json)
-
-
-def _start_alerts(rt: Runtime) -> None:
-    """The import's alert to "ngay-khi-co" subscribers, after its commit."""
-    try:
-        start_alerts_now(rt)
-    except OperationalError as exc:  # the broker is away: the reconciler starts it
-        console.print(
-            f"alert not started now ({exc}); the reconciler starts it once the broker answers",
-            highlight=False,
-        )
