@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
 from newsletter.content.categories import add_category
+from newsletter.content.feeds import add_feed
 from newsletter.db import create_db_engine
 from newsletter.models import (
     ArticleBatch,
@@ -36,6 +38,7 @@ from newsletter.tasks.app import (
     queue_for,
 )
 from newsletter.web.app import create_app
+from tests.support.feedserver import FeedServer, rss, rss_item
 from tests.support.ledger import add_subscribers
 from tests.support.webserver import WebServer
 from tests.test_cli import newsletter
@@ -177,3 +180,44 @@ def test_push_starts_one_alert_after_its_commit(runtime: Runtime) -> None:
         assert len(alerts) == 1
         assert alerts[0].total_count == 3
         assert s.scalar(select(Delivery.id).where(Delivery.campaign_id == alerts[0].id))
+
+
+# SQLite: the task's own runtime (built inside the worker's process state) is never
+# closed by a test, and an open psycopg connection warns when collected.
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_feed_poll_task_starts_one_alert_per_feed_that_brought_news(
+    settings_factory: Callable[..., Settings], database_url: str
+) -> None:
+    """Beat's poll task: a feed bringing three new items makes one alert; a poll with
+    nothing new makes none."""
+    settings = settings_factory(database_url=database_url, feed_allow_private=True)
+    server = FeedServer()
+    server.start()
+    app = create_celery(settings)
+    runtime = build_runtime(settings)
+    try:
+        when = format_datetime(utcnow() - dt.timedelta(hours=1))
+        url = server.serve(
+            "/rss",
+            rss(*(rss_item(n, pub_date=when) for n in range(3))).encode(),
+            Content_Type="application/rss+xml; charset=utf-8",
+        )
+        with runtime.sessions.begin() as s:
+            add_feed(s, url=url)
+            ids = add_subscribers(s, 2, prefix="ngay")
+            s.execute(
+                update(Subscriber)
+                .where(Subscriber.id.in_(ids))
+                .values(frequency=Frequency.IMMEDIATELY)
+            )
+        app.tasks["newsletter.poll_feeds"].run()
+        app.tasks["newsletter.poll_feeds"].run()  # the same items again: nothing new
+        with runtime.sessions() as s:
+            alerts = list(s.scalars(select(Campaign).where(Campaign.kind == CampaignKind.ALERT)))
+        assert len(alerts) == 1
+        assert len(alerts[0].meta["article_ids"]) == 3
+        assert alerts[0].total_count == 2
+    finally:
+        runtime.close()
+        app.close()
+        server.stop()
