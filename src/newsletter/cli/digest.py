@@ -67,6 +67,8 @@ def preview(
             email=subscriber.email,
             category_ids=frozenset(c.id for c in subscriber.categories),
             link_key=subscriber.link_key,
+            # What a send would show them: only articles after their watermark.
+            after_article=subscriber.mailed_through,
         )
         message = composer.compose(recipient)
         stored = f"campaign {campaign.id}" if campaign.id else "not stored: built in memory"
