@@ -13,7 +13,7 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
-from newsletter.content.arrivals import is_news
+from newsletter.content.arrivals import NEWS_DAYS, is_news
 from newsletter.delivery.transport import open_transport
 from newsletter.mail.composer import ARTICLE_KINDS, CampaignComposer
 from newsletter.mail.digest import DigestContent, SectionCategory, item_from_article
@@ -57,6 +57,9 @@ def load_digest_content(session: Session, campaign: Campaign) -> DigestContent:
             select(Article).where(
                 Article.id <= int(upto),
                 Article.first_seen_at >= since,
+                # Implied by is_news, and served by the published_at index: each batch
+                # task builds a composer, so this must not read the whole table.
+                Article.published_at >= since - dt.timedelta(days=NEWS_DAYS),
                 Article.id.not_in(own) if own else true(),
             )
         ).all()
