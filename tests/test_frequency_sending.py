@@ -24,6 +24,7 @@ from newsletter.delivery.budget import open_budget
 from newsletter.delivery.ledger import claim, queued_ranges
 from newsletter.delivery.watermarks import campaign_upto, reserve
 from newsletter.models import (
+    Article,
     ArticleBatch,
     Campaign,
     CampaignKind,
@@ -325,3 +326,29 @@ def test_crash_mid_send_changes_no_article_set(
     got = received(smtp_server)
     for name in ("tuan", "tuan2ngay", "tuan2ngaykhico"):
         assert got[address(name)] == Counter({1: 1, 2: 1, 3: 1}), name
+
+
+def test_a_mail_refused_for_good_gives_its_articles_to_the_next_one(
+    runtime: Runtime, app: Celery, smtp_server: SMTPServer
+) -> None:
+    """A digest the relay refuses for good (a policy 5xx) moves no watermark: next week's
+    digest brings that week's articles too, once; a re-run sends nothing."""
+    with runtime.sessions.begin() as s:
+        add_category(s, "tin-tuc", "Tin tức")
+        add_subscribers(s, 2, prefix="tuan")
+    refused = "tuan00001@example.vn"
+    smtp_server.refuse(refused, "550 5.7.1 Relaying denied by policy")
+    base = utcnow() - dt.timedelta(hours=2)
+    arrive(runtime, [1, 2], published=base)
+    digest(app, runtime, Frequency.WEEKLY, base + dt.timedelta(minutes=10))
+    with runtime.sessions() as s:
+        mark = s.scalar(select(Subscriber.mailed_through).where(Subscriber.email == refused))
+        first = s.scalar(select(Article.id).where(Article.title == "Tin số 1"))
+    assert first is not None
+    assert mark == first - 1, "given back: from just before the refused mail's articles"
+    del smtp_server.handler.rcpt_replies[refused]
+    arrive(runtime, [3], published=base + dt.timedelta(minutes=20))
+    digest(app, runtime, Frequency.WEEKLY, base + dt.timedelta(days=7, minutes=10))
+    got = received(smtp_server)
+    assert got[address("tuan")] == Counter({1: 1, 2: 1, 3: 1})
+    assert got[refused] == Counter({1: 1, 2: 1, 3: 1})

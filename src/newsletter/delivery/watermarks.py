@@ -123,9 +123,14 @@ def restore(executor: Session | Connection, *, delivery_ids: Sequence[int]) -> N
         upto = (meta or {}).get("upto")
         if upto is None:
             continue
+        if after == NO_WATERMARK:
+            # They had none: from just before this campaign's own articles, so the next
+            # mail brings those too (a watermark, unlike none, reaches into the backlog).
+            own = [int(i) for i in (meta or {}).get("article_ids") or []]
+            after = min(own) - 1 if own else None
         executor.execute(
             update(Subscriber)
             .where(and_(Subscriber.id == subscriber_id, Subscriber.mailed_through == int(upto)))
-            .values(mailed_through=None if after == NO_WATERMARK else after)
+            .values(mailed_through=after)
             .execution_options(synchronize_session=False)
         )
