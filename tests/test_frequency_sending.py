@@ -14,6 +14,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import select, update
 
+from newsletter.campaigns import control
 from newsletter.campaigns.build import NoDigest
 from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
@@ -21,7 +22,7 @@ from newsletter.content.articles import ArticleInput, CategoryIndex, upsert_arti
 from newsletter.delivery import lease
 from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
-from newsletter.delivery.ledger import claim, queued_ranges
+from newsletter.delivery.ledger import claim, queued_ranges, release
 from newsletter.delivery.watermarks import campaign_upto, reserve
 from newsletter.models import (
     Article,
@@ -352,3 +353,31 @@ def test_a_mail_refused_for_good_gives_its_articles_to_the_next_one(
     got = received(smtp_server)
     assert got[address("tuan")] == Counter({1: 1, 2: 1, 3: 1})
     assert got[refused] == Counter({1: 1, 2: 1, 3: 1})
+
+
+def test_cancelled_digest_gives_back_what_its_claimed_rows_reserved(
+    runtime: Runtime, app: Celery
+) -> None:
+    """Rows claimed (watermarks moved) then given back unsent, then the campaign
+    cancelled: each subscriber's watermark is what it was before."""
+    with runtime.sessions.begin() as s:
+        add_category(s, "tin-tuc", "Tin tức")
+        ids = add_subscribers(s, 3, prefix="tuan")
+        s.execute(update(Subscriber).where(Subscriber.id == ids[0]).values(mailed_through=0))
+    arrive(runtime, [1, 2], published=utcnow() - dt.timedelta(hours=1))
+    campaign_id = start_digest(app, runtime)
+    assert isinstance(campaign_id, int)
+    with runtime.sessions.begin() as s:
+        upto = campaign_upto(s, campaign_id)
+        assert upto is not None
+        rows = claim(s, campaign_id=campaign_id, first_id=0, last_id=2**62, limit=50)
+        reserve(s, upto=upto, rows=[(r.delivery_id, r.subscriber_id or 0) for r in rows])
+        assert set(s.scalars(select(Subscriber.mailed_through))) == {upto}
+        release(s, delivery_ids=[r.delivery_id for r in rows])
+    with runtime.sessions.begin() as s:
+        control.cancel(s, campaign_id=campaign_id)
+    with runtime.sessions() as s:
+        first = s.scalar(select(Article.id).where(Article.title == "Tin số 1"))
+        marks = dict(s.execute(select(Subscriber.id, Subscriber.mailed_through)).all())
+    assert first is not None
+    assert marks == {ids[0]: 0, ids[1]: first - 1, ids[2]: first - 1}
