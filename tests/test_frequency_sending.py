@@ -15,7 +15,8 @@ from celery import Celery
 from sqlalchemy import select, update
 
 from newsletter.campaigns import control
-from newsletter.campaigns.build import NoDigest
+from newsletter.campaigns.audience import start_campaign
+from newsletter.campaigns.build import NoDigest, create_bulletin
 from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.content.articles import ArticleInput, CategoryIndex, upsert_article
@@ -221,7 +222,7 @@ def test_every_article_reaches_everyone_once_across_switches(
     assert len(smtp_server.received) == count, "skipped rows sent again would be repeats"
 
 
-def test_daily_digest_goes_to_daily_readers_weekly_to_weekly_bulletin_to_all(
+def test_each_digest_reaches_its_frequency_and_a_bulletin_everyone(
     runtime: Runtime, app: Celery, smtp_server: SMTPServer
 ) -> None:
     """Each digest reaches only its frequency; the daily digest is one per local day."""
@@ -244,6 +245,20 @@ def test_daily_digest_goes_to_daily_readers_weekly_to_weekly_bulletin_to_all(
     assert isinstance(again, NoDigest)
     assert again.campaign_id == daily
     assert "one digest per day" in again.message
+    weekly = digest(app, runtime, Frequency.WEEKLY, base + dt.timedelta(minutes=5))
+    with runtime.sessions.begin() as s:
+        readers = set(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == weekly))
+        )
+        bulletin = create_bulletin(
+            s, subject="Cắt nước", body_markdown="Khẩn.", category_slugs=[], created_by="t"
+        ).id
+        start_campaign(s, campaign_id=bulletin)
+        everyone = set(
+            s.scalars(select(Delivery.subscriber_id).where(Delivery.campaign_id == bulletin))
+        )
+    assert readers == {ids[n] for n, (f, _) in PEOPLE.items() if f is Frequency.WEEKLY}
+    assert everyone == set(ids.values()), "a bulletin reaches every frequency"
 
 
 def test_no_daily_reader_says_why(runtime: Runtime, app: Celery) -> None:
