@@ -11,8 +11,9 @@ Send: `--send-n` readers per kind on a database of their own, each read in-proce
 send loop (`delivery/batch.send_batch`, as a worker runs it) into a Maildir on /dev/shm,
 DKIM-signed: no SMTP, so the figures are the loop's own cost (claim, watermarks, compose,
 sign, mark). The daily readers have five different watermarks and three category sets
-(15 segments), the weekly ones none (3 segments): the per-subscriber content's price.
-Rounds alternate weekly, daily, bulletin; medians are printed, and the ratio.
+(15 segments), the weekly ones none (3 segments): the per-subscriber content's price. An
+alert (3 new articles to the `ngay-khi-co` readers) is sent beside a bulletin, which it
+should match. Rounds alternate weekly, daily, alert, bulletin; medians, and the ratios.
 
 Run:  .venv/bin/python bench/bench_frequency.py [--start-n 100000] [--send-n 2000] [--rounds 3]
 """
@@ -191,7 +192,7 @@ def sends(n: int, rounds: int, var_dir: Path) -> None:
             dkim_domain="example.gov.vn", dkim_selector="bench", dkim_key_file=key,
         )  # fmt: skip
         runtime = build_runtime(settings)
-        figures: dict[str, list[float]] = {"weekly": [], "daily": [], "bulletin": []}
+        figures: dict[str, list[float]] = {"weekly": [], "daily": [], "alert": [], "bulletin": []}
         try:
             now = dt.datetime.now(dt.UTC)
             seed(runtime, n, published=now - dt.timedelta(hours=1))
@@ -203,6 +204,7 @@ def sends(n: int, rounds: int, var_dir: Path) -> None:
                 when = now + dt.timedelta(days=7 * r)
                 if r:  # each round's digests need articles of their own window
                     arrive(runtime, range(10), published=when - dt.timedelta(hours=1))
+                arrive(runtime, range(3), published=when - dt.timedelta(minutes=30))
                 with runtime.sessions.begin() as s:
                     first_article = s.scalar(
                         select(func.min(Article.id)).where(
@@ -223,13 +225,17 @@ def sends(n: int, rounds: int, var_dir: Path) -> None:
                     bulletin = create_bulletin(s, subject="Thông báo cắt nước",
                                                body_markdown="Khu vực phường Tân An.\n" * 20,
                                                category_slugs=[], created_by="bench")  # fmt: skip
+                    batch = s.scalar(select(func.max(ArticleBatch.id)))
+                    alert = build_alert(s, settings=settings, batch_id=batch, now=when)
                     assert weekly is not None
                     assert daily is not None
+                    assert alert is not None
                     s.flush()
-                    ids = {"weekly": weekly.id, "daily": daily.id, "bulletin": bulletin.id}
+                    ids = {"weekly": weekly.id, "daily": daily.id, "alert": alert.id,
+                           "bulletin": bulletin.id}  # fmt: skip
                     for campaign_id in ids.values():
                         start_campaign(s, campaign_id=campaign_id, batch_size=settings.batch_size)
-                for name in ("weekly", "daily", "bulletin"):
+                for name in ids:
                     rate, sent = send_rate(runtime, ids[name])
                     figures[name].append(rate)
                     print(f"round {r + 1}: {name:8} {sent:,} sent, {rate:,.0f} msg/s")
@@ -240,7 +246,8 @@ def sends(n: int, rounds: int, var_dir: Path) -> None:
     print(
         f"medians: weekly {med['weekly']:,.0f}, daily {med['daily']:,.0f}, bulletin "
         f"{med['bulletin']:,.0f} msg/s; daily/weekly = {med['daily'] / med['weekly']:.2f}, "
-        f"weekly/bulletin = {med['weekly'] / med['bulletin']:.2f}"
+        f"weekly/bulletin = {med['weekly'] / med['bulletin']:.2f}, "
+        f"alert {med['alert']:,.0f} msg/s, alert/bulletin = {med['alert'] / med['bulletin']:.2f}"
     )
 
 
