@@ -31,7 +31,7 @@ def test_first_digest_covers_seven_days_and_freezes_its_articles(
     recent = add_article(session, n=1, category=news, hours_ago=2)
     older = add_article(session, n=2, category=news, hours_ago=24 * 6)
     add_article(session, n=3, category=news, hours_ago=24 * 7 + 1)
-    add_article(session, n=4, category=news, hours_ago=-1)  # scheduled for later
+    scheduled = add_article(session, n=4, category=news, hours_ago=-1)  # for later
     campaign = build_digest(session, settings=settings_factory(), now=NOW)
     assert campaign is not None
     assert campaign.kind is CampaignKind.DIGEST
@@ -39,7 +39,8 @@ def test_first_digest_covers_seven_days_and_freezes_its_articles(
     assert campaign.period == "2026-W48"
     assert campaign.window_start == NOW - dt.timedelta(days=7)
     assert campaign.window_end == NOW
-    assert campaign.meta == {"article_ids": [recent.id, older.id]}
+    # `upto`: the highest article stored, the bound of what watermarks may add.
+    assert campaign.meta == {"article_ids": [recent.id, older.id], "upto": scheduled.id}
 
 
 def test_digest_is_unique_per_week_and_the_next_starts_where_it_ended(
@@ -59,7 +60,7 @@ def test_digest_is_unique_per_week_and_the_next_starts_where_it_ended(
     assert second is not None
     assert second.period == "2026-W49"
     assert second.window_start == NOW
-    assert second.meta == {"article_ids": [fresh.id]}
+    assert second.meta == {"article_ids": [fresh.id], "upto": fresh.id}
 
 
 def test_period_is_the_iso_week_in_the_portal_time_zone(settings_factory: Any) -> None:

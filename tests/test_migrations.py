@@ -19,6 +19,7 @@ EXPECTED_TABLES = {
     "consent_events",
     "feeds",
     "articles",
+    "article_batches",
     "campaigns",
     "campaign_categories",
     "deliveries",

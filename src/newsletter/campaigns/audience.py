@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, GenerativeSelect
 
 from newsletter.delivery.ledger import Work, queued_ranges
+from newsletter.delivery.watermarks import FREQUENCY_OF
 from newsletter.models import (
     Campaign,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
+    Frequency,
     Subscriber,
     SubscriberStatus,
     campaign_categories,
@@ -40,7 +42,11 @@ def campaign_category_ids(session: Session, campaign_id: int) -> list[int]:
 
 
 def eligible_subscribers(
-    campaign_id: int, *, category_ids: Collection[int], has_rows: bool
+    campaign_id: int,
+    *,
+    category_ids: Collection[int],
+    has_rows: bool,
+    frequency: Frequency | None = None,
 ) -> GenerativeSelect:
     """Active subscribers in the campaign's categories (no rows on either side: all).
 
@@ -55,6 +61,9 @@ def eligible_subscribers(
     When it has none the anti-join is omitted: PostgreSQL plans it as a nested loop over
     the ledger it is filling (which it believes empty), quadratic in the list — 130 s
     for 100,000 rows (docs/benchmarks.md).
+
+    `frequency`: only subscribers who chose it (a weekly digest, a daily one, an alert);
+    None (a bulletin): everyone, whatever their frequency.
     """
     already_in_ledger = exists().where(
         and_(Delivery.campaign_id == campaign_id, Delivery.subscriber_id == Subscriber.id)
@@ -67,6 +76,8 @@ def eligible_subscribers(
             literal(DeliveryStatus.QUEUED.value),
             literal(0),
         ).where(Subscriber.status == SubscriberStatus.ACTIVE, *conditions)
+        if frequency is not None:
+            query = query.where(Subscriber.frequency == frequency)
         return query.where(not_(already_in_ledger)) if has_rows else query
 
     if not category_ids:
@@ -87,6 +98,12 @@ def ledger_has_rows(session: Session, campaign_id: int) -> bool:
     return found is not None
 
 
+def audience_frequency(session: Session, campaign_id: int) -> Frequency | None:
+    """Who a campaign's kind goes to: weekly, daily or immediate readers; None: everyone."""
+    kind = session.scalar(select(Campaign.kind).where(Campaign.id == campaign_id))
+    return None if kind is None else FREQUENCY_OF.get(kind)
+
+
 def count_eligible(session: Session, *, campaign_id: int) -> int:
     """How many residents starting this campaign now would write into the ledger."""
     eligible = (
@@ -94,6 +111,7 @@ def count_eligible(session: Session, *, campaign_id: int) -> int:
             campaign_id,
             category_ids=campaign_category_ids(session, campaign_id),
             has_rows=ledger_has_rows(session, campaign_id),
+            frequency=audience_frequency(session, campaign_id),
         )
         .order_by(None)
         .subquery()
@@ -125,6 +143,7 @@ def start_campaign(
                 campaign_id,
                 category_ids=campaign_category_ids(session, campaign_id),
                 has_rows=has_rows,
+                frequency=FREQUENCY_OF.get(campaign.kind),
             ),
         )
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery.ledger import Work, queued_ranges, status_counts
 from newsletter.delivery.retention import ledger_pruned
+from newsletter.delivery.watermarks import restore
 from newsletter.models import (
     Campaign,
     CampaignStatus,
@@ -64,6 +65,20 @@ def cancel(session: Session, *, campaign_id: int, now: dt.datetime | None = None
         raise CampaignStateError(f"campaign {campaign_id} is already {campaign.status.value}")
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = now
+    # Rows claimed once and given back (a daily cap, a lost connection) moved their
+    # subscriber's watermark: give it back, so the next mail brings those articles.
+    restore(
+        session,
+        delivery_ids=list(
+            session.scalars(
+                select(Delivery.id).where(
+                    Delivery.campaign_id == campaign_id,
+                    Delivery.status == DeliveryStatus.QUEUED,
+                    Delivery.after_article.is_not(None),
+                )
+            )
+        ),
+    )
     result = session.execute(
         update(Delivery)
         .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
@@ -87,7 +102,9 @@ def retry_failed(
     requeued = session.execute(
         update(Delivery)
         .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.QUEUED, attempts=0, updated_at=now)
+        # A retried row reads its subscriber's watermark again at its claim: a mail sent
+        # to them meanwhile already brought those articles (delivery/watermarks.py).
+        .values(status=DeliveryStatus.QUEUED, attempts=0, updated_at=now, after_article=None)
     )
     if not requeued.rowcount:  # type: ignore[attr-defined]
         raise CampaignStateError(

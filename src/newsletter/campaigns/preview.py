@@ -6,19 +6,30 @@ from the store: the campaign, and for a digest its articles (load_digest_content
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
+from newsletter.content.arrivals import NEWS_DAYS, is_news
 from newsletter.delivery.transport import open_transport
-from newsletter.mail.composer import CampaignComposer
+from newsletter.mail.composer import ARTICLE_KINDS, CampaignComposer
 from newsletter.mail.digest import DigestContent, SectionCategory, item_from_article
 from newsletter.mail.dkim import signer_from_settings
 from newsletter.mail.outgoing import Composer, Recipient
 from newsletter.models import Article, Campaign, CampaignKind, Category
 from newsletter.runtime import Runtime
+
+# How far back a subscriber's older watermark reaches: a resident back after months gets
+# the last month's news, not everything since.
+BACKLOG_DAYS = 31
+EDITIONS = {
+    CampaignKind.DIGEST: "Bản tin tuần",
+    CampaignKind.DAILY_DIGEST: "Bản tin ngày",
+    CampaignKind.ALERT: "Tin mới",
+}
 
 
 def load_digest_content(session: Session, campaign: Campaign) -> DigestContent:
@@ -34,12 +45,33 @@ def load_digest_content(session: Session, campaign: Campaign) -> DigestContent:
             Article.published_at >= campaign.window_start,
             Article.published_at < campaign.window_end,
         )
-    articles = session.scalars(query).all()
+    articles = list(session.scalars(query).all())
+    upto = (campaign.meta or {}).get("upto")
+    if upto is not None:
+        # Subscribers whose watermark is older than this list get the news they have
+        # not had yet (delivery/watermarks.py): the backlog up to `upto`, at most
+        # BACKLOG_DAYS of arrivals, news only (content/arrivals.is_news).
+        own = {a.id for a in articles}
+        since = campaign.window_end - dt.timedelta(days=BACKLOG_DAYS)
+        backlog = session.scalars(
+            select(Article).where(
+                Article.id <= int(upto),
+                Article.first_seen_at >= since,
+                # Implied by is_news, and served by the published_at index: each batch
+                # task builds a composer, so this must not read the whole table.
+                Article.published_at >= since - dt.timedelta(days=NEWS_DAYS),
+                Article.id.not_in(own) if own else true(),
+            )
+        ).all()
+        extra = [item_from_article(a, own=False) for a in backlog if is_news(a)]
+    else:
+        extra = []
     categories = [
         SectionCategory(c.id, c.slug, c.name, c.position) for c in session.scalars(select(Category))
     ]
     return DigestContent(
-        items=[item_from_article(a) for a in articles],
+        items=[item_from_article(a) for a in articles] + extra,
+        edition=EDITIONS.get(campaign.kind, EDITIONS[CampaignKind.DIGEST]),
         categories=categories,
         window_start=campaign.window_start,
         window_end=campaign.window_end,
@@ -63,7 +95,7 @@ def composer_for_campaign(
     """
     options.setdefault("signer", signer_from_settings(settings))
     subject = subject_prefix + campaign.subject
-    if campaign.kind is CampaignKind.DIGEST:
+    if campaign.kind in ARTICLE_KINDS:
         return CampaignComposer(
             settings,
             kind=campaign.kind,

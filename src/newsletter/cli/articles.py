@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.progress import Progress
 
+from newsletter.cli.alerts import start_alerts_after_ingest
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.content.articles import IngestSummary
@@ -70,4 +71,6 @@ def import_(
                 ensure_demo_categories(session)
             task = bar.add_task("importing", total=len(records))
             summary = import_records(session, records=records, progress=lambda: bar.advance(task))
+        if summary.new:
+            start_alerts_after_ingest(rt)
     _report(summary, as_json=as_json)

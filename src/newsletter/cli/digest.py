@@ -1,4 +1,4 @@
-"""`newsletter digest preview | send`: the weekly digest."""
+"""`newsletter digest preview | send`: the weekly digest (and the daily one)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from newsletter.campaigns.preview import composer_for_campaign
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.mail.outgoing import Recipient
-from newsletter.models import Subscriber
+from newsletter.models import Frequency, Subscriber
 from newsletter.tasks.enqueue import send_digest_now
 
 app = typer.Typer(help="The weekly digest.", no_args_is_help=True)
@@ -67,6 +67,8 @@ def preview(
             email=subscriber.email,
             category_ids=frozenset(c.id for c in subscriber.categories),
             link_key=subscriber.link_key,
+            # What a send would show them: only articles after their watermark.
+            after_article=subscriber.mailed_through,
         )
         message = composer.compose(recipient)
         stored = f"campaign {campaign.id}" if campaign.id else "not stored: built in memory"
@@ -83,15 +85,28 @@ def preview(
     )
 
 
+DIGEST_FREQUENCIES = (Frequency.DAILY.value, Frequency.WEEKLY.value)
+
+
 @app.command("send")
 def send(
     now: bool = typer.Option(False, "--now", help="Build and start it now (required)."),
+    frequency: str = typer.Option(
+        Frequency.WEEKLY.value,
+        "--frequency",
+        help="hang-tuan: the weekly digest (default); hang-ngay: the daily one.",
+    ),
 ) -> None:
-    """Build and start this period's digest (--now)."""
+    """Build and start this period's digest (--now): weekly, or daily with --frequency."""
+    if frequency not in DIGEST_FREQUENCIES:
+        fail(
+            f"--frequency {frequency!r}: a digest is hang-ngay (daily) or hang-tuan (weekly); "
+            "ngay-khi-co subscribers get an alert per arrival of articles instead"
+        )
     if not now:
         fail("say --now to build and start this period's digest now (beat does it on schedule)")
     with cli_runtime() as rt:
-        outcome = send_digest_now(rt)
+        outcome = send_digest_now(rt, frequency=Frequency(frequency))
     if isinstance(outcome, NoDigest):
         console.print(f"no digest: {outcome.message}", highlight=False)
         return

@@ -8,6 +8,7 @@ import json
 import typer
 from rich.table import Table
 
+from newsletter.cli.alerts import start_alerts_after_ingest
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.content.feeds import add_feed, list_feeds, poll_all_feeds
@@ -72,6 +73,8 @@ def poll(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
     """Poll every feed now and report each; exits 1 when any feed failed."""
     with cli_runtime() as rt, console.status("polling feeds…"):
         results = poll_all_feeds(rt)
+        if any(r.new for r in results):
+            start_alerts_after_ingest(rt)
     if as_json:
         print(json.dumps([r.as_dict() for r in results], ensure_ascii=False))
     else:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter.content.arrivals import arrival_batch
 from newsletter.content.dates import parse_date
 from newsletter.models import Article, Category, utcnow
 from newsletter.sanitize import is_http_url, plain_text, sanitize_html
@@ -211,6 +212,7 @@ def upsert_article(
             category_id=category_id,
             feed_id=feed_id,
             published_at=article.published_at or now or utcnow(),
+            batch_id=arrival_batch(session, now=now),
         )
         try:
             # A savepoint, so losing a race with a concurrent ingest of the same guid

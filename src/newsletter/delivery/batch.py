@@ -38,6 +38,7 @@ from newsletter.delivery.transport import (
     SMTPTransport,
     open_transport,
 )
+from newsletter.delivery.watermarks import campaign_upto, reserve
 from newsletter.mail.outgoing import Composer, Recipient
 from newsletter.models import DeliveryStatus, utcnow
 from newsletter.runtime import Runtime
@@ -98,12 +99,15 @@ class _Batch:
         self.marks = ChunkMarks(runtime)  # one connection for a chunk's per-row marks
         self.held_since = utcnow()  # the chunk's claim stamp: its lease (delivery/lease.py)
         self.renewed = 0.0  # time.monotonic() of that stamp
+        self.upto: int | None = None  # a digest's or alert's last article (watermarks)
+        self.after: dict[int, int | None] = {}  # delivery id → the watermark it starts after
 
     def _build_composer(self) -> bool:
         """The campaign's composer, built before any row is claimed; False if it cannot be."""
         with self.runtime.sessions.begin() as session:
             try:
                 self.composer = self.composer_for(session, self.runtime.settings, self.campaign_id)
+                self.upto = campaign_upto(session, self.campaign_id)
             except (LookupError, ValueError, OSError) as exc:
                 # A template, a DKIM key or the campaign itself is broken: retrying cannot
                 # help, sending nothing is right. Pause so an operator sees it and resumes.
@@ -139,6 +143,16 @@ class _Batch:
                     categories = subscriber_categories_of(
                         session, [r.subscriber_id for r in rows if r.subscriber_id is not None]
                     )
+                    if self.upto is not None:
+                        self.after = reserve(
+                            session,
+                            upto=self.upto,
+                            rows=[
+                                (r.delivery_id, r.subscriber_id)
+                                for r in rows
+                                if r.deliverable and r.subscriber_id is not None
+                            ],
+                        )
                 self._send_chunk(rows, categories)
         finally:
             if self.transport is not None:
@@ -226,6 +240,8 @@ class _Batch:
                     sent += 1
                 elif status is DeliveryStatus.FAILED:
                     failed += 1
+                elif status is DeliveryStatus.SKIPPED:
+                    tokens += 1  # nothing was sent: the token serves the next row
                 else:
                     self.outcome.requeued += 1
                     self.tried.add(row.delivery_id)
@@ -253,6 +269,20 @@ class _Batch:
         assert row.subscriber_id is not None
         assert row.email is not None
         sessions = self.runtime.sessions
+        after = self.after.get(row.delivery_id)
+        if self.upto is not None and not self._has_content(category_ids, after):
+            # Everything this campaign has for them already reached them (a mail of
+            # another frequency, before they switched), or nothing is in their
+            # categories: no empty mail, and nothing is lost.
+            with sessions.begin() as session:
+                mark_skipped(
+                    session,
+                    delivery_ids=[row.delivery_id],
+                    reason="nothing new for this subscriber",
+                    now=utcnow(),
+                )
+            self.outcome.skipped += 1
+            return DeliveryStatus.SKIPPED, False
         try:
             message = self.composer.compose(
                 Recipient(
@@ -261,6 +291,7 @@ class _Batch:
                     email=row.email,
                     category_ids=category_ids,
                     link_key=row.link_key or "",
+                    after_article=after,
                 )
             )
         except ValueError as exc:  # an address or header the message cannot carry
@@ -309,6 +340,10 @@ class _Batch:
         # The window of docs/delivery.md: accepted by the server, not yet marked.
         self.marks.mark_sent(row.delivery_id, message.message_id, utcnow())
         return DeliveryStatus.SENT, False
+
+    def _has_content(self, category_ids: frozenset[int], after: int | None) -> bool:
+        check = getattr(self.composer, "has_content", None)  # digests' composers have it
+        return check is None or bool(check(category_ids, after))
 
     def _release_quietly(self, untried: list[ClaimedRow]) -> None:
         if not untried:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from newsletter.delivery.watermarks import restore
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -237,6 +238,8 @@ def mark_failed(
             updated_at=now,
         )
     )
+    if final:
+        restore(session, delivery_ids=[delivery_id])
     return status
 
 

@@ -48,6 +48,12 @@ __all__ = [
 MAX_MESSAGE_BYTES = 100_000
 PER_RECIPIENT_MARGIN = 2_000
 
+# The kinds whose mail lists articles (weekly and daily digests, alerts).
+ARTICLE_KINDS = (CampaignKind.DIGEST, CampaignKind.DAILY_DIGEST, CampaignKind.ALERT)
+# A segment: the category set and the watermark the articles start after (None: the
+# campaign's own list); a bulletin's is always (frozenset(), None).
+SegmentKey = tuple[frozenset[int], int | None]
+
 SLOTS = ("to", "date", "message_id", "unsubscribe_url", "preferences_url", "unsubscribe_mailto")
 
 
@@ -99,8 +105,8 @@ class CampaignComposer:
         clock: Callable[[], float] = time.time,
         message_ids: Callable[[Recipient], str] | None = None,
     ) -> None:
-        if kind is CampaignKind.DIGEST and digest is None:
-            raise ValueError("a digest composer needs the digest's content")
+        if kind in ARTICLE_KINDS and digest is None:
+            raise ValueError("a digest or alert composer needs its articles")
         self.settings = settings
         self.kind = kind
         self.campaign_id = campaign_id
@@ -120,7 +126,7 @@ class CampaignComposer:
         self.markers = {
             name: f"btslot{secrets.token_hex(6)}{name.replace('_', '')}" for name in SLOTS
         }
-        self._segments: dict[frozenset[int], Segment] = {}
+        self._segments: dict[SegmentKey, Segment] = {}
         self._date_second = -1
         self._date = ""
 
@@ -131,16 +137,21 @@ class CampaignComposer:
         path = "/archive" if self.campaign_id is None else f"/archive/{self.campaign_id}"
         return self.settings.public_link(path)
 
-    def has_content(self, category_ids: frozenset[int]) -> bool:
-        """False when a digest has no article in these categories: the sender may skip it."""
-        return self.digest is None or bool(self.digest.selected(category_ids))
+    def has_content(self, category_ids: frozenset[int], after: int | None = None) -> bool:
+        """False when a digest or alert has no article for these categories after this
+        watermark: the send loop skips the row (a preview still shows the empty mail)."""
+        return self.digest is None or bool(self.digest.selected(category_ids, after))
 
-    def segment_key(self, category_ids: frozenset[int]) -> frozenset[int]:
-        # A bulletin says the same to everyone it targets: one segment.
-        return category_ids if self.kind is CampaignKind.DIGEST else frozenset()
+    def segment_key(self, category_ids: frozenset[int], after: int | None = None) -> SegmentKey:
+        # A bulletin says the same to everyone it targets: one segment. A digest's or
+        # alert's segment is the category set and the watermark: most subscribers of one
+        # frequency share theirs, so segments stay few (docs/benchmarks.md).
+        if self.digest is None:
+            return (frozenset(), None)
+        return (category_ids, after)
 
     def context(
-        self, key: frozenset[int], links: PersonalLinks | None, limit: int | None
+        self, key: SegmentKey, links: PersonalLinks | None, limit: int | None
     ) -> dict[str, Any]:
         base: dict[str, Any] = {
             "archive_url": self.archive_url,
@@ -150,7 +161,11 @@ class CampaignComposer:
             "toc_base": self.archive_url if self.campaign_id is not None else None,
         }
         if self.digest is not None:
-            return {**base, **self.digest.context(self.settings, key, limit=limit)}
+            categories, after = key
+            return {
+                **base,
+                **self.digest.context(self.settings, categories, limit=limit, after=after),
+            }
         return {
             **base,
             "subject": self.subject,
@@ -160,10 +175,15 @@ class CampaignComposer:
             "preheader": cut(one_line(self.body_text), PREHEADER_CHARS),
         }
 
+    @property
+    def template_name(self) -> str:
+        # Weekly, daily digests and alerts share the digest's templates ("edition" differs).
+        return "digest" if self.digest is not None else self.kind.value
+
     def render(
-        self, key: frozenset[int], links: PersonalLinks | None, limit: int | None
+        self, key: SegmentKey, links: PersonalLinks | None, limit: int | None
     ) -> RenderedMail:
-        return self.renderer.render(self.kind.value, self.context(key, links, limit))
+        return self.renderer.render(self.template_name, self.context(key, links, limit))
 
     def headers(self, unsubscribe_url: str, unsubscribe_mailto: str) -> list[tuple[str, str]]:
         settings = self.settings
@@ -187,7 +207,7 @@ class CampaignComposer:
 
     # --- the fast path -----------------------------------------------------------------
 
-    def _template(self, key: frozenset[int], limit: int | None, boundary: str) -> MessageTemplate:
+    def _template(self, key: SegmentKey, limit: int | None, boundary: str) -> MessageTemplate:
         m = self.markers
         mail = self.render(key, PersonalLinks(m["unsubscribe_url"], m["preferences_url"]), limit)
         return MessageTemplate(
@@ -211,9 +231,9 @@ class CampaignComposer:
         size = len(template.fill(sample.slot_values(), timestamp=0))
         return size + PER_RECIPIENT_MARGIN <= MAX_MESSAGE_BYTES
 
-    def segment(self, category_ids: frozenset[int]) -> Segment:
-        """The pre-encoded mail for one category set, built on first use."""
-        key = self.segment_key(category_ids)
+    def segment(self, category_ids: frozenset[int], after: int | None = None) -> Segment:
+        """The pre-encoded mail for one category set (and watermark), built on first use."""
+        key = self.segment_key(category_ids, after)
         found = self._segments.get(key)
         if found is not None:
             return found
@@ -222,7 +242,7 @@ class CampaignComposer:
         limit = None
         if self.digest is not None and not self._fits(template):
             # Too long: keep the newest articles that fit (binary search over the count).
-            low, high = 0, len(self.digest.selected(key))
+            low, high = 0, len(self.digest.selected(*key))
             while low < high:
                 middle = (low + high + 1) // 2
                 if self._fits(self._template(key, middle, boundary)):
@@ -257,7 +277,7 @@ class CampaignComposer:
         )
 
     def compose(self, recipient: Recipient) -> OutgoingMessage:
-        segment = self.segment(recipient.category_ids)
+        segment = self.segment(recipient.category_ids, recipient.after_article)
         personal = self.personal(recipient)
         data = segment.template.fill(personal.slot_values(), timestamp=int(self.clock()))
         return OutgoingMessage(
@@ -271,9 +291,9 @@ class CampaignComposer:
 
     def compose_slow(self, recipient: Recipient) -> OutgoingMessage:
         """The same message rendered for this recipient alone (Jinja, css-inline, MIME)."""
-        segment = self.segment(recipient.category_ids)
+        segment = self.segment(recipient.category_ids, recipient.after_article)
         personal = self.personal(recipient)
-        key = self.segment_key(recipient.category_ids)
+        key = self.segment_key(recipient.category_ids, recipient.after_article)
         mail = self.render(
             key, PersonalLinks(personal.unsubscribe_url, personal.preferences_url), segment.limit
         )
@@ -295,9 +315,13 @@ class CampaignComposer:
 
     def archive_html(self) -> str:
         """The web copy: every category, nothing personal, no size cap."""
-        context = {**self.context(frozenset(), None, None), "archive_url": None, "toc_base": ""}
-        subject = self.renderer.subject(self.kind.value, context)
-        return self.renderer.html_page(self.kind.value, {**context, "subject": subject})
+        context = {
+            **self.context((frozenset(), None), None, None),
+            "archive_url": None,
+            "toc_base": "",
+        }
+        subject = self.renderer.subject(self.template_name, context)
+        return self.renderer.html_page(self.template_name, {**context, "subject": subject})
 
 
 def list_unsubscribe(settings: Settings, url: str, mailto: str) -> str:

@@ -34,6 +34,9 @@ class DigestItem:
     image_url: str | None
     published_at: dt.datetime
     category_id: int | None
+    # In the campaign's own list (its window), which a subscriber without a watermark
+    # gets; the other items are backlog for subscribers whose watermark is older.
+    own: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,9 @@ def safe_url(url: str | None) -> str | None:
     return url
 
 
-def item_from_article(article: Article) -> DigestItem:
+def item_from_article(article: Article, *, own: bool = True) -> DigestItem:
     return DigestItem(
+        own=own,
         id=article.id,
         # Titles are plain text (the templates escape them); "<" may be meant literally.
         title=one_line(article.title) or "(không tiêu đề)",
@@ -116,17 +120,28 @@ class DigestContent:
         categories: list[SectionCategory],
         window_start: dt.datetime,
         window_end: dt.datetime,
+        edition: str = "Bản tin tuần",
     ) -> None:
         self.items = sorted(items, key=lambda i: (i.published_at, i.id), reverse=True)
         self.categories = sorted(categories, key=lambda c: (c.position, c.id))
         self.window_start = window_start
         self.window_end = window_end
+        self.edition = edition  # "Bản tin tuần", "Bản tin ngày", "Tin mới"
 
-    def selected(self, category_ids: frozenset[int]) -> list[DigestItem]:
-        """The items for a subscriber of `category_ids` (empty: every category), newest first."""
+    def selected(self, category_ids: frozenset[int], after: int | None = None) -> list[DigestItem]:
+        """The items for a subscriber of `category_ids` (empty: every category), newest first.
+
+        `after`: the subscriber's watermark (delivery/watermarks.py): only articles after
+        it; None: the campaign's own list.
+        """
+        items = (
+            [i for i in self.items if i.own]
+            if after is None
+            else [i for i in self.items if i.id > after]
+        )
         if not category_ids:
-            return list(self.items)
-        return [i for i in self.items if i.category_id in category_ids]
+            return items
+        return [i for i in items if i.category_id in category_ids]
 
     def sections(self, items: list[DigestItem]) -> list[Section]:
         by_category: dict[int | None, list[DigestItem]] = {}
@@ -144,10 +159,15 @@ class DigestContent:
         return sections
 
     def context(
-        self, settings: Settings, category_ids: frozenset[int], *, limit: int | None
+        self,
+        settings: Settings,
+        category_ids: frozenset[int],
+        *,
+        limit: int | None,
+        after: int | None = None,
     ) -> dict[str, Any]:
         """Template context for one segment, showing at most `limit` newest articles."""
-        items = self.selected(category_ids)
+        items = self.selected(category_ids, after)
         shown = items if limit is None else items[:limit]
         date_from, date_to = date_range(settings, self.window_start, self.window_end)
         return {
@@ -157,4 +177,5 @@ class DigestContent:
             "total_count": len(items),
             "date_from": date_from,
             "date_to": date_to,
+            "edition": self.edition,
         }

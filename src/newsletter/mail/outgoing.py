@@ -22,6 +22,9 @@ class Recipient:
     # The subscriber's link_key, signed into its unsubscribe and preferences links; a
     # preview or test mail has none, and its links then open no one's preferences.
     link_key: str = ""
+    # A digest's or alert's row: the subscriber's watermark (delivery/watermarks.py);
+    # None: the campaign's own list of articles.
+    after_article: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ registers every table on `Base.metadata`, which Alembic and the tests read.
 from newsletter.models.accounts import AdminUser, ApiToken, AuditEvent
 from newsletter.models.base import NAMING_CONVENTION, Base, BigId, UTCDateTime, utcnow
 from newsletter.models.campaigns import Campaign, Delivery
-from newsletter.models.content import Article, Feed
+from newsletter.models.content import Article, ArticleBatch, Feed
 from newsletter.models.enums import (
     CampaignKind,
     CampaignStatus,
@@ -30,6 +30,7 @@ __all__ = [
     "AdminUser",
     "ApiToken",
     "Article",
+    "ArticleBatch",
     "AuditEvent",
     "Base",
     "BigId",

@@ -95,6 +95,9 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(500))
     claimed_at: Mapped[dt.datetime | None]
+    # A digest's or alert's row: the subscriber's watermark read at its first claim (-1:
+    # none, the campaign's own articles), so a row sent again says the same thing.
+    after_article: Mapped[int | None] = mapped_column(BigId)
     sent_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime | None]
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Index,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -38,6 +39,32 @@ class Feed(Base):
         return f"Feed(id={self.id!r}, url={self.url!r})"
 
 
+class ArticleBatch(Base):
+    """The new articles one transaction brought (a feed's poll, a push, an import).
+
+    Ids follow commit order: inserting transactions take one lock first
+    (content/arrivals.py), so an id below a committed one is never committed later.
+    `alerted_at`: when the batch's alert to "ngay-khi-co" subscribers was decided.
+    """
+
+    __tablename__ = "article_batches"
+    __table_args__ = (
+        Index(
+            "ix_article_batches_unalerted",
+            "id",
+            postgresql_where=text("alerted_at IS NULL"),
+            sqlite_where=text("alerted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    alerted_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"ArticleBatch(id={self.id!r})"
+
+
 class Article(Base):
     __tablename__ = "articles"
     __table_args__ = (Index("ix_articles_published_at", "published_at"),)
@@ -54,6 +81,8 @@ class Article(Base):
     )
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
     published_at: Mapped[dt.datetime]
+    # The arrival batch that first stored it (NULL: stored before batches existed).
+    batch_id: Mapped[int | None] = mapped_column(BigId, index=True)
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

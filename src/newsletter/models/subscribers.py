@@ -84,6 +84,8 @@ class Subscriber(Base):
             postgresql_where=text("reads_every_category"),
             sqlite_where=text("reads_every_category = 1"),
         ),
+        # The starts of weekly, daily and immediate mail select by both.
+        Index("ix_subscribers_frequency_status", "frequency", "status"),
         # An id is never given twice, even after the newest subscriber is erased: a link
         # mailed to an erased resident must never name the next one (PostgreSQL's
         # sequence already never goes back).
@@ -100,6 +102,9 @@ class Subscriber(Base):
     frequency: Mapped[Frequency] = mapped_column(
         _enum(Frequency), default=Frequency.WEEKLY, server_default=Frequency.WEEKLY.value
     )
+    # The watermark: the highest article id a mail to this subscriber already covered
+    # (advanced when a digest or alert row is claimed; docs/delivery.md "Frequencies").
+    mailed_through: Mapped[int | None] = mapped_column(BigId)
     source: Mapped[str | None] = mapped_column(String(500))
     bounce_score: Mapped[float] = mapped_column(Float, default=0.0)
     bounce_score_at: Mapped[dt.datetime | None]

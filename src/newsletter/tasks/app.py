@@ -27,6 +27,7 @@ DEFAULT_QUEUE = "default"
 SEND_BATCH = "newsletter.send_batch"
 RECONCILE = "newsletter.reconcile"
 BUILD_DIGEST = "newsletter.build_and_start_digest"
+BUILD_DAILY_DIGEST = "newsletter.build_and_start_daily_digest"
 POLL_FEEDS = "newsletter.poll_feeds"
 POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
@@ -39,6 +40,7 @@ RETENTION = "newsletter.retention"
 TASK_ROUTES = {
     RECONCILE: {"queue": DEFAULT_QUEUE},
     BUILD_DIGEST: {"queue": DEFAULT_QUEUE},
+    BUILD_DAILY_DIGEST: {"queue": DEFAULT_QUEUE},
     POLL_FEEDS: {"queue": DEFAULT_QUEUE},
     POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
     SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
@@ -60,23 +62,32 @@ RETENTION_SCHEDULE = crontab(minute="30", hour="3")
 
 
 class ScheduleError(ValueError):
-    """NEWSLETTER_DIGEST_SCHEDULE is not a cron expression this service can use."""
+    """NEWSLETTER_DIGEST_SCHEDULE or _DAILY_SCHEDULE is not a cron expression to use."""
 
 
 def queue_for(kind: CampaignKind) -> str:
-    """Bulletins go on the urgent queue and overtake digests, which go on bulk."""
-    return URGENT_QUEUE if kind is CampaignKind.BULLETIN else BULK_QUEUE
+    """Bulletins and alerts go on the urgent queue and overtake digests, which go on bulk."""
+    return URGENT_QUEUE if kind in (CampaignKind.BULLETIN, CampaignKind.ALERT) else BULK_QUEUE
+
+
+def _crontab(name: str, value: str, example: str) -> crontab:
+    try:
+        return crontab.from_string(value)
+    except (ValueError, IndexError) as exc:
+        raise ScheduleError(
+            f"NEWSLETTER_{name}={value!r} is not a cron expression "
+            f'"minute hour day-of-month month day-of-week" (e.g. "{example}")'
+        ) from exc
 
 
 def digest_crontab(settings: Settings) -> crontab:
     """NEWSLETTER_DIGEST_SCHEDULE as beat runs it, in NEWSLETTER_TIMEZONE (the app's zone)."""
-    try:
-        return crontab.from_string(settings.digest_schedule)
-    except (ValueError, IndexError) as exc:
-        raise ScheduleError(
-            f"NEWSLETTER_DIGEST_SCHEDULE={settings.digest_schedule!r} is not a cron expression "
-            '"minute hour day-of-month month day-of-week" (e.g. "0 7 * * mon")'
-        ) from exc
+    return _crontab("DIGEST_SCHEDULE", settings.digest_schedule, "0 7 * * mon")
+
+
+def daily_crontab(settings: Settings) -> crontab:
+    """NEWSLETTER_DAILY_SCHEDULE as beat runs it, in NEWSLETTER_TIMEZONE."""
+    return _crontab("DAILY_SCHEDULE", settings.daily_schedule, "0 17 * * *")
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
@@ -111,6 +122,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "weekly-digest": {
             "task": BUILD_DIGEST,
             "schedule": digest_crontab(settings),
+            "options": {"queue": DEFAULT_QUEUE},
+        },
+        "daily-digest": {
+            "task": BUILD_DAILY_DIGEST,
+            "schedule": daily_crontab(settings),
             "options": {"queue": DEFAULT_QUEUE},
         },
         "poll-feeds": {

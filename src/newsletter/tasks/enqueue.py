@@ -17,12 +17,14 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.alerts import build_alert, unalerted_batches
 from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import NoDigest, digest_to_start, period_made
+from newsletter.campaigns.periods import cadence_for
 from newsletter.config import Settings
 from newsletter.delivery import lease as leases
 from newsletter.delivery.ledger import Work
-from newsletter.models import Campaign, utcnow
+from newsletter.models import Campaign, Frequency, utcnow
 from newsletter.runtime import Runtime
 from newsletter.tasks.app import (
     SEND_ADDRESS_CONFIRMATION,
@@ -95,20 +97,64 @@ def reconcile_and_enqueue(
         works = leases.reconcile(
             session, lease=lease, stall=stall, batch_size=runtime.settings.batch_size
         )
-    return enqueue(app, works)
+    count = enqueue(app, works)
+    # Arrival batches whose alert was never made (a crash between the ingest's commit
+    # and its enqueue): made here, within RECONCILE_EVERY.
+    return count + len(start_alerts(app, runtime))
+
+
+def start_alerts(app: Celery, runtime: Runtime, *, now: dt.datetime | None = None) -> list[int]:
+    """Make and start the alert of every arrival batch that has none yet; their ids.
+
+    Called after an ingest's commit (feed poll, API push, file import) and by the
+    reconciler. Each batch is decided in one transaction that also starts its alert, so
+    a crash leaves it either undecided (made next time) or started (sent by the
+    reconciler's stall rule if its enqueue was lost).
+    """
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        batch_ids = unalerted_batches(session)
+    started: list[int] = []
+    for batch_id in batch_ids:
+        with runtime.sessions.begin() as session:
+            campaign = build_alert(
+                session, settings=settings, batch_id=batch_id, now=now or utcnow()
+            )
+            if campaign is None:
+                continue
+            session.flush()
+            work = start_campaign(session, campaign_id=campaign.id, batch_size=settings.batch_size)
+        enqueue(app, [work])
+        started.append(work.campaign_id)
+    return started
+
+
+def start_alerts_now(runtime: Runtime) -> list[int]:
+    """start_alerts for a process that only enqueues (the CLI after an import)."""
+    app = create_producer(runtime.settings)
+    try:
+        return start_alerts(app, runtime)
+    finally:
+        app.close()
 
 
 def start_digest(
-    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
+    app: Celery,
+    runtime: Runtime,
+    *,
+    now: dt.datetime | None = None,
+    frequency: Frequency = Frequency.WEEKLY,
 ) -> int | NoDigest:
     """This period's digest, built and started; else why not (`campaigns.build.NoDigest`).
 
+    `frequency`: the weekly digest (hang-tuan) or the daily one (hang-ngay).
     `campaigns.build_digest` returns the period's existing digest when there is one (two
     beats, a re-run, `digest send --now`): that one is never started again.
     """
     now = now or utcnow()
+    cadence = cadence_for(frequency)
     with runtime.sessions.begin() as session:
-        outcome = digest_to_start(session, settings=runtime.settings, now=now)
+        outcome = digest_to_start(session, settings=runtime.settings, now=now, cadence=cadence)
         if isinstance(outcome, NoDigest):
             return outcome
         campaign_id: int = outcome.id
@@ -117,14 +163,18 @@ def start_digest(
         return campaign_id
     with runtime.sessions() as session:
         campaign = session.get_one(Campaign, campaign_id)
-        return period_made(runtime.settings, campaign, now=now)
+        return period_made(runtime.settings, campaign, now=now, cadence=cadence)
 
 
 def build_and_start_digest(
-    app: Celery, runtime: Runtime, *, now: dt.datetime | None = None
+    app: Celery,
+    runtime: Runtime,
+    *,
+    now: dt.datetime | None = None,
+    frequency: Frequency = Frequency.WEEKLY,
 ) -> int | None:
     """start_digest for beat: the started digest's id, or None when none was started."""
-    outcome = start_digest(app, runtime, now=now)
+    outcome = start_digest(app, runtime, now=now, frequency=frequency)
     return outcome if isinstance(outcome, int) else None
 
 
@@ -164,11 +214,11 @@ def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
         app.close()
 
 
-def send_digest_now(runtime: Runtime) -> int | NoDigest:
-    """Build and start this period's digest; else why not."""
+def send_digest_now(runtime: Runtime, *, frequency: Frequency = Frequency.WEEKLY) -> int | NoDigest:
+    """Build and start this period's digest (weekly or daily); else why not."""
     app = create_producer(runtime.settings)
     try:
-        return start_digest(app, runtime)
+        return start_digest(app, runtime, frequency=frequency)
     finally:
         app.close()
 

@@ -41,8 +41,10 @@ from newsletter.delivery.transport import (
     open_transport,
 )
 from newsletter.mail.composer import warm_up as compose_warm_up
+from newsletter.models import Frequency
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.tasks.app import (
+    BUILD_DAILY_DIGEST,
     BUILD_DIGEST,
     BULK_QUEUE,
     POLL_BOUNCES,
@@ -60,6 +62,7 @@ from newsletter.tasks.enqueue import (
     build_and_start_digest,
     enqueue_confirmation,
     reconcile_and_enqueue,
+    start_alerts,
 )
 
 log = logging.getLogger(__name__)
@@ -225,9 +228,16 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def build_digest_task() -> int | None:
         return build_and_start_digest(app, state.runtime)
 
+    @app.task(name=BUILD_DAILY_DIGEST, shared=False)
+    def build_daily_digest_task() -> int | None:
+        return build_and_start_digest(app, state.runtime, frequency=Frequency.DAILY)
+
     @app.task(name=POLL_FEEDS, shared=False, **poll_time_limits(settings))
     def poll_feeds_task() -> None:
         poll_all_feeds(state.runtime)
+        # Each feed's new articles (one arrival batch) make one alert; the reconciler
+        # makes any this misses.
+        start_alerts(app, state.runtime)
 
     @app.task(name=POLL_BOUNCES, shared=False)
     def poll_bounces_task() -> int:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -21,6 +21,7 @@ from newsletter.content.articles import (
     upsert_article,
 )
 from newsletter.models import Article
+from newsletter.web.api_alerts import alert_after_commit
 from newsletter.web.api_auth import require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
 from newsletter.web.limits import API_MAX_BYTES
@@ -153,7 +154,13 @@ ArticlesBody = Annotated[
     response_model=IngestOut,
     responses={400: {"model": Problem, "description": "The body is not JSON"}, **UNPROCESSABLE},
 )
-def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep) -> IngestOut:
+def push_articles(
+    body: ArticlesBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> IngestOut:
     """Store one article or a list; a re-push (same guid, else URL) updates, never duplicates.
 
     All or nothing: when any item is rejected the answer is 422 naming each bad item
@@ -173,6 +180,8 @@ def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep
             problems.append({"index": index, "error": str(exc)})
     if problems:
         raise HTTPException(422, detail=problems)
+    if any(r.outcome is Outcome.NEW for r in results):
+        alert_after_commit(request, background)  # one alert for the push's new articles
     return IngestOut(
         new=sum(r.outcome is Outcome.NEW for r in results),
         updated=sum(r.outcome is Outcome.UPDATED for r in results),
