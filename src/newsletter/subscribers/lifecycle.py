@@ -29,6 +29,7 @@ from newsletter.models import (
 )
 from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash, suppression_hash
+from newsletter.subscribers.areas import add_subscriber_areas, areas_by_code, choose_areas
 from newsletter.subscribers.consent import Consent, consent_row, record_consent
 from newsletter.subscribers.new_address import (
     INSERT_CATEGORIES,
@@ -76,6 +77,7 @@ class SubscribeRequest:
     name: str | None
     category_slugs: list[str]
     consent: Consent
+    area_codes: tuple[str, ...] = ()
 
 
 _SUPPRESSION_REASONS = select(Suppression.reason).where(
@@ -104,13 +106,14 @@ def request_subscription(
     consent: Consent,
     resend_after: dt.timedelta,
     now: dt.datetime | None = None,
+    area_codes: Collection[str] = (),
 ) -> SubscribeOutcome:
     """Record a subscribe request for the normalized `email`; say whether to mail it.
 
     `request_new` then, for a known address, `request_again` in the same transaction.
-    Raises CategoryError for an unknown category slug.
+    Raises CategoryError for an unknown category slug, AreaError for an unknown area.
     """
-    request = SubscribeRequest(email, name, category_slugs, consent)
+    request = SubscribeRequest(email, name, category_slugs, consent, tuple(area_codes))
     outcome = request_new(session, request=request, now=now)
     if not outcome.known:
         return outcome
@@ -130,7 +133,10 @@ def request_new(
     now = now or utcnow()
     email, name, consent = request.email, request.name, request.consent
     categories = categories_by_slug(session, request.category_slugs)
-    extra = {"categories": [c.slug for c in categories]}
+    areas = areas_by_code(session, request.area_codes)
+    extra: dict[str, list[str]] = {"categories": [c.slug for c in categories]}
+    if areas:
+        extra["areas"] = [a.code for a in areas]
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
         new_id, silent = subscribe_new_postgresql(
@@ -168,6 +174,7 @@ def request_new(
             INSERT_CATEGORIES,
             [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
         )
+    add_subscriber_areas(session, subscriber_id=new_id, areas=areas)
     return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
 
@@ -201,8 +208,9 @@ def request_again(
     if last is not None and now - last < resend_after:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
     slugs = [c.slug for c in categories_by_slug(session, request.category_slugs)]
+    codes = [a.code for a in areas_by_code(session, request.area_codes)]
     subscriber.pending_request = json.dumps(
-        {"name": request.name or None, "categories": slugs}, ensure_ascii=False
+        {"name": request.name or None, "categories": slugs, "areas": codes}, ensure_ascii=False
     )
     subscriber.confirm_key = new_link_key()
     subscriber.confirmation_sent_at = now
@@ -212,7 +220,7 @@ def request_again(
         ConsentKind.SUBSCRIBE_REQUESTED,
         request.consent,
         now=now,
-        extra={"categories": slugs},
+        extra={"categories": slugs, "areas": codes} if codes else {"categories": slugs},
     )
     session.flush()
     return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=True)
@@ -260,6 +268,8 @@ def confirm_subscription(
         subscriber.categories = list(
             session.scalars(select(Category).where(Category.slug.in_(slugs)))
         )
+        if "areas" in wanted:  # a request stored before areas existed leaves them be
+            choose_areas(session, subscriber, wanted["areas"] or [])
         subscriber.pending_request = None
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -26,6 +27,7 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import normalize_lenient
+from newsletter.subscribers.areas import areas_by_code, choose_areas
 from newsletter.subscribers.erasure import scrub_address
 from newsletter.subscribers.lifecycle import SUPPRESSION_ERASED, Consent, record_consent
 from newsletter.subscribers.suppression import suppress
@@ -102,8 +104,13 @@ def update_preferences(
     category_slugs: list[str],
     consent: Consent,
     now: dt.datetime | None = None,
+    area_codes: Collection[str] | None = None,
 ) -> Subscriber | None:
-    """Change the name and the chosen categories (no slugs = every category)."""
+    """Change the name and the chosen categories (no slugs = every category).
+
+    `area_codes`: the chosen areas (none: every area); None leaves them as they are.
+    AreaError names unknown codes; nothing changes then.
+    """
     now = now or utcnow()
     # Locked first, as every change of a subscriber's categories is: two saves at once
     # (two tabs) are serialized, which the reads_every_category triggers rely on.
@@ -111,16 +118,15 @@ def update_preferences(
     if subscriber is None:
         return None
     categories = categories_by_slug(session, category_slugs)
+    extra = {"categories": [c.slug for c in categories]}
+    if area_codes is not None:
+        extra["areas"] = [a.code for a in areas_by_code(session, area_codes)]
+        choose_areas(session, subscriber, extra["areas"])
     subscriber.name = name or None
     subscriber.categories = categories
     subscriber.updated_at = now
     record_consent(
-        session,
-        subscriber,
-        ConsentKind.PREFERENCES_CHANGED,
-        consent,
-        now=now,
-        extra={"categories": [c.slug for c in categories]},
+        session, subscriber, ConsentKind.PREFERENCES_CHANGED, consent, now=now, extra=extra
     )
     session.flush()
     return subscriber
@@ -155,6 +161,7 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "unsubscribed_at": _iso(s.unsubscribed_at),
         "confirmation_sent_at": _iso(s.confirmation_sent_at),
         "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        "areas": [{"code": a.code, "name": a.name} for a in s.areas],
         # A request waiting for its confirmation (name, categories) is theirs too.
         "pending_request": json.loads(s.pending_request) if s.pending_request else None,
         "consent_events": [
@@ -212,6 +219,7 @@ def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
     scrub_address(session, email=subscriber.email)
     subscriber.categories = []
+    subscriber.areas = []
     session.flush()
     session.delete(subscriber)
     session.flush()

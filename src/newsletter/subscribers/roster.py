@@ -12,12 +12,14 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from newsletter.content.categories import CategoryError, categories_by_slug
 from newsletter.models import (
+    Area,
     Campaign,
     Category,
     ConsentEvent,
@@ -28,9 +30,11 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import InputError, normalize_lenient, parse_address
+from newsletter.subscribers.areas import AreaError, areas_by_code, split_codes
 from newsletter.subscribers.lifecycle import Consent, _kept_silent, request_subscription
 
-EXPORT_COLUMNS = ["email", "name", "status", "categories", "created_at", "confirmed_at", "source"]
+EXPORT_COLUMNS = ["email", "name", "status", "categories", "created_at", "confirmed_at", "source",
+                  "areas"]  # fmt: skip
 MAX_IMPORT_ROWS = 1_000_000
 
 
@@ -151,7 +155,7 @@ def import_subscribers(
     actor: str = "cli",
     now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Import CSV rows (`email`, optional `name`, `categories` as slugs separated by ;).
+    """Import CSV rows (`email`, optional `name`, `categories` and `areas` separated by ;).
 
     Each row stands alone: a bad row is rejected with its line number and reason, the
     others go on. Bounced, complained and otherwise suppressed addresses are never
@@ -167,10 +171,11 @@ def import_subscribers(
             address = parse_address(row.get("email") or "", development=development)
             slugs = _split_categories(row.get("categories") or "")
             categories = categories_by_slug(session, slugs)
+            areas = areas_by_code(session, split_codes(row.get("areas") or ""))
         except InputError:
             result.rejected.append((line, f"invalid address: {(row.get('email') or '')[:100]!r}"))
             continue
-        except CategoryError as exc:
+        except (CategoryError, AreaError) as exc:
             result.rejected.append((line, str(exc)))
             continue
         name = (row.get("name") or "").strip()[:200] or None
@@ -183,6 +188,7 @@ def import_subscribers(
                 consent=Consent(via="import", source_url=None, consent_text=None),
                 resend_after=resend_after,
                 now=now,
+                area_codes=[a.code for a in areas],
             )
             if outcome.subscriber_id is None:
                 result.rejected.append((line, "address is suppressed (bounce, complaint)"))
@@ -192,11 +198,19 @@ def import_subscribers(
             else:
                 result.unchanged += 1
             continue
+        chosen = Chosen(categories, areas)
         _import_active(
-            session, result, line, address.normalized, name, categories, consent_source, actor, now
+            session, result, line, address.normalized, name, chosen, consent_source, actor, now
         )
     session.flush()
     return result
+
+
+class Chosen(NamedTuple):
+    """What an imported row chose: its categories and areas."""
+
+    categories: list[Category]
+    areas: list[Area]
 
 
 def _import_active(
@@ -205,7 +219,7 @@ def _import_active(
     line: int,
     email: str,
     name: str | None,
-    categories: list[Category],
+    chosen: Chosen,
     consent_source: str,
     actor: str,
     now: dt.datetime,
@@ -231,7 +245,8 @@ def _import_active(
         result.updated += 1
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.name = name
-    subscriber.categories = categories
+    subscriber.categories = chosen.categories
+    subscriber.areas = chosen.areas
     subscriber.confirmed_at = now
     subscriber.updated_at = now
     subscriber.source = f"import: {consent_source}"[:500]
@@ -270,7 +285,7 @@ def export_csv(session: Session, *, batch: int = 2000) -> Iterator[str]:
         chunk = list(
             session.scalars(
                 select(Subscriber)
-                .options(selectinload(Subscriber.categories))
+                .options(selectinload(Subscriber.categories), selectinload(Subscriber.areas))
                 .where(Subscriber.id > last_id)
                 .order_by(Subscriber.id)
                 .limit(batch)
@@ -288,6 +303,7 @@ def export_csv(session: Session, *, batch: int = 2000) -> Iterator[str]:
                     s.created_at.isoformat(),
                     s.confirmed_at.isoformat() if s.confirmed_at else "",
                     _csv_cell(s.source or ""),
+                    ";".join(a.code for a in s.areas),
                 ]
             )
         last_id = chunk[-1].id

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from newsletter.bounces.intake import MAX_BOUNCE_BYTES
 from newsletter.bounces.parse import parse_report
@@ -81,6 +81,7 @@ class SubscriberOut(BaseModel):
     email: str
     status: str
     categories: list[str]
+    areas: list[str] = Field(default_factory=list, description="Area codes; empty: every area")
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
 
@@ -98,6 +99,7 @@ def subscribers(
             email=s.email,
             status=s.status.value,
             categories=[c.slug for c in s.categories],
+            areas=[a.code for a in s.areas],
             created_at=s.created_at,
             confirmed_at=s.confirmed_at,
         )

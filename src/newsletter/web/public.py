@@ -30,6 +30,7 @@ from newsletter.subscribers.addresses import (
     normalize_lenient,
     parse_address,
 )
+from newsletter.subscribers.areas import AreaError, codes_from_fields, list_areas
 from newsletter.subscribers.lifecycle import (
     Consent,
     SubscribeOutcome,
@@ -51,6 +52,7 @@ from newsletter.web.public_support import (
     wants_json,
 )
 from newsletter.web.public_tokens import router as token_router
+from newsletter.web.resident_areas import unknown_areas_message
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +86,17 @@ class SubscribeForm:
     name: str | None
     categories: list[str]
     source: str | None
+    areas: tuple[str, ...] = ()
 
 
 def _box_context(runtime: Runtime) -> dict[str, Any]:
     with runtime.sessions() as session:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
+        areas = list_areas(session)
     return {
         "categories": categories,
-        "values": {"email": "", "name": "", "categories": []},
+        "areas": areas,
+        "values": {"email": "", "name": "", "categories": [], "areas": []},
         "error": None,
         "error_field": None,
     }
@@ -146,8 +151,16 @@ def _parse_subscribe(fields: dict[str, list[str]], referer: str) -> SubscribeFor
     ]
     source = first(fields, "source").strip() or referer
     source = check_text(source[:2000], field="source", label="Trang nguồn") or ""
+    areas = tuple(
+        check_text(code, field="areas", label="Khu vực")
+        for code in codes_from_fields(fields.get("areas", []))
+    )
     return SubscribeForm(
-        email=first(fields, "email"), name=name or None, categories=categories, source=source
+        email=first(fields, "email"),
+        name=name or None,
+        categories=categories,
+        source=source,
+        areas=areas,
     )
 
 
@@ -191,6 +204,8 @@ async def subscribe(request: Request) -> Response:
     except CategoryError:
         message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
         return await _refuse(state, request, message, "categories", fields or {})
+    except AreaError as exc:
+        return await _refuse(state, request, unknown_areas_message(exc), "areas", fields or {})
     if outcome is _Turned.RATE_LIMITED:
         headers["Retry-After"] = str(state.settings.subscribe_rate_window_seconds)
         if as_json:
@@ -295,7 +310,9 @@ def _store_request(
         development=settings.env is Environment.DEVELOPMENT,
         check_mx=settings.env is Environment.PRODUCTION,
     )
-    request = SubscribeRequest(address.normalized, form.name, form.categories, consent)
+    request = SubscribeRequest(
+        address.normalized, form.name, form.categories, consent, area_codes=form.areas
+    )
     with slots, runtime.sessions.begin() as session:
         outcome = request_new(session, request=request)
     return outcome, request if outcome.known else None
@@ -325,6 +342,7 @@ def _accepted(
         values={
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", [])[:100],
+            "areas": fields.get("areas", [])[:100],
             "source": first(fields, "source")[:2000],
         },
     )
@@ -354,6 +372,7 @@ async def _refuse(
             "email": first(fields, "email")[:320],
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", []),
+            "areas": fields.get("areas", []),
         },
     )
     return state.page("web/index.html", status_code=status_code, **context)

@@ -21,6 +21,7 @@ from newsletter.models import SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
+from newsletter.subscribers.areas import AreaError, codes_from_fields, list_areas
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
     erase_subscriber,
@@ -40,6 +41,7 @@ from newsletter.web.public_support import (
     public_state,
     read_fields,
 )
+from newsletter.web.resident_areas import unknown_areas_message
 
 router = APIRouter()
 
@@ -195,6 +197,8 @@ def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
         chosen = [c.slug for c in subscriber.categories] or [c["slug"] for c in categories]
         return {
+            "areas": list_areas(session),
+            "chosen_areas": [a.code for a in subscriber.areas],
             "subscriber": {"email": subscriber.email},
             "unsubscribed": subscriber.status is SubscriberStatus.UNSUBSCRIBED,
             "status_label": STATUS_LABELS[subscriber.status],
@@ -287,8 +291,12 @@ async def _save_preferences(
             for s in fields.get("categories", [])
             if s.strip()
         ]
+        codes = [
+            check_text(code, field="areas", label="Khu vực")
+            for code in codes_from_fields(fields.get("areas", []))
+        ]
         found = await run_in_threadpool(
-            _save, runtime, link, name, slugs, _consent(request, "preferences")
+            _save, runtime, link, name, slugs, _consent(request, "preferences"), codes
         )
     except InputError as exc:
         return await _preferences_again(state, runtime, link, error=exc.message)
@@ -297,6 +305,8 @@ async def _save_preferences(
             state, runtime, link,
             error="Chuyên mục bạn chọn không còn tồn tại. Vui lòng chọn lại.",
         )  # fmt: skip
+    except AreaError as exc:
+        return await _preferences_again(state, runtime, link, error=unknown_areas_message(exc))
     if not found:
         return _not_found(state)
     notice = "Đã lưu lựa chọn của bạn."
@@ -323,7 +333,14 @@ async def _preferences_again(
     )
 
 
-def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Consent) -> bool:
+def _save(
+    runtime: Runtime,
+    link: Link,
+    name: str,
+    slugs: list[str],
+    consent: Consent,
+    area_codes: list[str],
+) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
         # One rule, as in the subscribe box: no category ticked means every category, and
@@ -334,7 +351,12 @@ def _save(runtime: Runtime, link: Link, name: str, slugs: list[str], consent: Co
         if subscriber_id is None:
             return False
         subscriber = update_preferences(
-            session, subscriber_id=subscriber_id, name=name, category_slugs=slugs, consent=consent
+            session,
+            subscriber_id=subscriber_id,
+            name=name,
+            category_slugs=slugs,
+            consent=consent,
+            area_codes=area_codes,
         )
         return subscriber is not None
 
