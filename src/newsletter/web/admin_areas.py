@@ -18,17 +18,14 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 @router.get("/areas")
 def areas_page(request: Request, admin: AdminDep, session: SessionDep) -> HTMLResponse:
     active = Subscriber.status == SubscriberStatus.ACTIVE
-    residents = dict(
-        session.execute(
-            select(Area.code, func.count(Subscriber.id))
-            .join(subscriber_areas, subscriber_areas.c.area_id == Area.id)
-            .join(Subscriber, Subscriber.id == subscriber_areas.c.subscriber_id)
-            .where(active)
-            .group_by(Area.code)
-        )
-        .tuples()
-        .all()
+    counted = session.execute(
+        select(Area.code, func.count(Subscriber.id))
+        .join(subscriber_areas, subscriber_areas.c.area_id == Area.id)
+        .join(Subscriber, Subscriber.id == subscriber_areas.c.subscriber_id)
+        .where(active)
+        .group_by(Area.code)
     )
+    residents = {code: count for code, count in counted}
     everywhere = session.scalar(
         select(func.count()).where(active, Subscriber.reads_every_area.is_(True))
     )
