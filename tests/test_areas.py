@@ -99,10 +99,12 @@ def test_import_reports_each_bad_line_and_is_idempotent(session: Session) -> Non
     assert "unknown parent area 'khong-co'" in reasons[5]
     assert "invalid area code" in reasons[6]
     assert "non-empty name" in reasons[7]
-    assert "inside itself" in reasons[8] and "inside itself" in reasons[9]
+    assert "inside itself" in reasons[8]
+    assert "inside itself" in reasons[9]
     assert "unknown parent area 'p-mo-coi'" in reasons[10]
     ward = session.scalar(select(Area).where(Area.code == "p-hoa-binh"))
-    assert ward is not None and ward.parent_id is not None
+    assert ward is not None
+    assert ward.parent_id is not None
 
     again = import_areas(session, rows=rows[:2])
     assert (again.created, again.updated, again.unchanged, again.rejected) == (0, 0, 2, [])
