@@ -163,7 +163,7 @@ def related_area_ids(session: Session, area_ids: Collection[int]) -> set[int]:
     """The areas a bulletin for `area_ids` reaches: them, their descendants, their ancestors."""
     if not area_ids:
         return set()
-    parent_of = dict(session.execute(select(Area.id, Area.parent_id)))
+    parent_of = dict(session.execute(select(Area.id, Area.parent_id)).all())
     children: dict[int, list[int]] = {}
     for child, parent in parent_of.items():
         if parent is not None:

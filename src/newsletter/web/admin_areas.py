@@ -25,7 +25,7 @@ def areas_page(request: Request, admin: AdminDep, session: SessionDep) -> HTMLRe
         .where(active)
         .group_by(Area.code)
     )
-    residents = dict(counted)
+    residents = dict(counted.all())
     everywhere = session.scalar(
         select(func.count()).where(active, Subscriber.reads_every_area.is_(True))
     )
