@@ -18,7 +18,7 @@ from newsletter.cli import app as cli_app
 from newsletter.config import Settings
 from newsletter.models import AuditEvent, Delivery, SubscriberStatus, subscriber_areas
 from newsletter.runtime import Runtime, build_runtime
-from newsletter.subscribers.areas import add_area, areas_by_code
+from newsletter.subscribers.areas import DEMO_AREAS, add_area, areas_by_code
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv
 from newsletter.web import create_app
 from tests.support.admin import create_admin, log_in
@@ -255,3 +255,17 @@ def test_csv_import_and_export_carry_areas(runtime: Runtime) -> None:
     assert lines["moi1@example.vn"].endswith(",quan-1;xa-an-phu")
     assert lines["moi2@example.vn"].endswith(",p-ben-nghe;xa-an-phu")
     assert lines["moi4@example.vn"].endswith(",")
+
+
+def test_the_demo_import_seeds_the_demo_areas(runtime: Runtime, settings: Settings) -> None:
+    """`articles import --demo` adds the demo city's wards and communes (once), next to
+    the areas already there."""
+    for _ in range(2):
+        done = CliRunner().invoke(
+            cli_app, ["articles", "import", "--demo"], env=worker_env(settings)
+        )
+        assert done.exit_code == 0, done.output
+    listed = CliRunner().invoke(cli_app, ["areas", "list", "--json"], env=worker_env(settings))
+    codes = [row["code"] for row in json.loads(listed.stdout)]
+    assert len(codes) == len(set(codes)) == 3 + len(DEMO_AREAS)
+    assert {"phuong-hoa-binh", "xa-hoa-phong", "quan-1"} <= set(codes)
