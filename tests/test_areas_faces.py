@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from newsletter.accounts.api_tokens import create_api_token
 from newsletter.cli import app as cli_app
 from newsletter.config import Settings
-from newsletter.models import AuditEvent, Delivery, SubscriberStatus, subscriber_areas
+from newsletter.models import AuditEvent, Delivery, Subscriber, SubscriberStatus, subscriber_areas
 from newsletter.runtime import Runtime, build_runtime
 from newsletter.subscribers.areas import DEMO_AREAS, add_area, areas_by_code
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv
@@ -199,6 +199,16 @@ def test_admin_areas_page_and_targeted_preview(runtime: Runtime, settings: Setti
         assert "<code>xa-an-phu</code>" in page
         assert "<td>p-ben-nghe</td>" not in page
         assert "<strong>1</strong> active resident chose no area" in page
+        with runtime.sessions() as s:
+            ward_id = s.scalar(
+                select(Subscriber.id).where(Subscriber.email == "phuong00000@example.vn")
+            )
+            nowhere_id = s.scalar(
+                select(Subscriber.id).where(Subscriber.email == "moinoi00000@example.vn")
+            )
+        detail = client.get(f"/admin/subscribers/{ward_id}").text
+        assert '<td id="areas">Phường Bến Nghé <span class="muted">p-ben-nghe</span></td>' in detail
+        assert "all (no area chosen)" in client.get(f"/admin/subscribers/{nowhere_id}").text
         new = client.get("/admin/bulletins/new").text
         assert 'name="areas" value="xa-an-phu"' in new
         refused = client.post(
