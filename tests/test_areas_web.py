@@ -137,3 +137,14 @@ def test_preferences_show_and_change_the_areas(site: Site) -> None:
         assert session.scalars(
             select(Subscriber.reads_every_area).where(Subscriber.email == EMAIL)
         ).one()
+
+
+def test_the_corrected_address_form_keeps_the_areas(site: Site) -> None:
+    """A likely typo gets a button that subscribes the corrected address: it carries the
+    areas chosen, as it carries the name and categories."""
+    add_areas(site)
+    with site.client() as client:
+        page = client.post("/subscribe", data={"email": "lan@gmial.com", "areas": ["quan-1"]})
+    assert page.status_code == 200
+    assert "lan@gmail.com" in page.text
+    assert '<input type="hidden" name="areas" value="quan-1">' in page.text
