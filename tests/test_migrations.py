@@ -27,6 +27,9 @@ EXPECTED_TABLES = {
     "admin_users",
     "api_tokens",
     "audit_events",
+    "areas",
+    "subscriber_areas",
+    "campaign_areas",
 }
 
 

@@ -303,5 +303,5 @@ def test_waiting_request_is_part_of_the_export(session: Session) -> None:
     assert request(session, at=T0 + dt.timedelta(days=1), slugs=["tin-tuc"]) is True
     data = export_subscriber(session, subscriber_id=row.id)
     assert data is not None
-    assert data["pending_request"] == {"name": "Bình", "categories": ["tin-tuc"]}
+    assert data["pending_request"] == {"name": "Bình", "categories": ["tin-tuc"], "areas": []}
     assert data["categories"] == []

@@ -160,7 +160,7 @@ def test_cli_import_pending_sends_confirmations(
     exported = run_cli("subscribers", "export", env=env, cwd=tmp_path)
     assert (
         exported.stdout.splitlines()[0]
-        == "email,name,status,categories,frequency,created_at,confirmed_at,source"
+        == "email,name,status,categories,frequency,created_at,confirmed_at,source,areas"
     )
     assert len(exported.stdout.splitlines()) == 3
 

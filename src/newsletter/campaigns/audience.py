@@ -1,7 +1,8 @@
 """Who a campaign reaches, and starting it: one INSERT … SELECT of them into its ledger.
 
 A subscriber with no category rows reads every category, and a campaign with no
-categories goes to every active subscriber (DESIGN.md). `eligible_subscribers` is the
+categories goes to every active subscriber (DESIGN.md); areas follow the same rule
+(subscribers/areas.py). `eligible_subscribers` is the
 SELECT that `start_campaign` inserts into the ledger; `count_eligible` is what the admin,
 the API and `bulletin send` show before a start.
 """
@@ -25,10 +26,13 @@ from newsletter.models import (
     Frequency,
     Subscriber,
     SubscriberStatus,
+    campaign_areas,
     campaign_categories,
+    subscriber_areas,
     subscriber_categories,
     utcnow,
 )
+from newsletter.subscribers.areas import related_area_ids
 
 
 def campaign_category_ids(session: Session, campaign_id: int) -> list[int]:
@@ -41,14 +45,23 @@ def campaign_category_ids(session: Session, campaign_id: int) -> list[int]:
     )
 
 
+def campaign_area_ids(session: Session, campaign_id: int) -> list[int]:
+    """The areas the campaign reaches: its targets, the areas inside and around them."""
+    targets = session.scalars(
+        select(campaign_areas.c.area_id).where(campaign_areas.c.campaign_id == campaign_id)
+    )
+    return sorted(related_area_ids(session, list(targets)))
+
+
 def eligible_subscribers(
     campaign_id: int,
     *,
     category_ids: Collection[int],
     has_rows: bool,
     frequency: Frequency | None = None,
+    area_ids: Collection[int] = (),
 ) -> GenerativeSelect:
-    """Active subscribers in the campaign's categories (no rows on either side: all).
+    """Active subscribers in the campaign's categories and areas (no rows on a side: all).
 
     `category_ids`: the campaign's, read first, so PostgreSQL plans with the real values:
     the readers of a small category come from the category index (10,000 of 1,000,000
@@ -56,6 +69,12 @@ def eligible_subscribers(
     Subscribers with no category read everything; they come from the partial index of
     `reads_every_category` (kept by triggers, migration 0007), not from an anti-join
     over every subscriber (~0.5 s at 1,000,000).
+
+    `area_ids`: the areas the campaign reaches (`campaign_area_ids`, already widened to
+    the areas inside and around its targets). A subscriber with an area among them, or
+    with no area at all (`reads_every_area`, its own partial index, migration 0014),
+    is in. Each side splits into two disjoint halves, so the query is a UNION ALL of up
+    to four index-driven parts and needs no de-duplication.
 
     `has_rows`: the campaign already has ledger rows, so those subscribers are left out.
     When it has none the anti-join is omitted: PostgreSQL plans it as a nested loop over
@@ -80,15 +99,21 @@ def eligible_subscribers(
             query = query.where(Subscriber.frequency == frequency)
         return query.where(not_(already_in_ledger)) if has_rows else query
 
-    if not category_ids:
-        return active().order_by(Subscriber.id)
-    readers = select(subscriber_categories.c.subscriber_id).where(
-        subscriber_categories.c.category_id.in_(category_ids)
-    )
-    # Disjoint halves (some categories / none), so UNION ALL needs no de-duplication.
-    both = union_all(
-        active(Subscriber.id.in_(readers)), active(Subscriber.reads_every_category == true())
-    )
+    halves: list[list[ColumnElement[bool]]] = [[]]
+    if category_ids:
+        readers = select(subscriber_categories.c.subscriber_id).where(
+            subscriber_categories.c.category_id.in_(category_ids)
+        )
+        halves = [[Subscriber.id.in_(readers)], [Subscriber.reads_every_category == true()]]
+    if area_ids:
+        residents = select(subscriber_areas.c.subscriber_id).where(
+            subscriber_areas.c.area_id.in_(area_ids)
+        )
+        area_halves = [Subscriber.id.in_(residents), Subscriber.reads_every_area == true()]
+        halves = [[*half, area_half] for half in halves for area_half in area_halves]
+    if len(halves) == 1:
+        return active(*halves[0]).order_by(Subscriber.id)
+    both = union_all(*(active(*half) for half in halves))
     return both.order_by(both.selected_columns.id)
 
 
@@ -105,13 +130,18 @@ def audience_frequency(session: Session, campaign_id: int) -> Frequency | None:
 
 
 def count_eligible(session: Session, *, campaign_id: int) -> int:
-    """How many residents starting this campaign now would write into the ledger."""
+    """How many residents starting this campaign now would write into the ledger.
+
+    The same SELECT as `start_campaign` (categories and areas), so the number an official
+    confirms is the number of rows the start writes.
+    """
     eligible = (
         eligible_subscribers(
             campaign_id,
             category_ids=campaign_category_ids(session, campaign_id),
             has_rows=ledger_has_rows(session, campaign_id),
             frequency=audience_frequency(session, campaign_id),
+            area_ids=campaign_area_ids(session, campaign_id),
         )
         .order_by(None)
         .subquery()
@@ -144,6 +174,7 @@ def start_campaign(
                 category_ids=campaign_category_ids(session, campaign_id),
                 has_rows=has_rows,
                 frequency=FREQUENCY_OF.get(campaign.kind),
+                area_ids=campaign_area_ids(session, campaign_id),
             ),
         )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -27,6 +28,7 @@ from newsletter.models import (
     SubscriberStatus,
 )
 from newsletter.sanitize import markdown_to_html
+from newsletter.subscribers.areas import areas_by_code
 
 FIRST_DIGEST_DAYS = 7
 MAX_SUBJECT_CHARS = 300
@@ -271,8 +273,12 @@ def create_bulletin(
     body_markdown: str,
     category_slugs: list[str],
     created_by: str,
+    area_codes: Collection[str] = (),
 ) -> Campaign:
-    """A draft bulletin: Markdown rendered to sanitised HTML; no categories means everyone."""
+    """A draft bulletin: Markdown rendered to sanitised HTML; no categories means everyone.
+
+    `area_codes`: the areas it targets (none: every area); AreaError names unknown codes.
+    """
     body = unicodedata.normalize("NFC", body_markdown).replace("\r\n", "\n").strip()
     if not body:
         raise CampaignError("a bulletin needs a body")
@@ -286,6 +292,7 @@ def create_bulletin(
         status=CampaignStatus.DRAFT,
         created_by=created_by,
         categories=categories_by_slug(session, category_slugs),
+        areas=areas_by_code(session, area_codes),
     )
     session.add(campaign)
     session.flush()

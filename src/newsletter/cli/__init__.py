@@ -43,6 +43,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "db": Entry("db", "app", "Database schema."),
     "categories": Entry("categories", "app", "Categories (chuyên mục)."),
+    "areas": Entry("areas", "app", "Areas (khu vực: wards, communes)."),
     "feeds": Entry("feeds", "app", "Article feeds (RSS/Atom)."),
     "articles": Entry("articles", "app", "Articles in the store."),
     "digest": Entry("digest", "app", "The weekly digest."),

@@ -22,6 +22,7 @@ from newsletter.content.file_import import (
     read_records,
 )
 from newsletter.models import utcnow
+from newsletter.subscribers.areas import ensure_demo_areas
 
 app = typer.Typer(help="Articles in the store.", no_args_is_help=True)
 
@@ -69,6 +70,7 @@ def import_(
         with rt.sessions.begin() as session, Progress(console=console, transient=True) as bar:
             if demo:
                 ensure_demo_categories(session)
+                ensure_demo_areas(session)
             task = bar.add_task("importing", total=len(records))
             summary = import_records(session, records=records, progress=lambda: bar.advance(task))
         if summary.new:

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from newsletter.accounts.audit import record_audit
-from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
+from newsletter.campaigns.targeting import campaign_targeting
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.models import Campaign, CampaignStatus
 from newsletter.tasks.enqueue import start_campaign_now
@@ -36,6 +36,14 @@ def send(
             "--category", help="Category slug; repeat for several (none: every subscriber)."
         ),
     ] = None,
+    area: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--area",
+            help="Area code; repeat for several. Residents of those areas (and of the areas "
+            "inside and around them) and residents with no area receive it (none: everyone).",
+        ),
+    ] = None,
     test_to: str | None = typer.Option(
         None, "--test-to", help="First send one copy to this address only."
     ),
@@ -54,6 +62,7 @@ def send(
                     subject=subject,
                     body_markdown=body,
                     category_slugs=category or [],
+                    area_codes=area or [],
                     created_by="cli",
                 )
             except (CampaignError, ValueError) as exc:
@@ -77,8 +86,11 @@ def send(
             # Counting reads the subscribers table; with --yes no one reads the answer, and
             # the ledger's own count (below) is the truth anyway.
             with rt.sessions() as session:
-                recipients = count_eligible(session, campaign_id=campaign_id)
-            question = f"Send bulletin #{campaign_id} to {recipients} resident(s) now?"
+                targeting = campaign_targeting(session, campaign_id=campaign_id)
+            question = (
+                f"Send bulletin #{campaign_id} to {targeting.recipients} resident(s) now? "
+                f"({targeting.describe()})"
+            )
             if not typer.confirm(question, err=True):
                 with rt.sessions.begin() as session:
                     draft = session.get(Campaign, campaign_id)
@@ -89,13 +101,15 @@ def send(
         with rt.sessions.begin() as session:
             started = session.get(Campaign, campaign_id)
             assert started is not None
-            recipients = started.total_count
+            targeting = campaign_targeting(
+                session, campaign_id=campaign_id, recipients=started.total_count
+            )
             record_audit(
                 session,
                 actor="cli",
                 action="bulletin.sent",
                 target=f"campaign {campaign_id}",
-                detail=f"{recipients} recipients",
+                detail=targeting.describe(),
             )
         typer.echo(
             f"bulletin #{campaign_id} started: {len(work.ranges)} batches queued; "

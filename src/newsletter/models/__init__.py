@@ -5,6 +5,7 @@ registers every table on `Base.metadata`, which Alembic and the tests read.
 """
 
 from newsletter.models.accounts import AdminUser, ApiToken, AuditEvent
+from newsletter.models.areas import Area, campaign_areas, subscriber_areas
 from newsletter.models.base import NAMING_CONVENTION, Base, BigId, UTCDateTime, utcnow
 from newsletter.models.campaigns import Campaign, Delivery
 from newsletter.models.content import Article, ArticleBatch, Feed
@@ -29,6 +30,7 @@ __all__ = [
     "NAMING_CONVENTION",
     "AdminUser",
     "ApiToken",
+    "Area",
     "Article",
     "ArticleBatch",
     "AuditEvent",
@@ -48,7 +50,9 @@ __all__ = [
     "SubscriberStatus",
     "Suppression",
     "UTCDateTime",
+    "campaign_areas",
     "campaign_categories",
+    "subscriber_areas",
     "subscriber_categories",
     "utcnow",
 ]

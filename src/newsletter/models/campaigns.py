@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from newsletter.models.areas import Area
 from newsletter.models.base import Base, BigId, _enum, utcnow
 from newsletter.models.enums import CampaignKind, CampaignStatus, DeliveryStatus
 from newsletter.models.subscribers import Category, campaign_categories
@@ -53,6 +54,7 @@ class Campaign(Base):
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     categories: Mapped[list[Category]] = relationship(secondary=campaign_categories)
+    areas: Mapped[list[Area]] = relationship(secondary="campaign_areas", order_by="Area.code")
 
     def __repr__(self) -> str:
         return f"Campaign(id={self.id!r}, kind={self.kind.value!r}, status={self.status.value!r})"

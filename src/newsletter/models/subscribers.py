@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from newsletter.models.areas import Area
 from newsletter.models.base import Base, BigId, _enum, utcnow
 from newsletter.models.enums import ConsentKind, Frequency, SubscriberStatus
 
@@ -86,6 +87,13 @@ class Subscriber(Base):
         ),
         # The starts of weekly, daily and immediate mail select by both.
         Index("ix_subscribers_frequency_status", "frequency", "status"),
+        # The same for "has no area" (migration 0014).
+        Index(
+            "ix_subscribers_reads_every_area",
+            "id",
+            postgresql_where=text("reads_every_area"),
+            sqlite_where=text("reads_every_area = 1"),
+        ),
         # An id is never given twice, even after the newest subscriber is erased: a link
         # mailed to an erased resident must never name the next one (PostgreSQL's
         # sequence already never goes back).
@@ -116,6 +124,8 @@ class Subscriber(Base):
     # "Has no subscriber_categories rows", kept by triggers on that table (migration
     # 0007): never set by the application, read only by a campaign's eligibility query.
     reads_every_category: Mapped[bool] = mapped_column(server_default=true())
+    # "Has no subscriber_areas rows" (every area), kept the same way (migration 0014).
+    reads_every_area: Mapped[bool] = mapped_column(server_default=true())
     # Carried in every unsubscribe and preferences link (signing.resident_token): a link
     # acts only on the subscriber holding the same key, and erasure deletes the key with
     # the row. Filled by the database for rows inserted in SQL (migration 0008).
@@ -134,6 +144,7 @@ class Subscriber(Base):
     manage_sent_at: Mapped[dt.datetime | None]
 
     categories: Mapped[list[Category]] = relationship(secondary=subscriber_categories)
+    areas: Mapped[list[Area]] = relationship(secondary="subscriber_areas", order_by="Area.code")
     consent_events: Mapped[list[ConsentEvent]] = relationship(
         back_populates="subscriber", passive_deletes=True, order_by="ConsentEvent.id"
     )

@@ -21,7 +21,8 @@
       var el = elements[i];
       if (!el.name || el.disabled) { continue; }
       if (el.type === "checkbox") {
-        if (el.checked) { data.categories.push(el.value); }
+        // Every checkbox group (categories, areas) as a list under its own name.
+        if (el.checked) { (data[el.name] = data[el.name] || []).push(el.value); }
       } else if (el.type === "radio") {
         if (el.checked) { data[el.name] = el.value; }
       } else if (el.type !== "submit") {

@@ -30,6 +30,7 @@ from newsletter.models import (
 )
 from newsletter.models.subscribers import new_link_key
 from newsletter.subscribers.addresses import key_hash, suppression_hash
+from newsletter.subscribers.areas import add_subscriber_areas, areas_by_code, choose_areas
 from newsletter.subscribers.consent import Consent, consent_row, record_consent
 from newsletter.subscribers.new_address import (
     INSERT_CATEGORIES,
@@ -80,6 +81,7 @@ class SubscribeRequest:
     consent: Consent
     # None: not stated (weekly for a new address; a known one's choice stays).
     frequency: Frequency | None = None
+    area_codes: tuple[str, ...] = ()
 
 
 _SUPPRESSION_REASONS = select(Suppression.reason).where(
@@ -109,13 +111,14 @@ def request_subscription(
     resend_after: dt.timedelta,
     frequency: Frequency | None = None,
     now: dt.datetime | None = None,
+    area_codes: Collection[str] = (),
 ) -> SubscribeOutcome:
     """Record a subscribe request for the normalized `email`; say whether to mail it.
 
     `request_new` then, for a known address, `request_again` in the same transaction.
-    Raises CategoryError for an unknown category slug.
+    Raises CategoryError for an unknown category slug, AreaError for an unknown area.
     """
-    request = SubscribeRequest(email, name, category_slugs, consent, frequency)
+    request = SubscribeRequest(email, name, category_slugs, consent, frequency, tuple(area_codes))
     outcome = request_new(session, request=request, now=now)
     if not outcome.known:
         return outcome
@@ -136,7 +139,13 @@ def request_new(
     email, name, consent = request.email, request.name, request.consent
     categories = categories_by_slug(session, request.category_slugs)
     frequency = request.frequency or Frequency.WEEKLY
-    extra = {"categories": [c.slug for c in categories], "frequency": frequency.value}
+    areas = areas_by_code(session, request.area_codes)
+    extra: dict[str, object] = {
+        "categories": [c.slug for c in categories],
+        "frequency": frequency.value,
+    }
+    if areas:
+        extra["areas"] = [a.code for a in areas]
     if session.get_bind().dialect.name == "postgresql":
         # A new address (the common case) in one statement, suppression check included.
         new_id, silent = subscribe_new_postgresql(
@@ -176,6 +185,7 @@ def request_new(
             INSERT_CATEGORIES,
             [{"subscriber_id": new_id, "category_id": c.id} for c in categories],
         )
+    add_subscriber_areas(session, subscriber_id=new_id, areas=areas)
     return SubscribeOutcome(subscriber_id=new_id, send_confirmation=True)
 
 
@@ -210,8 +220,15 @@ def request_again(
     if last is not None and now - last < resend_after:
         return SubscribeOutcome(subscriber_id=subscriber.id, send_confirmation=False)
     slugs = [c.slug for c in categories_by_slug(session, request.category_slugs)]
-    wanted: dict[str, object] = {"name": request.name or None, "categories": slugs}
+    codes = [a.code for a in areas_by_code(session, request.area_codes)]
+    wanted: dict[str, object] = {
+        "name": request.name or None,
+        "categories": slugs,
+        "areas": codes,
+    }
     extra: dict[str, object] = {"categories": slugs}
+    if codes:
+        extra["areas"] = codes
     if request.frequency is not None:
         # Applied by its confirmation only, like the rest of the request.
         wanted["frequency"] = extra["frequency"] = request.frequency.value
@@ -274,6 +291,8 @@ def confirm_subscription(
         )
         if wanted.get("frequency") in _FREQUENCIES:
             subscriber.frequency = Frequency(wanted["frequency"])
+        if "areas" in wanted:  # a request stored before areas existed leaves them be
+            choose_areas(session, subscriber, wanted["areas"] or [])
         subscriber.pending_request = None
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.confirmed_at = now

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -27,6 +28,7 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import normalize_lenient
+from newsletter.subscribers.areas import areas_by_code, choose_areas
 from newsletter.subscribers.change_address import former_addresses
 from newsletter.subscribers.erasure import scrub_address
 from newsletter.subscribers.lifecycle import SUPPRESSION_ERASED, Consent, record_consent
@@ -105,9 +107,14 @@ def update_preferences(
     consent: Consent,
     frequency: Frequency | None = None,
     now: dt.datetime | None = None,
+    area_codes: Collection[str] | None = None,
 ) -> Subscriber | None:
     """Change the name, the chosen categories (no slugs = every category) and, when
-    given, the frequency."""
+    given, the frequency.
+
+    `area_codes`: the chosen areas (none: every area); None leaves them as they are.
+    AreaError names unknown codes; nothing changes then.
+    """
     now = now or utcnow()
     # Locked first, as every change of a subscriber's categories is: two saves at once
     # (two tabs) are serialized, which the reads_every_category triggers rely on.
@@ -115,9 +122,12 @@ def update_preferences(
     if subscriber is None:
         return None
     categories = categories_by_slug(session, category_slugs)
+    extra: dict[str, Any] = {"categories": [c.slug for c in categories]}
+    if area_codes is not None:
+        extra["areas"] = [a.code for a in areas_by_code(session, area_codes)]
+        choose_areas(session, subscriber, extra["areas"])
     subscriber.name = name or None
     subscriber.categories = categories
-    extra: dict[str, Any] = {"categories": [c.slug for c in categories]}
     if frequency is not None:
         extra["frequency"] = frequency.value
         if subscriber.frequency is not frequency:
@@ -161,6 +171,7 @@ def export_subscriber(session: Session, *, subscriber_id: int) -> dict[str, Any]
         "unsubscribed_at": _iso(s.unsubscribed_at),
         "confirmation_sent_at": _iso(s.confirmation_sent_at),
         "categories": [{"slug": c.slug, "name": c.name} for c in s.categories],
+        "areas": [{"code": a.code, "name": a.name} for a in s.areas],
         # A request waiting for its confirmation (name, categories) is theirs too.
         "pending_request": json.loads(s.pending_request) if s.pending_request else None,
         # A new address waiting for its confirmation (subscribers/change_address.py).
@@ -224,6 +235,7 @@ def erase_subscriber(session: Session, *, subscriber_id: int) -> bool:
     for email in {subscriber.email} | earlier:
         scrub_address(session, email=email)
     subscriber.categories = []
+    subscriber.areas = []
     session.flush()
     session.delete(subscriber)
     session.flush()

@@ -12,12 +12,14 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from newsletter.content.categories import CategoryError, categories_by_slug
 from newsletter.models import (
+    Area,
     Campaign,
     Category,
     ConsentEvent,
@@ -29,11 +31,13 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.subscribers.addresses import InputError, normalize_lenient, parse_address
+from newsletter.subscribers.areas import AreaError, areas_by_code, split_codes
 from newsletter.subscribers.frequency import FrequencyError, parse_frequency
 from newsletter.subscribers.lifecycle import Consent, _kept_silent, request_subscription
 
 EXPORT_COLUMNS = [
     "email", "name", "status", "categories", "frequency", "created_at", "confirmed_at", "source",
+    "areas",
 ]  # fmt: skip
 MAX_IMPORT_ROWS = 1_000_000
 
@@ -161,7 +165,7 @@ def import_subscribers(
     actor: str = "cli",
     now: dt.datetime | None = None,
 ) -> ImportResult:
-    """Import CSV rows (`email`, optional `name`, `categories` as slugs separated by ;,
+    """Import CSV rows (`email`, optional `name`, `categories` and `areas` separated by ;,
     `frequency`: ngay-khi-co, hang-ngay or hang-tuan; blank is weekly for a new address
     and leaves a known one's choice as it is).
 
@@ -179,6 +183,7 @@ def import_subscribers(
             address = parse_address(row.get("email") or "", development=development)
             slugs = _split_categories(row.get("categories") or "")
             categories = categories_by_slug(session, slugs)
+            areas = areas_by_code(session, split_codes(row.get("areas") or ""))
             frequency = parse_frequency(row.get("frequency"))
         except FrequencyError as exc:
             result.rejected.append((line, str(exc)))
@@ -186,7 +191,7 @@ def import_subscribers(
         except InputError:
             result.rejected.append((line, f"invalid address: {(row.get('email') or '')[:100]!r}"))
             continue
-        except CategoryError as exc:
+        except (CategoryError, AreaError) as exc:
             result.rejected.append((line, str(exc)))
             continue
         name = (row.get("name") or "").strip()[:200] or None
@@ -200,6 +205,7 @@ def import_subscribers(
                 resend_after=resend_after,
                 frequency=frequency,
                 now=now,
+                area_codes=[a.code for a in areas],
             )
             if outcome.subscriber_id is None:
                 result.rejected.append((line, "address is suppressed (bounce, complaint)"))
@@ -209,13 +215,14 @@ def import_subscribers(
             else:
                 result.unchanged += 1
             continue
+        chosen = Chosen(categories, areas)
         _import_active(
             session,
             result,
             line,
             address.normalized,
             name,
-            categories,
+            chosen,
             frequency,
             consent_source,
             actor,
@@ -225,13 +232,20 @@ def import_subscribers(
     return result
 
 
+class Chosen(NamedTuple):
+    """What an imported row chose: its categories and areas."""
+
+    categories: list[Category]
+    areas: list[Area]
+
+
 def _import_active(
     session: Session,
     result: ImportResult,
     line: int,
     email: str,
     name: str | None,
-    categories: list[Category],
+    chosen: Chosen,
     frequency: Frequency | None,
     consent_source: str,
     actor: str,
@@ -258,7 +272,8 @@ def _import_active(
         result.updated += 1
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.name = name
-    subscriber.categories = categories
+    subscriber.categories = chosen.categories
+    subscriber.areas = chosen.areas
     if frequency is not None:
         subscriber.frequency = frequency
     subscriber.confirmed_at = now
@@ -299,7 +314,7 @@ def export_csv(session: Session, *, batch: int = 2000) -> Iterator[str]:
         chunk = list(
             session.scalars(
                 select(Subscriber)
-                .options(selectinload(Subscriber.categories))
+                .options(selectinload(Subscriber.categories), selectinload(Subscriber.areas))
                 .where(Subscriber.id > last_id)
                 .order_by(Subscriber.id)
                 .limit(batch)
@@ -318,6 +333,7 @@ def export_csv(session: Session, *, batch: int = 2000) -> Iterator[str]:
                     s.created_at.isoformat(),
                     s.confirmed_at.isoformat() if s.confirmed_at else "",
                     _csv_cell(s.source or ""),
+                    ";".join(a.code for a in s.areas),
                 ]
             )
         last_id = chunk[-1].id

@@ -17,14 +17,15 @@ from sqlalchemy.orm import Session
 
 from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
-from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
 from newsletter.campaigns.preview import TEST_SUBJECT_PREFIX, composer_for, send_test
+from newsletter.campaigns.targeting import campaign_targeting
 from newsletter.content.categories import list_categories
 from newsletter.delivery.transport import DeliveryError
 from newsletter.mail.mime import HeaderInjectionError
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
+from newsletter.subscribers.areas import list_areas
 from newsletter.tasks.enqueue import control_campaign, start_campaign_now
 from newsletter.web.admin_auth import AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
@@ -48,7 +49,13 @@ def new_bulletin(request: Request, admin: AdminDep, session: SessionDep) -> HTML
     return page(
         request,
         "bulletin_new.html",
-        {"admin": admin, "categories": list_categories(session), "error": None, "form": {}},
+        {
+            "admin": admin,
+            "categories": list_categories(session),
+            "areas": list_areas(session),
+            "error": None,
+            "form": {},
+        },
     )
 
 
@@ -61,6 +68,7 @@ def create(
     body: Annotated[str, Form(max_length=200_000)],
     csrf: Annotated[str, Form()] = "",
     categories: Annotated[list[str] | None, Form()] = None,
+    areas: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     check_csrf(admin, csrf)
     try:
@@ -69,14 +77,21 @@ def create(
             subject=subject,
             body_markdown=body,
             category_slugs=categories or [],
+            area_codes=areas or [],
             created_by=admin.username,
         )
     except (CampaignError, ValueError) as exc:
         context = {
             "admin": admin,
             "categories": list_categories(session),
+            "areas": list_areas(session),
             "error": str(exc),
-            "form": {"subject": subject, "body": body, "categories": categories or []},
+            "form": {
+                "subject": subject,
+                "body": body,
+                "categories": categories or [],
+                "areas": areas or [],
+            },
         }
         return page(request, "bulletin_new.html", context, status_code=422)
     record_audit(
@@ -117,7 +132,8 @@ def preview(
             "headers": [(k, str(v)) for k, v in parsed.items()],
             "html": _content(html_part),
             "text": _content(text_part),
-            "recipients": count_eligible(session, campaign_id=campaign_id),
+            "targeting": (targeting := campaign_targeting(session, campaign_id=campaign_id)),
+            "recipients": targeting.recipients,
             "size": len(message.data),
             "notice": notice[:200],
         },
@@ -171,7 +187,8 @@ def send(
         campaign = _campaign(session, campaign_id)
         if campaign.status is not CampaignStatus.DRAFT:
             raise HTTPException(status_code=409, detail="this bulletin was already sent")
-        now_count = count_eligible(session, campaign_id=campaign_id)
+        targeting = campaign_targeting(session, campaign_id=campaign_id)
+        now_count = targeting.recipients
     if now_count != recipients:
         notice = f"the number of recipients changed to {now_count}; confirm again"
         return RedirectResponse(
@@ -184,7 +201,7 @@ def send(
             actor=admin.username,
             action="bulletin.sent",
             target=f"campaign {campaign_id}",
-            detail=f"{recipients} recipients",
+            detail=targeting.describe(),
             ip=client_ip(request),
         )
     return RedirectResponse(f"/admin/campaigns/{campaign_id}", status_code=303)

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
-from newsletter.campaigns.audience import count_eligible
 from newsletter.campaigns.build import CampaignError, create_bulletin
 from newsletter.campaigns.preview import send_test
+from newsletter.campaigns.targeting import campaign_targeting
 from newsletter.delivery.transport import DeliveryError
 from newsletter.mail.mime import HeaderInjectionError
 from newsletter.tasks.enqueue import control_campaign, start_campaign_now
@@ -34,6 +34,12 @@ class BulletinIn(BaseModel):
     )
     categories: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]] = Field(
         default_factory=list, max_length=100, description="Category slugs; empty: every subscriber."
+    )
+    areas: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Area codes; empty: every area. Residents of these areas (and of the "
+        "areas inside and around them) and residents who chose no area receive it.",
     )
     test_to: str | None = Field(
         default=None, max_length=320, description="Send one copy here first (outside the ledger)."
@@ -59,6 +65,8 @@ class BulletinOut(BaseModel):
     id: int
     status: str
     recipients: int
+    categories: list[str] = Field(default_factory=list, description="Category slugs targeted")
+    areas: list[str] = Field(default_factory=list, description="Area codes targeted")
 
 
 @router.post(
@@ -78,12 +86,14 @@ def post_bulletin(body: BulletinIn, runtime: RuntimeDep, caller: ApiCallerDep) -
                 subject=body.subject,
                 body_markdown=body.body_markdown,
                 category_slugs=body.categories,
+                area_codes=body.areas,
                 created_by=actor,
             )
         except (CampaignError, ValueError) as exc:
             raise HTTPException(422, detail=str(exc)) from exc
         campaign_id = campaign.id
-        recipients = count_eligible(session, campaign_id=campaign_id)
+        targeting = campaign_targeting(session, campaign_id=campaign_id)
+        recipients = targeting.recipients
     if body.test_to:
         try:
             send_test(runtime, campaign_id=campaign_id, address=body.test_to)
@@ -99,9 +109,15 @@ def post_bulletin(body: BulletinIn, runtime: RuntimeDep, caller: ApiCallerDep) -
             actor=actor,
             action="bulletin.sent" if body.send else "bulletin.drafted",
             target=f"campaign {campaign_id}",
-            detail=f"{recipients} recipients",
+            detail=targeting.describe(),
         )
-    return BulletinOut(id=campaign_id, status=status, recipients=recipients)
+    return BulletinOut(
+        id=campaign_id,
+        status=status,
+        recipients=recipients,
+        categories=[slug for slug, _ in targeting.categories],
+        areas=[code for code, _ in targeting.areas],
+    )
 
 
 # The API answers campaign_control.Progress itself (a dataclass FastAPI can serialise),

@@ -91,6 +91,7 @@ class SubscriberOut(BaseModel):
         description="How often the articles reach them: ngay-khi-co (immediately), "
         "hang-ngay (daily), hang-tuan (weekly)"
     )
+    areas: list[str] = Field(default_factory=list, description="Area codes; empty: every area")
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
 
@@ -112,6 +113,7 @@ def subscribers(
             status=s.status.value,
             categories=[c.slug for c in s.categories],
             frequency=s.frequency,
+            areas=[a.code for a in s.areas],
             created_at=s.created_at,
             confirmed_at=s.confirmed_at,
         )

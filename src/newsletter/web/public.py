@@ -31,6 +31,7 @@ from newsletter.subscribers.addresses import (
     normalize_lenient,
     parse_address,
 )
+from newsletter.subscribers.areas import AreaError, codes_from_fields, list_areas
 from newsletter.subscribers.frequency import frequency_choices, read_frequency
 from newsletter.subscribers.lifecycle import (
     Consent,
@@ -53,6 +54,7 @@ from newsletter.web.public_support import (
     wants_json,
 )
 from newsletter.web.public_tokens import router as token_router
+from newsletter.web.resident_areas import unknown_areas_message
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +89,18 @@ class SubscribeForm:
     categories: list[str]
     source: str | None
     frequency: Frequency | None = None
+    areas: tuple[str, ...] = ()
 
 
 def _box_context(runtime: Runtime) -> dict[str, Any]:
     with runtime.sessions() as session:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
+        areas = list_areas(session)
     return {
         "categories": categories,
         "frequencies": frequency_choices(runtime.settings),
-        "values": {"email": "", "name": "", "categories": [], "frequency": ""},
+        "areas": areas,
+        "values": {"email": "", "name": "", "categories": [], "frequency": "", "areas": []},
         "error": None,
         "error_field": None,
     }
@@ -151,12 +156,17 @@ def _parse_subscribe(fields: dict[str, list[str]], referer: str) -> SubscribeFor
     ]
     source = first(fields, "source").strip() or referer
     source = check_text(source[:2000], field="source", label="Trang nguồn") or ""
+    areas = tuple(
+        check_text(code, field="areas", label="Khu vực")
+        for code in codes_from_fields(fields.get("areas", []))
+    )
     return SubscribeForm(
         email=first(fields, "email"),
         name=name or None,
         categories=categories,
         source=source,
         frequency=read_frequency(fields),
+        areas=areas,
     )
 
 
@@ -200,6 +210,8 @@ async def subscribe(request: Request) -> Response:
     except CategoryError:
         message = "Chuyên mục bạn chọn không còn tồn tại. Vui lòng tải lại trang và chọn lại."
         return await _refuse(state, request, message, "categories", fields or {})
+    except AreaError as exc:
+        return await _refuse(state, request, unknown_areas_message(exc), "areas", fields or {})
     if outcome is _Turned.RATE_LIMITED:
         headers["Retry-After"] = str(state.settings.subscribe_rate_window_seconds)
         if as_json:
@@ -305,7 +317,12 @@ def _store_request(
         check_mx=settings.env is Environment.PRODUCTION,
     )
     request = SubscribeRequest(
-        address.normalized, form.name, form.categories, consent, form.frequency
+        address.normalized,
+        form.name,
+        form.categories,
+        consent,
+        form.frequency,
+        area_codes=form.areas,
     )
     with slots, runtime.sessions.begin() as session:
         outcome = request_new(session, request=request)
@@ -336,6 +353,7 @@ def _accepted(
         values={
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", [])[:100],
+            "areas": fields.get("areas", [])[:100],
             "source": first(fields, "source")[:2000],
             "frequency": first(fields, "frequency")[:40],
         },
@@ -367,6 +385,7 @@ async def _refuse(
             "name": first(fields, "name")[:MAX_NAME_LENGTH],
             "categories": fields.get("categories", []),
             "frequency": first(fields, "frequency")[:40],
+            "areas": fields.get("areas", []),
         },
     )
     return state.page("web/index.html", status_code=status_code, **context)

@@ -21,6 +21,7 @@ from newsletter.models import Frequency, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
 from newsletter.subscribers.addresses import InputError, check_text
+from newsletter.subscribers.areas import AreaError, codes_from_fields, list_areas
 from newsletter.subscribers.frequency import (
     frequency_choices,
     frequency_label,
@@ -45,6 +46,7 @@ from newsletter.web.public_support import (
     public_state,
     read_fields,
 )
+from newsletter.web.resident_areas import unknown_areas_message
 
 router = APIRouter()
 
@@ -203,6 +205,8 @@ def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
         categories = [{"slug": c.slug, "name": c.name} for c in list_categories(session)]
         chosen = [c.slug for c in subscriber.categories] or [c["slug"] for c in categories]
         return {
+            "areas": list_areas(session),
+            "chosen_areas": [a.code for a in subscriber.areas],
             "subscriber": {"email": subscriber.email},
             "unsubscribed": subscriber.status is SubscriberStatus.UNSUBSCRIBED,
             "status_label": STATUS_LABELS[subscriber.status],
@@ -301,8 +305,19 @@ async def _save_preferences(
             if s.strip()
         ]
         frequency = read_frequency(fields)
+        codes = [
+            check_text(code, field="areas", label="Khu vực")
+            for code in codes_from_fields(fields.get("areas", []))
+        ]
         found = await run_in_threadpool(
-            _save, runtime, link, name, slugs, frequency, _consent(request, "preferences")
+            _save,
+            runtime,
+            link,
+            name,
+            slugs,
+            frequency,
+            _consent(request, "preferences"),
+            codes,
         )
     except InputError as exc:
         return await _preferences_again(state, runtime, link, error=exc.message)
@@ -311,6 +326,8 @@ async def _save_preferences(
             state, runtime, link,
             error="Chuyên mục bạn chọn không còn tồn tại. Vui lòng chọn lại.",
         )  # fmt: skip
+    except AreaError as exc:
+        return await _preferences_again(state, runtime, link, error=unknown_areas_message(exc))
     if not found:
         return _not_found(state)
     notice = "Đã lưu lựa chọn của bạn."
@@ -344,6 +361,7 @@ def _save(
     slugs: list[str],
     frequency: Frequency | None,
     consent: Consent,
+    area_codes: list[str],
 ) -> bool:
     with runtime.sessions.begin() as session:
         every = {c.slug for c in list_categories(session)}
@@ -361,6 +379,7 @@ def _save(
             category_slugs=slugs,
             consent=consent,
             frequency=frequency,
+            area_codes=area_codes,
         )
         return subscriber is not None
 

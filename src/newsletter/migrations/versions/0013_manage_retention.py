@@ -7,7 +7,7 @@ one address gets at most one such mail every few minutes. Nullable columns witho
 default: adding them rewrites nothing on PostgreSQL or SQLite.
 
 Revision ID: 0013_manage_retention
-Revises: 0009_frequencies
+Revises: 0012_frequency_sending
 Create Date: 2026-12-04 22:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from newsletter.models.base import UTCDateTime
 
 revision: str = "0013_manage_retention"
-down_revision: str | None = "0009_frequencies"
+down_revision: str | None = "0012_frequency_sending"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
