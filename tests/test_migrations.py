@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "admin_users",
     "api_tokens",
     "audit_events",
+    "key_fingerprints",
 }
 
 

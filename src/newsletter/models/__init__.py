@@ -19,6 +19,7 @@ from newsletter.models.enums import (
 from newsletter.models.subscribers import (
     Category,
     ConsentEvent,
+    KeyFingerprint,
     Subscriber,
     Suppression,
     campaign_categories,
@@ -43,6 +44,7 @@ __all__ = [
     "DeliveryStatus",
     "Feed",
     "Frequency",
+    "KeyFingerprint",
     "Subscriber",
     "SubscriberStatus",
     "Suppression",
