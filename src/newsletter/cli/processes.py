@@ -129,14 +129,10 @@ def web(
 
     settings = cli_settings()
     require_dkim_key(settings)  # test bulletins and previews are signed here
-    require_same_address_key(settings)
     configure_logging(settings)
     settings = follow_bound_port(settings, host, port)
     processes = workers or settings.web_workers
-    if processes == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
-        return
-    if not settings.redis_url:
+    if processes > 1 and not settings.redis_url:
         # The per-IP subscribe limit counts in memory without Redis: each process would
         # allow the whole limit again, so N processes would let a client send N times more.
         fail(
@@ -144,6 +140,10 @@ def web(
             "that the per-IP subscribe limit is shared; set it, or run one process.",
             code=2,
         )
+    require_same_address_key(settings)
+    if processes == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+        return
     # Each process builds its own app from the environment (settings were checked above).
     uvicorn.run(FACTORY, factory=True, workers=processes, host=host, port=port,
                 proxy_headers=True, log_config=None)  # fmt: skip
