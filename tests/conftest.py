@@ -233,8 +233,14 @@ def session(engine: Engine) -> Iterator[Session]:
     """A session inside an outer transaction that is rolled back when the test ends."""
     connection = engine.connect()
     outer = connection.begin()
+    # Imported here: tests.support.keys imports this module for TEST_SECRET.
+    from tests.support.keys import SESSION_KEY_INFO
+
     with Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        info=dict(SESSION_KEY_INFO),
     ) as s:
         yield s
     outer.rollback()

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from newsletter.config import Settings
-from newsletter.db import create_db_engine, create_session_factory
+from newsletter.db import create_db_engine
 from newsletter.models import AuditEvent, ConsentEvent, ConsentKind, Subscriber, SubscriberStatus
+from newsletter.subscribers.addresses import legacy_hash
 from newsletter.subscribers.suppression import is_suppressed
 from newsletter.web import create_app
 from tests.support.admin import create_admin, log_in
+from tests.support.keys import TEST_ADDRESS_KEY, keyed_sessions
 from tests.support.ledger import WorkerProcess
 from tests.support.smtp import SMTPServer
 from tests.support.webserver import serve
@@ -44,7 +46,7 @@ def client(settings: Settings, engine_for: Engine) -> Iterator[httpx.Client]:
 
 
 def add_subscriber(engine: Engine, email: str) -> int:
-    with create_session_factory(engine).begin() as s:
+    with keyed_sessions(engine).begin() as s:
         sub = Subscriber(email=email, status=SubscriberStatus.ACTIVE)
         s.add(sub)
         s.flush()
@@ -78,7 +80,8 @@ def test_anonymous_is_refused(client: httpx.Client, method: str, path: str) -> N
 
 
 def test_search_detail_erase(client: httpx.Client, engine_for: Engine) -> None:
-    """An admin finds a subscriber, sees consent history, and erases them with CSRF."""
+    """An admin finds a subscriber, sees consent history, and erases them with CSRF; the
+    audit trail names the keyed hash only, which no one without the secret can recompute."""
     sub_id = add_subscriber(engine_for, "an@example.vn")
     csrf = log_in(client)
     found = client.get("/admin/subscribers", params={"q": "an@example.vn"})
@@ -90,13 +93,15 @@ def test_search_detail_erase(client: httpx.Client, engine_for: Engine) -> None:
     erased = client.post(f"/admin/subscribers/{sub_id}/erase", data={"csrf": csrf})
     assert erased.status_code == 303
     assert client.get(f"/admin/subscribers/{sub_id}").status_code == 404
-    with create_session_factory(engine_for).begin() as s:
+    with keyed_sessions(engine_for).begin() as s:
         assert s.get(Subscriber, sub_id) is None
         assert is_suppressed(s, "an@example.vn")
         actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
-        targets = s.scalars(select(AuditEvent.target)).all()
+        targets = s.scalars(select(AuditEvent.target).order_by(AuditEvent.id)).all()
     assert actions == ["login", "subscriber.erase"]
     assert "an@example.vn" not in " ".join(t or "" for t in targets)
+    assert targets[-1] == TEST_ADDRESS_KEY.digest("an@example.vn")
+    assert targets[-1] != legacy_hash("an@example.vn")
 
 
 def test_export_and_import(
@@ -122,6 +127,6 @@ def test_export_and_import(
     with WorkerProcess(settings, tmp_path / "worker.log", queues="urgent"):
         mail = smtp_server.wait_for(1, timeout=60)
     assert mail[0].rcpt_tos == ["binh@example.vn"]
-    with create_session_factory(engine_for).begin() as s:
+    with keyed_sessions(engine_for).begin() as s:
         actions = s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["login", "subscribers.export", "subscribers.import"]

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from newsletter.accounts.api_tokens import create_api_token
 from newsletter.config import Settings
-from newsletter.db import create_db_engine, create_session_factory
+from newsletter.db import create_db_engine
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -22,6 +22,7 @@ from newsletter.models import (
 from newsletter.subscribers.suppression import is_suppressed
 from newsletter.web import create_app
 from tests.bounce_samples import sample
+from tests.support.keys import keyed_sessions
 from tests.support.webserver import serve
 
 
@@ -39,7 +40,7 @@ def settings(database_url: str, settings_factory: type[Settings]) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings, engine_for: Engine) -> Iterator[tuple[httpx.Client, str]]:
-    with create_session_factory(engine_for).begin() as s:
+    with keyed_sessions(engine_for).begin() as s:
         token = create_api_token(s, name="mta")
     with serve(create_app(settings)) as client:
         yield client, token
@@ -62,7 +63,7 @@ def test_bounce_webhook_suppresses(
 ) -> None:
     """A raw DSN posted to /api/v1/bounces suppresses the address its VERP names."""
     client, token = api
-    with create_session_factory(engine_for).begin() as s:
+    with keyed_sessions(engine_for).begin() as s:
         sub = Subscriber(email="khong.ton.tai@gmail.com", status=SubscriberStatus.ACTIVE)
         campaign = Campaign(kind=CampaignKind.DIGEST, subject="Bản tin")
         s.add_all([sub, campaign])
@@ -87,7 +88,7 @@ def test_bounce_webhook_suppresses(
         "reason": "hard bounce",
         "delivery_id": delivery_id,
     }
-    with create_session_factory(engine_for).begin() as s:
+    with keyed_sessions(engine_for).begin() as s:
         assert is_suppressed(s, "khong.ton.tai@gmail.com")
     stats = client.get("/api/v1/stats", headers={"Authorization": f"Bearer {token}"}).json()
     assert stats["subscribers_by_status"]["bounced"] == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from newsletter.config import Settings
-from newsletter.db import create_db_engine, create_session_factory
+from newsletter.db import create_db_engine
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -23,6 +23,7 @@ from newsletter.models import (
 from newsletter.subscribers.suppression import is_suppressed
 from tests.bounce_samples import sample
 from tests.conftest import TEST_SECRET
+from tests.support.keys import keyed_sessions
 
 
 def test_cli_processes_a_maildir(
@@ -31,7 +32,7 @@ def test_cli_processes_a_maildir(
     """Hard bounces suppress, a non-bounce is ignored, processed mail moves out of new/."""
     settings = settings_factory(database_url=database_url, bounce_domain="bounce.example.gov.vn")
     engine = create_db_engine(database_url)
-    sessions = create_session_factory(engine)
+    sessions = keyed_sessions(engine)
     with sessions.begin() as session:
         campaign = Campaign(kind=CampaignKind.BULLETIN, subject="Thông báo")
         people = [

@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "areas",
     "subscriber_areas",
     "campaign_areas",
+    "key_fingerprints",
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.content.categories import CategoryError, add_category
-from newsletter.db import create_db_engine, create_session_factory
+from newsletter.db import create_db_engine
 from newsletter.models import (
     Campaign,
     CampaignKind,
@@ -25,11 +25,12 @@ from newsletter.models import (
     Suppression,
 )
 from newsletter.runtime import build_runtime
-from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription, request_subscription
 from newsletter.subscribers.preferences import erase_address, export_subscriber, unsubscribe
+from newsletter.subscribers.suppression import suppress
 from newsletter.web.public import SubscribeForm, _store_request
 from newsletter.web.public_support import STORE_CONCURRENCY
+from tests.support.keys import TEST_ADDRESS_KEY, keyed_sessions
 
 EMAIL = "binh@example.gov.vn"
 CONSENT = Consent(ip="203.0.113.7", user_agent="UA", form_text_version="v1", via="form")
@@ -121,8 +122,7 @@ def test_unsubscribe_then_request_again(session: Session) -> None:
 
 def test_bounced_or_suppressed_address_gets_nothing(session: Session) -> None:
     """A suppressed (bounced/complained) address is neither stored nor mailed."""
-    session.add(Suppression(email_hash=suppression_hash(EMAIL), reason="bounced"))
-    session.flush()
+    suppress(session, email=EMAIL, reason="bounced")
     assert request(session) is False
     assert session.scalar(select(func.count()).select_from(Subscriber)) == 0
 
@@ -148,7 +148,7 @@ def test_erase_leaves_only_the_hash_and_skips_queued_mail(session: Session) -> N
     assert delivery.subscriber_id is None
     assert delivery.status is DeliveryStatus.SKIPPED
     [suppression] = session.scalars(select(Suppression)).all()
-    assert suppression.email_hash == suppression_hash(EMAIL)
+    assert suppression.email_hash == TEST_ADDRESS_KEY.digest(EMAIL)
     assert suppression.reason == "erased"
 
 
@@ -227,7 +227,7 @@ def test_new_address_costs_one_statement_on_postgresql(session: Session) -> None
 def test_simultaneous_first_requests_make_one_row(database_url: str) -> None:
     """Two first requests for one address at once: one row, one confirmation, one event."""
     engine = create_db_engine(database_url)
-    factory = create_session_factory(engine)
+    factory = keyed_sessions(engine)
     barrier = threading.Barrier(2)
     outcomes: list[bool] = []
     failures: list[BaseException] = []

@@ -168,8 +168,9 @@ def test_cli_import_pending_sends_confirmations(
 def test_cli_create_token_prints_once(database_url: str, tmp_path: Path) -> None:
     """`admin create-token NAME` prints a token that the API accepts; only a hash is stored."""
     from newsletter.accounts.api_tokens import find_api_token
-    from newsletter.db import create_db_engine, create_session_factory
+    from newsletter.db import create_db_engine
     from newsletter.models import ApiToken
+    from tests.support.keys import keyed_sessions
 
     result = run_cli(
         "admin", "create-token", "cms", env={"NEWSLETTER_DATABASE_URL": database_url}, cwd=tmp_path
@@ -178,7 +179,7 @@ def test_cli_create_token_prints_once(database_url: str, tmp_path: Path) -> None
     token = result.stdout.strip()
     assert len(token) >= 32
     engine = create_db_engine(database_url)
-    with create_session_factory(engine).begin() as s:
+    with keyed_sessions(engine).begin() as s:
         assert find_api_token(s, token=token) is not None
         stored = s.scalars(select(ApiToken.token_hash)).one()
         assert token not in stored

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     smtp_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str = DEFAULT_SECRET_KEY
+    # Keys the suppression hashes instead of SECRET_KEY when set: the previous
+    # SECRET_KEY, kept here, lets the signing key rotate without forgetting who is
+    # suppressed (docs/security.md "Rotating the secret key").
+    suppression_secret: str = ""
     mail_from: str = Field(
         default="Bản tin Thành phố <bantin@example.gov.vn>",
         validation_alias="NEWSLETTER_FROM",
@@ -160,6 +164,9 @@ class Settings(BaseSettings):
             problem = secret_key_problem(self.secret_key)
             if problem:
                 raise ConfigError(f"NEWSLETTER_SECRET_KEY {problem}. {KEY_RECIPE}")
+            problem = self.suppression_secret and secret_key_problem(self.suppression_secret)
+            if problem:
+                raise ConfigError(f"NEWSLETTER_SUPPRESSION_SECRET {problem}. {KEY_RECIPE}")
         return self
 
     @property

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from newsletter.address_key import AddressKey
 
 SessionFactory = sessionmaker[Session]
 
@@ -61,5 +64,17 @@ def _give_sqlite_real_transactions(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: Engine) -> SessionFactory:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def create_session_factory(
+    engine: Engine, *, address_key: AddressKey | None = None
+) -> SessionFactory:
+    """Sessions on `engine`; each carries `address_key` (what suppressions are hashed with).
+
+    Without a key a session still works for everything but hashing an address, which
+    raises `address_key.NoAddressKeyError` rather than hash under a wrong key.
+    """
+    # Imported here: address_key imports the models, which the engine helpers above
+    # (used by migrations and the health check) do not need.
+    from newsletter.address_key import SESSION_INFO
+
+    info = {SESSION_INFO: address_key} if address_key is not None else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from newsletter.address_key import AddressKey
 from newsletter.config import Settings
 from newsletter.db import SessionFactory, create_db_engine, create_session_factory
 
@@ -22,4 +23,5 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     engine = create_db_engine(settings.database_url)
-    return Runtime(settings=settings, engine=engine, sessions=create_session_factory(engine))
+    sessions = create_session_factory(engine, address_key=AddressKey.from_settings(settings))
+    return Runtime(settings=settings, engine=engine, sessions=sessions)

@@ -17,92 +17,32 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-import redis
 
 from newsletter.config import Settings
+from newsletter.window_counts import MemoryWindowCounts, RedisWindowCounts, WindowCounts
 
 WINDOW_SECONDS = 15 * 60
 CLIENT_FAILURES = 10  # wrong passwords per client network per window
 NAME_FAILURES = 5  # wrong passwords per name per window before dirty clients are refused
 DEFAULT_PREFIX = "newsletter:login-failures:"
 
-log = logging.getLogger(__name__)
+FailureCounts = WindowCounts
 
 
-class FailureCounts(Protocol):
-    def get(self, key: str) -> int:
-        """Failures counted against `key` in the current window."""
-        ...
-
-    def add(self, key: str) -> int:
-        """Count one failure against `key`; the new count."""
-        ...
-
-    def clear(self, key: str) -> None: ...
-
-    def seconds_left(self) -> float:
-        """Seconds until the current window ends (and its counts with it)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class _Window:
-    def __init__(self, window_seconds: int, clock: Callable[[], float]) -> None:
-        self.window_seconds = window_seconds
-        self._clock = clock
-
-    def current(self) -> int:
-        return int(self._clock() // self.window_seconds)
-
-    def seconds_left(self) -> float:
-        return (self.current() + 1) * self.window_seconds - self._clock()
-
-
-class MemoryFailureCounts(_Window):
-    """Counts in this process, under a lock; old windows are dropped as new ones start."""
+class MemoryFailureCounts(MemoryWindowCounts):
+    """Failures counted in this process (`window_counts.py`), in 15-minute windows."""
 
     def __init__(
         self, *, window_seconds: int = WINDOW_SECONDS, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(window_seconds, clock)
-        self._lock = threading.Lock()
-        self._window = -1
-        self._counts: dict[str, int] = {}
-
-    def _roll(self) -> None:
-        window = self.current()
-        if window != self._window:
-            self._window, self._counts = window, {}
-
-    def get(self, key: str) -> int:
-        with self._lock:
-            self._roll()
-            return self._counts.get(key, 0)
-
-    def add(self, key: str) -> int:
-        with self._lock:
-            self._roll()
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key]
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._counts.pop(key, None)
-
-    def close(self) -> None:
-        return None
+        super().__init__(window_seconds=window_seconds, clock=clock)
 
 
-class RedisFailureCounts(_Window):
-    """Counts in Redis: INCR is atomic, so parallel failures from any process all count."""
+class RedisFailureCounts(RedisWindowCounts):
+    """Failures counted in Redis, shared by every web process; an outage counts none."""
 
     def __init__(
         self,
@@ -112,42 +52,9 @@ class RedisFailureCounts(_Window):
         window_seconds: int = WINDOW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(window_seconds, clock)
-        self.prefix = prefix
-        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def _name(self, key: str) -> str:
-        return f"{self.prefix}{key}:{self.current()}"
-
-    def get(self, key: str) -> int:
-        try:
-            value = self._client.get(self._name(key))
-        except redis.RedisError as exc:
-            # An outage must not lock the officials out: no count, said in the log.
-            log.warning("login throttle unavailable (Redis): %s", exc)
-            return 0
-        return int(value or 0)
-
-    def add(self, key: str) -> int:
-        name = self._name(key)
-        pipe = self._client.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, self.window_seconds + 1)
-        try:
-            count, _ = pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("login throttle unavailable (Redis): %s", exc)
-            return 0
-        return int(count)
-
-    def clear(self, key: str) -> None:
-        try:
-            self._client.delete(self._name(key))
-        except redis.RedisError as exc:
-            log.warning("login throttle unavailable (Redis): %s", exc)
-
-    def close(self) -> None:
-        self._client.close()
+        super().__init__(
+            url, prefix=prefix, window_seconds=window_seconds, what="login throttle", clock=clock
+        )
 
 
 @dataclass

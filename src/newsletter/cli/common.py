@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
+from newsletter.address_key import address_key_of, key_problem
 from newsletter.config import Settings, load_settings
 from newsletter.db import is_sqlite, normalize_database_url
 from newsletter.runtime import Runtime, build_runtime
@@ -58,13 +59,26 @@ def require_sqlite_file(settings: Settings) -> None:
     )
 
 
+def require_address_key(runtime: Runtime) -> None:
+    """Refuse to go on when the suppressions were written with another key.
+
+    With another key every suppression would stop matching: suppressed, bounced and
+    erased addresses would be mailed again without a word (address_key.py).
+    """
+    with runtime.sessions.begin() as session:
+        problem = key_problem(session, address_key_of(session))
+    if problem:
+        fail(f"cannot start: {problem}", code=2)
+
+
 @contextmanager
 def cli_runtime() -> Iterator[Runtime]:
-    """The runtime of a command that uses an existing database."""
+    """The runtime of a command that uses an existing database (its key checked)."""
     settings = cli_settings()
     require_sqlite_file(settings)
     runtime = build_runtime(settings)
     try:
+        require_address_key(runtime)
         yield runtime
     finally:
         runtime.close()

@@ -17,13 +17,15 @@ import typer
 import uvicorn
 
 from newsletter import migrate
-from newsletter.cli.common import cli_settings, fail
+from newsletter.cli.common import cli_settings, fail, require_address_key
+from newsletter.cli.db import rekey, report
 from newsletter.cli.output import console
 from newsletter.config import Settings
 from newsletter.db import create_db_engine
 from newsletter.logs import configure_logging
 from newsletter.mail.dkim import DkimConfigError, signer_from_settings
 from newsletter.ops.health import check_broker, check_database
+from newsletter.runtime import build_runtime
 from newsletter.tasks.app import BULK_QUEUE, DEFAULT_QUEUE, SENDING_QUEUES, create_celery
 
 # Niceness of a worker that sends digests (see default_niceness).
@@ -47,6 +49,15 @@ def require_dependencies(settings: Settings) -> None:
     down = [f"{c.name} {c.detail}" for c in checks if not c.ok]
     if down:
         fail("cannot start: " + "; ".join(down), code=4)
+
+
+def require_same_address_key(settings: Settings) -> None:
+    """Refuse to start when the suppressions were written with another key (one line)."""
+    runtime = build_runtime(settings)
+    try:
+        require_address_key(runtime)
+    finally:
+        runtime.close()
 
 
 def require_dkim_key(settings: Settings) -> None:
@@ -121,10 +132,7 @@ def web(
     configure_logging(settings)
     settings = follow_bound_port(settings, host, port)
     processes = workers or settings.web_workers
-    if processes == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
-        return
-    if not settings.redis_url:
+    if processes > 1 and not settings.redis_url:
         # The per-IP subscribe limit counts in memory without Redis: each process would
         # allow the whole limit again, so N processes would let a client send N times more.
         fail(
@@ -132,6 +140,10 @@ def web(
             "that the per-IP subscribe limit is shared; set it, or run one process.",
             code=2,
         )
+    require_same_address_key(settings)
+    if processes == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True, log_config=None)
+        return
     # Each process builds its own app from the environment (settings were checked above).
     uvicorn.run(FACTORY, factory=True, workers=processes, host=host, port=port,
                 proxy_headers=True, log_config=None)  # fmt: skip
@@ -200,6 +212,7 @@ def worker(
     settings = cli_settings()
     require_dependencies(settings)
     require_dkim_key(settings)
+    require_same_address_key(settings)
     if not queues:
         base = [sys.executable, "-m", "newsletter", "worker"]
         senders = [*base, "--queues", SENDERS]
@@ -249,6 +262,7 @@ def run(
     require_dkim_key(settings)  # one clear line here rather than one per child process
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
+    report(rekey(settings))  # as `db upgrade` does; refuses a changed key
     # Before the children start: they inherit NEWSLETTER_PUBLIC_URL from here (the web
     # process, which warns about a set one that differs, and the workers writing mail).
     if "public_url" not in settings.model_fields_set:

@@ -15,10 +15,10 @@ from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console
 from newsletter.models import AuditEvent
 from newsletter.ops.dashboard import subscriber_overview
-from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.frequency import count_by_frequency
 from newsletter.subscribers.preferences import erase_address
 from newsletter.subscribers.roster import export_csv, import_subscribers, read_csv, subscriber_stats
+from newsletter.subscribers.suppression import address_hashes
 from newsletter.tasks.app import create_producer
 from newsletter.tasks.enqueue import queue_confirmations
 
@@ -148,10 +148,9 @@ def erase(
     """Erase ADDR: personal data removed, only a hashed suppression kept."""
     with cli_runtime() as rt, rt.sessions.begin() as session:
         found = erase_address(session, email=address)
-        # The audit trail names the hash, never the address it just erased.
-        session.add(
-            AuditEvent(actor="cli", action="subscriber.erase", target=suppression_hash(address))
-        )
+        # The audit trail names the keyed hash, never the address it just erased.
+        target = address_hashes(session, address).keyed
+        session.add(AuditEvent(actor="cli", action="subscriber.erase", target=target))
     if as_json:
         print(json.dumps({"erased": found, "suppressed": True}))
     elif found:

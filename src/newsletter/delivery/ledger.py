@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from newsletter.address_key import address_key_of
 from newsletter.delivery.watermarks import restore
 from newsletter.models import (
     Campaign,
@@ -132,7 +133,8 @@ def claim(
         return []
     # Imported here: only workers claim. `bulletin send` imports this module to start the
     # campaign, and email-validator (~60 ms to import) would delay its first batch.
-    from newsletter.subscribers.addresses import suppression_hash
+    from newsletter.subscribers.addresses import stored_suppression_text
+    from newsletter.subscribers.suppression import hashes_of_text
 
     session.execute(
         update(Delivery)
@@ -151,25 +153,30 @@ def claim(
         .where(Delivery.id.in_(ids))
         .order_by(Delivery.id)
     ).all()
-    hashes = {email: suppression_hash(email) for _, _, email, _, _ in rows if email}
-    suppressed = (
+    # Both forms of each hash (keyed, and unkeyed for rows not re-keyed yet), looked up
+    # in one indexed query for the whole batch.
+    key = address_key_of(session)
+    emails = {email for _, _, email, _, _ in rows if email}
+    hashes = {email: hashes_of_text(key, stored_suppression_text(email)) for email in emails}
+    found = (
         set(
             session.scalars(
-                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes.values()))
+                select(Suppression.email_hash).where(
+                    Suppression.email_hash.in_([h for pair in hashes.values() for h in pair])
+                )
             )
         )
         if hashes
         else set()
     )
+    suppressed = {email for email, pair in hashes.items() if not found.isdisjoint(pair)}
     return [
         ClaimedRow(
             delivery_id=delivery_id,
             subscriber_id=subscriber_id,
             email=email,
             deliverable=(
-                email is not None
-                and status is SubscriberStatus.ACTIVE
-                and hashes[email] not in suppressed
+                email is not None and status is SubscriberStatus.ACTIVE and email not in suppressed
             ),
             link_key=link_key,
         )

@@ -20,6 +20,7 @@ from newsletter.models.enums import (
 from newsletter.models.subscribers import (
     Category,
     ConsentEvent,
+    KeyFingerprint,
     Subscriber,
     Suppression,
     campaign_categories,
@@ -46,6 +47,7 @@ __all__ = [
     "DeliveryStatus",
     "Feed",
     "Frequency",
+    "KeyFingerprint",
     "Subscriber",
     "SubscriberStatus",
     "Suppression",

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
     true,
 )
@@ -177,15 +178,33 @@ class ConsentEvent(Base):
 
 
 class Suppression(Base):
-    """An address that must never be mailed again, kept only as a hash."""
+    """An address that must never be mailed again, kept only as a hash.
+
+    `keyed`: the hash is HMAC-SHA256 under the address key (`address_key.py`); rows
+    written before that hold the unkeyed SHA-256 until they are re-keyed.
+    """
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    keyed: Mapped[bool] = mapped_column(default=True, server_default=false())
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
         return f"Suppression(id={self.id!r}, reason={self.reason!r})"
+
+
+class KeyFingerprint(Base):
+    """Which key a purpose's hashes were written with (`address_key.key_problem`)."""
+
+    __tablename__ = "key_fingerprints"
+
+    purpose: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"KeyFingerprint(purpose={self.purpose!r})"

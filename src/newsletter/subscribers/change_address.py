@@ -33,10 +33,9 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.models.subscribers import new_link_key
-from newsletter.subscribers.addresses import key_hash
 from newsletter.subscribers.consent import Consent, record_consent
 from newsletter.subscribers.manage import kept_silent
-from newsletter.subscribers.suppression import SUPPRESSION_ERASED
+from newsletter.subscribers.suppression import SUPPRESSION_ERASED, key_hashes
 
 # A second request for the same new address within this mails nothing more.
 CHANGE_RESEND = dt.timedelta(minutes=10)
@@ -198,7 +197,7 @@ def confirm_change(
     # Its owner proved the mailbox: an erasure they once asked for no longer holds it back.
     session.execute(
         delete(Suppression).where(
-            Suppression.email_hash == key_hash(new_email),
+            Suppression.email_hash.in_(key_hashes(session, new_email)),
             Suppression.reason == SUPPRESSION_ERASED,
         )
     )

@@ -16,22 +16,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis
-
 from newsletter.config import Settings
+from newsletter.window_counts import MemoryWindowCounts, RedisWindowCounts, WindowCounts
 
 DEFAULT_PREFIX = "newsletter:subscribe-ip:"
 ADDRESS_PREFIX = "newsletter:subscribe-address:"
 IPV6_PREFIX_LENGTH = 64
-
-log = logging.getLogger(__name__)
 
 
 def client_key(ip: str) -> str:
@@ -60,40 +55,32 @@ class IPLimiter(Protocol):
     def close(self) -> None: ...
 
 
-class MemoryIPLimiter:
+class _Limit:
+    """A limit over window counts: a hit past `limit` in one window is refused."""
+
+    def __init__(self, counts: WindowCounts, limit: int) -> None:
+        self.counts = counts
+        self.limit = limit
+
+    def hit(self, key: str) -> bool:
+        # A Redis outage counts 0: the request goes through rather than the form failing.
+        return self.counts.add(key) <= self.limit
+
+    def close(self) -> None:
+        self.counts.close()
+
+
+class MemoryIPLimiter(_Limit):
     """Counts in this process; old windows are dropped as new ones start."""
 
     def __init__(
-        self,
-        *,
-        limit: int,
-        window_seconds: int,
-        clock: Callable[[], float] = time.time,
+        self, *, limit: int, window_seconds: int, clock: Callable[[], float] = time.time
     ) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._window = -1
-        self._counts: dict[str, int] = {}
-
-    def hit(self, key: str) -> bool:
-        window = int(self._clock() // self.window_seconds)
-        with self._lock:
-            if window != self._window:
-                self._window = window
-                self._counts = {}
-            count = self._counts.get(key, 0) + 1
-            self._counts[key] = count
-        return count <= self.limit
-
-    def close(self) -> None:
-        return None
+        super().__init__(MemoryWindowCounts(window_seconds=window_seconds, clock=clock), limit)
 
 
-class RedisIPLimiter:
-    """Counts in Redis (INCR + EXPIRE on a key per counted key and window), shared by all
-    processes."""
+class RedisIPLimiter(_Limit):
+    """Counts in Redis, shared by all processes (`window_counts.RedisWindowCounts`)."""
 
     def __init__(
         self,
@@ -104,29 +91,14 @@ class RedisIPLimiter:
         prefix: str = DEFAULT_PREFIX,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.limit = limit
-        self.window_seconds = window_seconds
-        self.prefix = prefix
-        self._clock = clock
-        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def hit(self, key: str) -> bool:
-        window = int(self._clock() // self.window_seconds)
-        name = f"{self.prefix}{key}:{window}"
-        pipe = self._client.pipeline()
-        pipe.incr(name)
-        pipe.expire(name, self.window_seconds + 1)
-        try:
-            count, _ = pipe.execute()
-        except redis.RedisError as exc:
-            # A Redis outage must not take the subscribe form down with it: let the
-            # request through and say so in the log.
-            log.warning("subscribe rate limit unavailable (Redis): %s", exc)
-            return True
-        return int(count) <= self.limit
-
-    def close(self) -> None:
-        self._client.close()
+        counts = RedisWindowCounts(
+            url,
+            prefix=prefix,
+            window_seconds=window_seconds,
+            what="subscribe rate limit",
+            clock=clock,
+        )
+        super().__init__(counts, limit)
 
 
 def create_ip_limiter(

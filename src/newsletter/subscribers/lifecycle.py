@@ -29,7 +29,6 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.models.subscribers import new_link_key
-from newsletter.subscribers.addresses import key_hash, suppression_hash
 from newsletter.subscribers.areas import add_subscriber_areas, areas_by_code, choose_areas
 from newsletter.subscribers.consent import Consent, consent_row, record_consent
 from newsletter.subscribers.new_address import (
@@ -38,7 +37,12 @@ from newsletter.subscribers.new_address import (
     insert_new,
     subscribe_new_postgresql,
 )
-from newsletter.subscribers.suppression import SUPPRESSION_ERASED
+from newsletter.subscribers.suppression import (
+    SUPPRESSION_ERASED,
+    SuppressionHashes,
+    address_hashes,
+    key_hashes,
+)
 
 __all__ = [
     "SUPPRESSION_ERASED",
@@ -84,21 +88,26 @@ class SubscribeRequest:
     area_codes: tuple[str, ...] = ()
 
 
+# Both forms of the address's hash: the keyed one, and the unkeyed one of rows not
+# re-keyed yet (suppression.py).
 _SUPPRESSION_REASONS = select(Suppression.reason).where(
-    Suppression.email_hash == bindparam("email_hash")
+    Suppression.email_hash.in_([bindparam("email_hash"), bindparam("legacy_hash")])
 )
+
+
+def _reasons_silent(session: Session, hashes: SuppressionHashes) -> bool:
+    params = {"email_hash": hashes.keyed, "legacy_hash": hashes.legacy}
+    return bool(set(session.scalars(_SUPPRESSION_REASONS, params)) - {SUPPRESSION_ERASED})
 
 
 def _kept_silent(session: Session, *, email: str) -> bool:
     """Suppressed for a reason other than its owner's erasure (bounce, complaint...)."""
-    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": suppression_hash(email)})
-    return bool(set(reasons) - {SUPPRESSION_ERASED})
+    return _reasons_silent(session, address_hashes(session, email))
 
 
 def _kept_silent_key(session: Session, *, email: str) -> bool:
     """`_kept_silent` for a key `request_subscription` was given (already normalized)."""
-    reasons = session.scalars(_SUPPRESSION_REASONS, {"email_hash": key_hash(email)})
-    return bool(set(reasons) - {SUPPRESSION_ERASED})
+    return _reasons_silent(session, key_hashes(session, email))
 
 
 def request_subscription(
@@ -302,7 +311,7 @@ def confirm_subscription(
     # An address its owner once erased is mailable again only now that they proved it.
     session.execute(
         delete(Suppression).where(
-            Suppression.email_hash == suppression_hash(subscriber.email),
+            Suppression.email_hash.in_(address_hashes(session, subscriber.email)),
             Suppression.reason == SUPPRESSION_ERASED,
         )
     )

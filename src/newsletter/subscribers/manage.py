@@ -20,8 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from newsletter.models import Subscriber, SubscriberStatus, Suppression, utcnow
-from newsletter.subscribers.addresses import key_hash
-from newsletter.subscribers.suppression import SUPPRESSION_ERASED
+from newsletter.subscribers.suppression import SUPPRESSION_ERASED, key_hashes
 
 MANAGE_RESEND = dt.timedelta(minutes=10)
 MAILED_STATUSES = frozenset(
@@ -32,7 +31,7 @@ MAILED_STATUSES = frozenset(
 def kept_silent(session: Session, *, email: str) -> bool:
     """The normalized `email` is suppressed for a reason other than its owner's erasure."""
     reasons = session.scalars(
-        select(Suppression.reason).where(Suppression.email_hash == key_hash(email))
+        select(Suppression.reason).where(Suppression.email_hash.in_(key_hashes(session, email)))
     )
     return bool(set(reasons) - {SUPPRESSION_ERASED})
 

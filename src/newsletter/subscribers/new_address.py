@@ -26,9 +26,8 @@ from newsletter.models import (
     subscriber_categories,
 )
 from newsletter.models.subscribers import new_link_key
-from newsletter.subscribers.addresses import key_hash
 from newsletter.subscribers.consent import Consent, clip, consent_row
-from newsletter.subscribers.suppression import SUPPRESSION_ERASED
+from newsletter.subscribers.suppression import SUPPRESSION_ERASED, key_hashes
 
 # Built once: executed with fresh parameters, they skip statement construction and hit
 # SQLAlchemy's compiled cache directly (the subscribe endpoint runs them per request).
@@ -54,7 +53,8 @@ def _postgresql_subscribe_new() -> Select[int | None, bool]:
     consents: Table = ConsentEvent.__table__  # type: ignore[assignment]
     suppressions: Table = Suppression.__table__  # type: ignore[assignment]
     silent = exists().where(
-        suppressions.c.email_hash == bindparam("email_hash"),
+        # Keyed, or unkeyed if not re-keyed yet (suppression.py).
+        suppressions.c.email_hash.in_([bindparam("email_hash"), bindparam("legacy_hash")]),
         suppressions.c.reason != SUPPRESSION_ERASED,
     )
     subscriber_columns = ("email", "name", "status", "source", "created_at", "updated_at",
@@ -111,9 +111,11 @@ def subscribe_new_postgresql(
     """Run `_SUBSCRIBE_NEW_POSTGRESQL`: (the new subscriber's id or None, kept silent)."""
     row = consent_row(0, ConsentKind.SUBSCRIBE_REQUESTED, consent, now=now, extra=extra)
     params = {f"c_{key}": value for key, value in row.items() if key != "subscriber_id"}
+    hashes = key_hashes(session, email)
     params.update(
         {
-            "email_hash": key_hash(email),
+            "email_hash": hashes.keyed,
+            "legacy_hash": hashes.legacy,
             "s_email": email,
             "s_name": name or None,
             "s_status": SubscriberStatus.PENDING,

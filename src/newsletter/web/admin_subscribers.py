@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from newsletter.accounts.audit import record_audit
 from newsletter.models import Frequency, Subscriber, SubscriberStatus
 from newsletter.runtime import Runtime
-from newsletter.subscribers.addresses import suppression_hash
 from newsletter.subscribers.preferences import erase_subscriber
 from newsletter.subscribers.roster import (
     consent_history,
@@ -35,6 +34,7 @@ from newsletter.subscribers.roster import (
     read_csv,
     subscriber_page,
 )
+from newsletter.subscribers.suppression import address_hashes
 from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
 from newsletter.web.admin_auth import AdminContext, AdminDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
@@ -194,7 +194,7 @@ def erase(
     found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
     if found is None:
         raise HTTPException(status_code=404, detail="no such subscriber")
-    digest = suppression_hash(found.email)
+    digest = address_hashes(session, found.email).keyed
     erase_subscriber(session, subscriber_id=subscriber_id)
     # The trail names the hash, never the erased address.
     record_audit(

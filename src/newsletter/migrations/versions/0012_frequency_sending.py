@@ -11,7 +11,7 @@
 - ix_subscribers_frequency_status: the starts of the three kinds select by both.
 
 Revision ID: 0012_frequency_sending
-Revises: 0009_frequencies
+Revises: 0010_keyed_hashes
 Create Date: 2026-12-04 22:00:00
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from newsletter.models import UTCDateTime
 
 revision: str = "0012_frequency_sending"
-down_revision: str | None = "0009_frequencies"
+down_revision: str | None = "0010_keyed_hashes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
