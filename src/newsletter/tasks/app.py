@@ -31,6 +31,7 @@ POLL_FEEDS = "newsletter.poll_feeds"
 POLL_BOUNCES = "newsletter.poll_bounces"
 SEND_CONFIRMATION = "newsletter.send_confirmation"
 SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of them
+START_DUE_BULLETINS = "newsletter.start_due_bulletins"
 
 # Where each task goes when its sender names no queue (send_batch always names one).
 TASK_ROUTES = {
@@ -40,6 +41,8 @@ TASK_ROUTES = {
     POLL_BOUNCES: {"queue": DEFAULT_QUEUE},
     SEND_CONFIRMATION: {"queue": URGENT_QUEUE},
     SEND_CONFIRMATIONS: {"queue": URGENT_QUEUE},
+    # Urgent: a slow feed poll on `default` must not delay a bulletin past its minute.
+    START_DUE_BULLETINS: {"queue": URGENT_QUEUE},
 }
 
 # In priority order: a worker consuming several takes urgent work first (on Redis).
@@ -49,6 +52,7 @@ QUEUES = (URGENT_QUEUE, BULK_QUEUE, DEFAULT_QUEUE)
 # sender (docs/delivery.md "Queues").
 SENDING_QUEUES = (URGENT_QUEUE, BULK_QUEUE)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
+DUE_BULLETINS_EVERY = timedelta(minutes=1)
 
 
 class ScheduleError(ValueError):
@@ -104,6 +108,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": BUILD_DIGEST,
             "schedule": digest_crontab(settings),
             "options": {"queue": DEFAULT_QUEUE},
+        },
+        "start-due-bulletins": {
+            "task": START_DUE_BULLETINS,
+            "schedule": DUE_BULLETINS_EVERY,
+            "options": {"queue": URGENT_QUEUE, "expires": DUE_BULLETINS_EVERY.total_seconds()},
         },
         "poll-feeds": {
             "task": POLL_FEEDS,

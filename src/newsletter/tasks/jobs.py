@@ -49,12 +49,14 @@ from newsletter.tasks.app import (
     SEND_BATCH,
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
+    START_DUE_BULLETINS,
     URGENT_QUEUE,
 )
 from newsletter.tasks.enqueue import (
     build_and_start_digest,
     enqueue_confirmation,
     reconcile_and_enqueue,
+    start_due_bulletins,
 )
 
 log = logging.getLogger(__name__)
@@ -215,6 +217,10 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=RECONCILE, shared=False)
     def reconcile_task() -> int:
         return reconcile_and_enqueue(app, state.runtime)
+
+    @app.task(name=START_DUE_BULLETINS, shared=False)
+    def start_due_bulletins_task() -> int:
+        return start_due_bulletins(app, state.runtime)
 
     @app.task(name=BUILD_DIGEST, shared=False)
     def build_digest_task() -> int | None:

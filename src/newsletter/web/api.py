@@ -21,7 +21,7 @@ from newsletter.content.articles import (
     upsert_article,
 )
 from newsletter.models import Article
-from newsletter.web.api_auth import require_api_token
+from newsletter.web.api_auth import ArticlesWriteScope, ReadScope, require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
 from newsletter.web.limits import API_MAX_BYTES
 
@@ -116,6 +116,7 @@ def api_router() -> APIRouter:
         dependencies=[Depends(require_api_token)],
         responses={
             401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+            403: {"model": Problem, "description": "The token lacks this route's scope"},
             413: {
                 "model": Problem,
                 "description": f"Body over {API_MAX_BYTES // 2**20} MiB: send smaller requests",
@@ -151,6 +152,7 @@ ArticlesBody = Annotated[
     "/articles",
     tags=["articles"],
     response_model=IngestOut,
+    dependencies=[ArticlesWriteScope],
     responses={400: {"model": Problem, "description": "The body is not JSON"}, **UNPROCESSABLE},
 )
 def push_articles(body: ArticlesBody, session: SessionDep, settings: SettingsDep) -> IngestOut:
@@ -194,7 +196,11 @@ class ArticleView(BaseModel):
 
 
 @router.get(
-    "/articles", tags=["articles"], response_model=list[ArticleView], responses=UNPROCESSABLE
+    "/articles",
+    tags=["articles"],
+    response_model=list[ArticleView],
+    responses=UNPROCESSABLE,
+    dependencies=[ReadScope],
 )
 def list_articles(
     session: SessionDep,
