@@ -52,8 +52,10 @@ def change_role(
         user = set_role(session, user_id=user_id, role=wanted)
     except LookupError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
-    except (StaffError, ValueError) as exc:
+    except StaffError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
+    except ValueError as exc:  # an unknown role
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
     record_audit(
         session,
         actor=admin.username,

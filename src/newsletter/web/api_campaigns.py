@@ -45,6 +45,7 @@ class BulletinIn(BaseModel):
     send: bool = Field(default=True, description="False: keep it as a draft to review.")
     send_at: IsoDateTime | None = Field(
         default=None,
+        strict=False,  # JSON has no date type: the ISO 8601 text is parsed
         description="Start at this time (ISO 8601; without an offset: NEWSLETTER_TIMEZONE), "
         "at most 30 days ahead, instead of now.",
         examples=["2026-12-05T08:00:00+07:00"],
