@@ -60,7 +60,8 @@ def test_over_the_threshold_a_second_official_must_approve(session: Session) -> 
     with pytest.raises(ApprovalError, match="approver role"):
         approve(session, campaign_id=campaign.id, actor=EDITOR)
     approve(session, campaign_id=campaign.id, actor=SECOND)
-    assert campaign.approved_by == SECOND.name and campaign.approved_at is not None
+    assert campaign.approved_by == SECOND.name
+    assert campaign.approved_at is not None
     assert check_send(session, campaign_id=campaign.id, actor=AUTHOR, threshold=THRESHOLD) == 4
     assert ("nguoi-duyet", "bulletin.approved") in actions(session, campaign.id)
 
@@ -98,7 +99,8 @@ def test_an_emergency_send_needs_a_reason_and_is_kept(session: Session) -> None:
     event = session.scalars(
         select(AuditEvent).where(AuditEvent.action == "bulletin.emergency_sent")
     ).one()
-    assert event.actor == AUTHOR.name and "Bão số 9" in (event.detail or "")
+    assert event.actor == AUTHOR.name
+    assert "Bão số 9" in (event.detail or "")
 
 
 def test_editing_after_approval_withdraws_it(session: Session) -> None:
@@ -113,7 +115,8 @@ def test_editing_after_approval_withdraws_it(session: Session) -> None:
         category_slugs=[],
         actor=AUTHOR.name,
     )
-    assert campaign.approved_by is None and campaign.subject.endswith("(sửa giờ)")
+    assert campaign.approved_by is None
+    assert campaign.subject.endswith("(sửa giờ)")
     with pytest.raises(ApprovalError, match="must approve it first"):
         check_send(session, campaign_id=campaign.id, actor=AUTHOR, threshold=THRESHOLD)
     assert actions(session, campaign.id)[-2:] == [
@@ -129,7 +132,8 @@ def test_an_editors_bulletin_waits_for_an_approver(session: Session) -> None:
     with pytest.raises(ApprovalError, match="approver role"):
         check_send(session, campaign_id=campaign.id, actor=EDITOR, threshold=THRESHOLD)
     blocker = send_blocker(campaign, recipients=1, threshold=THRESHOLD, sender=EDITOR.name)
-    assert blocker is not None and "an approver sends it" in blocker
+    assert blocker is not None
+    assert "an approver sends it" in blocker
     assert check_send(session, campaign_id=campaign.id, actor=SECOND, threshold=THRESHOLD) == 1
 
 

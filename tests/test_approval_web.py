@@ -107,7 +107,8 @@ def test_two_officials_in_the_admin(server: WebServer, engine: Engine) -> None:
     refused = editor.post(
         f"/admin/bulletins/{campaign_id}/send", data={"csrf": editor_csrf, "recipients": "3"}
     )
-    assert refused.status_code == 403 and "needs the approver role" in refused.text
+    assert refused.status_code == 403
+    assert "needs the approver role" in refused.text
 
     a, a_csrf = client_for(server, "duyet-a")
     own_id = draft(a, a_csrf, subject="Bản tin của A")
@@ -115,7 +116,8 @@ def test_two_officials_in_the_admin(server: WebServer, engine: Engine) -> None:
     assert blocked.status_code == 409
     assert "over the approval threshold of 2" in blocked.text
     own = a.post(f"/admin/bulletins/{own_id}/approve", data={"csrf": a_csrf})
-    assert own.status_code == 409 and "not its author" in own.text
+    assert own.status_code == 409
+    assert "not its author" in own.text
 
     b, b_csrf = client_for(server, "duyet-b")
     ok = b.post(f"/admin/bulletins/{own_id}/approve", data={"csrf": b_csrf})
@@ -149,7 +151,8 @@ def test_emergency_send_and_edit_withdrawing_approval(server: WebServer, engine:
 
     urgent_id = draft(a, a_csrf, subject="Bão khẩn cấp")
     empty = a.post(f"/admin/bulletins/{urgent_id}/emergency", data={"csrf": a_csrf, "reason": " "})
-    assert empty.status_code == 422 and "needs a reason" in empty.text
+    assert empty.status_code == 422
+    assert "needs a reason" in empty.text
     reason = "Bão đổ bộ trong 2 giờ, không kịp chờ người duyệt"
     sent = a.post(
         f"/admin/bulletins/{urgent_id}/emergency", data={"csrf": a_csrf, "reason": reason}
@@ -157,7 +160,8 @@ def test_emergency_send_and_edit_withdrawing_approval(server: WebServer, engine:
     assert sent.status_code == 303, sent.text
     assert campaign(engine, urgent_id).emergency_reason == reason
     dashboard = b.get("/admin/").text
-    assert reason in dashboard and "bulletin.emergency_sent" in dashboard
+    assert reason in dashboard
+    assert "bulletin.emergency_sent" in dashboard
 
 
 def test_scheduling_in_the_admin(server: WebServer, engine: Engine) -> None:
@@ -169,10 +173,12 @@ def test_scheduling_in_the_admin(server: WebServer, engine: Engine) -> None:
     url = f"/admin/bulletins/{campaign_id}/schedule"
     past = (local_now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     refused = a.post(url, data={"csrf": a_csrf, "send_at": past})
-    assert refused.status_code == 422 and "is in the past" in refused.text
+    assert refused.status_code == 422
+    assert "is in the past" in refused.text
     far = (local_now + dt.timedelta(days=31)).strftime("%Y-%m-%dT%H:%M")
     refused = a.post(url, data={"csrf": a_csrf, "send_at": far})
-    assert refused.status_code == 422 and "more than 30 days ahead" in refused.text
+    assert refused.status_code == 422
+    assert "more than 30 days ahead" in refused.text
     soon = (local_now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     assert a.post(url, data={"csrf": a_csrf, "send_at": soon}).status_code == 303
     stored = campaign(engine, campaign_id).send_at
@@ -194,10 +200,14 @@ def test_officials_page(server: WebServer, engine: Engine) -> None:
     assert 'data-official="bientap"' in listing
     with create_session_factory(engine)() as s:
         ids = {u.username: u.id for u in s.scalars(select(AdminUser))}
-    last = admin.post(f"/admin/officials/{ids['quantri']}/role", data={"csrf": csrf, "role": "editor"})
-    assert last.status_code == 409 and "last active admin" in last.text
+    last = admin.post(
+        f"/admin/officials/{ids['quantri']}/role", data={"csrf": csrf, "role": "editor"}
+    )
+    assert last.status_code == 409
+    assert "last active admin" in last.text
     bad = admin.post(f"/admin/officials/{ids['bientap']}/role", data={"csrf": csrf, "role": "boss"})
-    assert bad.status_code == 422 and "unknown role" in bad.text.lower()
+    assert bad.status_code == 422
+    assert "unknown role" in bad.text.lower()
     promoted = admin.post(
         f"/admin/officials/{ids['bientap']}/role", data={"csrf": csrf, "role": "approver"}
     )
@@ -215,7 +225,8 @@ def test_officials_page(server: WebServer, engine: Engine) -> None:
     assert again.status_code == 401
     with create_session_factory(engine)() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.actor == "quantri")).all()
-    assert "official.role_changed" in actions and "official.disabled" in actions
+    assert "official.role_changed" in actions
+    assert "official.disabled" in actions
 
 
 def api_token(engine: Engine, *scopes: str) -> dict[str, str]:
@@ -230,7 +241,9 @@ def test_api_approval_and_send_at(server: WebServer, engine: Engine) -> None:
     beyond 30 days are 422."""
     body = {"subject": "Thông báo", "body_markdown": "Nội dung."}
     with httpx.Client(base_url=server.url, timeout=30) as api:
-        drafted = api.post("/api/v1/bulletins", json=body, headers=api_token(engine, "bulletins:draft"))
+        drafted = api.post(
+            "/api/v1/bulletins", json=body, headers=api_token(engine, "bulletins:draft")
+        )
         assert drafted.status_code == 201
         assert drafted.json()["status"] == "awaiting_approval"
         assert "an approver" in drafted.json()["note"]
@@ -247,7 +260,8 @@ def test_api_approval_and_send_at(server: WebServer, engine: Engine) -> None:
         assert scheduled.json()["status"] == "scheduled"
         assert "will not start unless approved" in scheduled.json()["note"]
         stored = campaign(engine, scheduled.json()["id"])
-        assert stored.send_at is not None and stored.scheduled_by == "api:cms-bulletins:send"
+        assert stored.send_at is not None
+        assert stored.scheduled_by == "api:cms-bulletins:send"
         for when, message in (
             (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5), "in the past"),
             (dt.datetime.now(dt.UTC) + dt.timedelta(days=31), "more than 30 days ahead"),
@@ -255,11 +269,13 @@ def test_api_approval_and_send_at(server: WebServer, engine: Engine) -> None:
             refused = api.post(
                 "/api/v1/bulletins", json={**body, "send_at": when.isoformat()}, headers=sender
             )
-            assert refused.status_code == 422 and message in refused.json()["detail"]
+            assert refused.status_code == 422
+            assert message in refused.json()["detail"]
         bad = api.post("/api/v1/bulletins", json={**body, "send_at": "ngày mai"}, headers=sender)
         assert bad.status_code == 422
         with create_session_factory(engine).begin() as s:  # two residents leave: 1 remains
             for row in s.scalars(select(Subscriber).order_by(Subscriber.id).limit(2)):
                 row.status = SubscriberStatus.UNSUBSCRIBED
         direct = api.post("/api/v1/bulletins", json=body, headers=sender)
-        assert direct.json()["status"] == "sending" and direct.json()["recipients"] == 1
+        assert direct.json()["status"] == "sending"
+        assert direct.json()["recipients"] == 1

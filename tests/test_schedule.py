@@ -67,7 +67,8 @@ def test_a_time_in_the_past_or_beyond_30_days_is_refused() -> None:
     with pytest.raises(ScheduleError, match="more than 30 days ahead"):
         check_send_at(current + dt.timedelta(days=30, minutes=1), now=current, timezone=TZ)
     ok = check_send_at(current + dt.timedelta(days=29), now=current, timezone=TZ)
-    assert ok.tzinfo is not None and ok > current
+    assert ok.tzinfo is not None
+    assert ok > current
 
 
 def test_a_time_without_offset_is_local_and_garbage_is_refused() -> None:
@@ -94,7 +95,8 @@ def test_due_bulletins_start_once_and_only_when_due(session: Session) -> None:
     moment = make_due(session, campaign.id)
     assert campaign.id in due_bulletins(session, now=moment)
     work = start_if_due(session, campaign_id=campaign.id, threshold=10, batch_size=50, now=moment)
-    assert work is not None and work.started
+    assert work is not None
+    assert work.started
     session.refresh(campaign)
     assert campaign.status is not CampaignStatus.DRAFT
     assert start_if_due(session, campaign_id=campaign.id, threshold=10, batch_size=50) is None
@@ -125,7 +127,8 @@ def test_an_unapproved_big_bulletin_does_not_start_and_says_why(session: Session
     schedule(session, campaign_id=campaign.id, send_at=now() + SOON, actor="tac-gia", timezone=TZ)
     moment = make_due(session, campaign.id)
     work = start_if_due(session, campaign_id=campaign.id, threshold=1, batch_size=50, now=moment)
-    assert work is not None and work.started
+    assert work is not None
+    assert work.started
 
 
 def test_unscheduled_or_cancelled_bulletins_do_not_start(session: Session) -> None:
@@ -204,4 +207,5 @@ def test_two_beats_at_once_start_a_bulletin_exactly_once(runtime: Runtime) -> No
                 AuditEvent.target == f"campaign {campaign_id}",
             )
         )
-    assert rows == 40 and starts == 1
+    assert rows == 40
+    assert starts == 1
