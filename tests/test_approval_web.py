@@ -159,6 +159,9 @@ def test_emergency_send_and_edit_withdrawing_approval(server: WebServer, engine:
     )
     assert sent.status_code == 303, sent.text
     assert campaign(engine, urgent_id).emergency_reason == reason
+    progress_page = a.get(f"/admin/campaigns/{urgent_id}").text
+    assert reason in progress_page
+    assert "bulletin.emergency_sent" in progress_page  # the campaign's own history
     dashboard = b.get("/admin/").text
     assert reason in dashboard
     assert "bulletin.emergency_sent" in dashboard

@@ -55,11 +55,6 @@ def approval_context(
     """What the bulletin page shows about approval and schedule, for this official."""
     recipients = count_eligible(session, campaign_id=campaign.id)
     now = dt.datetime.now(dt.UTC).astimezone(ZoneInfo(settings.timezone))
-    history = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.target == f"campaign {campaign.id}")
-        .order_by(AuditEvent.id)
-    ).all()
     return {
         "threshold": settings.approval_threshold,
         "over_threshold": recipients > settings.approval_threshold,
@@ -77,8 +72,19 @@ def approval_context(
         "timezone": settings.timezone,
         "schedule_min": now.strftime("%Y-%m-%dT%H:%M"),
         "schedule_max": (now + schedules.MAX_AHEAD).strftime("%Y-%m-%dT%H:%M"),
-        "history": history,
+        "history": campaign_history(session, campaign.id),
     }
+
+
+def campaign_history(session: Session, campaign_id: int) -> list[AuditEvent]:
+    """The campaign's steps in the audit trail, oldest first (who, when, what)."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.target == f"campaign {campaign_id}")
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def _back(campaign_id: int, notice: str) -> Response:

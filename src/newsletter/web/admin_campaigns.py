@@ -27,7 +27,7 @@ from newsletter.mail.mime import HeaderInjectionError
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
 from newsletter.tasks.enqueue import control_campaign, send_bulletin_now
-from newsletter.web.admin_approval import approval_context, official
+from newsletter.web.admin_approval import approval_context, campaign_history, official
 from newsletter.web.admin_auth import AdminDep, ApproverDep, EditorDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
@@ -221,6 +221,7 @@ def campaign_page(
             "campaign": campaign,
             "progress": campaign_control.progress(session, campaign_id=campaign_id),
             "failures": failures,
+            "history": campaign_history(session, campaign_id),
         },
     )
 
