@@ -66,6 +66,9 @@ def test_a_time_in_the_past_or_beyond_30_days_is_refused() -> None:
         check_send_at(current - dt.timedelta(minutes=1), now=current, timezone=TZ)
     with pytest.raises(ScheduleError, match="more than 30 days ahead"):
         check_send_at(current + dt.timedelta(days=30, minutes=1), now=current, timezone=TZ)
+    for edge in ("0001-01-01T00:00:00+07:00", "9999-12-31T23:59:00-05:00"):
+        with pytest.raises(ScheduleError, match="no usable time"):
+            check_send_at(dt.datetime.fromisoformat(edge), now=current, timezone=TZ)
     ok = check_send_at(current + dt.timedelta(days=29), now=current, timezone=TZ)
     assert ok.tzinfo is not None
     assert ok > current

@@ -47,19 +47,26 @@ def parse_send_at(text: str, *, timezone: str) -> dt.datetime:
 
 def check_send_at(send_at: dt.datetime, *, now: dt.datetime, timezone: str) -> dt.datetime:
     """`send_at` in UTC, if it is in the future and at most MAX_AHEAD away."""
+    zone = ZoneInfo(timezone)
     if send_at.tzinfo is None:
-        send_at = send_at.replace(tzinfo=ZoneInfo(timezone))
-    local = send_at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
-    if send_at <= now:
+        send_at = send_at.replace(tzinfo=zone)
+    try:
+        when = send_at.astimezone(dt.UTC)
+        local = when.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except OverflowError:  # year 1 or 9999 once moved to UTC
+        raise ScheduleError(
+            f"{send_at.isoformat()} is no usable time: choose one within {MAX_AHEAD.days} days"
+        ) from None
+    if when <= now:
         raise ScheduleError(
             f"{local} ({timezone}) is in the past: choose a later time, or send it now"
         )
-    if send_at > now + MAX_AHEAD:
+    if when > now + MAX_AHEAD:
         raise ScheduleError(
             f"{local} ({timezone}) is more than {MAX_AHEAD.days} days ahead: "
             "schedule it closer to the day"
         )
-    return send_at.astimezone(dt.UTC)
+    return when
 
 
 def schedule(
