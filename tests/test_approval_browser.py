@@ -76,7 +76,7 @@ def test_two_officials_and_an_emergency_in_the_browser(
     with runtime.sessions.begin() as s:
         add_subscribers(s, RESIDENTS)
     for name, role in (("bientap", Role.EDITOR), ("duyet-a", Role.APPROVER),
-                       ("duyet-b", Role.APPROVER)):  # fmt: skip
+                       ("duyet-b", Role.APPROVER), ("quantri", Role.ADMIN)):  # fmt: skip
         create_admin(runtime.engine, username=name, role=role)
     ARTIFACTS.mkdir(exist_ok=True)
     server = WebServer(create_app(settings, runtime))
@@ -130,7 +130,15 @@ def test_two_officials_and_an_emergency_in_the_browser(
             shoot(a, "approval-dashboard")
             a.goto(later_url)
             shoot(a, "approval-scheduled")
-            for context in (editor_context, a_context, b_context):
+            admin_context, admin = official(browser, server.url, "quantri")
+            admin.get_by_role("link", name="Officials").click()
+            admin.get_by_label("Role of bientap").select_option("approver")
+            admin.locator('tr[data-official="bientap"]').get_by_role(
+                "button", name="Set role"
+            ).click()
+            expect(admin.locator(".notice")).to_contain_text("bientap is now approver")
+            shoot(admin, "approval-officials")
+            for context in (editor_context, a_context, b_context, admin_context):
                 context.close()
     finally:
         server.stop()

@@ -184,6 +184,8 @@ def send(
         )
     try:
         send_bulletin_now(runtime, campaign_id=campaign_id, actor=official(admin))
+    except LookupError as exc:  # not a bulletin
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
     except ApprovalError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     with runtime.sessions.begin() as session:
