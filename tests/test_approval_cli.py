@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from newsletter.config import Settings
 from newsletter.db import create_db_engine, create_session_factory
 from newsletter.models import AdminUser, ApiToken, AuditEvent, Campaign, CampaignStatus
-from newsletter.runtime import build_runtime
+from newsletter.runtime import Runtime, build_runtime
 from newsletter.tasks.app import START_DUE_BULLETINS, create_producer
 from tests.support.ledger import WorkerProcess, add_subscribers, wait_until, worker_env
 from tests.support.smtp import SMTPServer
@@ -67,11 +67,19 @@ def test_create_user_with_a_role_and_tokens_with_scopes(settings: Settings) -> N
     }
 
 
-def test_bulletin_send_over_the_threshold(settings: Settings, tmp_path: Path) -> None:
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()
+
+
+def test_bulletin_send_over_the_threshold(
+    settings: Settings, runtime: Runtime, tmp_path: Path
+) -> None:
     """Over the threshold `bulletin send --yes` keeps the draft for a second official (exit
     3, the id printed); --emergency-reason sends it, the reason kept; --send-at refuses
     the past and schedules a later time."""
-    runtime = build_runtime(settings)
     with runtime.sessions.begin() as s:
         add_subscribers(s, 2)
     body = tmp_path / "body.md"
@@ -99,16 +107,14 @@ def test_bulletin_send_over_the_threshold(settings: Settings, tmp_path: Path) ->
         stored = s.get_one(Campaign, int(scheduled.stdout.strip())).send_at
         assert stored is not None
         assert abs((stored - later).total_seconds()) < 1
-    runtime.close()
 
 
 def test_a_due_bulletin_is_started_by_the_worker_and_delivered(
-    settings: Settings, smtp_server: SMTPServer, tmp_path: Path
+    settings: Settings, runtime: Runtime, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
     """The beat's task, run by a real worker, starts a bulletin whose time has come; its
     mail reaches the SMTP server and the audit trail names the schedule."""
     settings = settings.model_copy(update={"approval_threshold": 1000})
-    runtime = build_runtime(settings)
     with runtime.sessions.begin() as s:
         add_subscribers(s, 3, prefix="hengio")
     body = tmp_path / "body.md"
@@ -124,6 +130,11 @@ def test_a_due_bulletin_is_started_by_the_worker_and_delivered(
             .where(Campaign.id == campaign_id)
             .values(send_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
         )
+
+    def marked_sent() -> bool:
+        with runtime.sessions() as s:  # a new transaction each time: never hold a lock
+            return s.get_one(Campaign, campaign_id).status is CampaignStatus.SENT
+
     with WorkerProcess(settings, tmp_path / "worker.log", queues="urgent,default"):
         producer = create_producer(settings)
         try:
@@ -131,22 +142,15 @@ def test_a_due_bulletin_is_started_by_the_worker_and_delivered(
             received = smtp_server.wait_for(3, timeout=60)
         finally:
             producer.close()
+        wait_until(marked_sent, timeout=60, what="the campaign marked sent")
     assert sorted(m.rcpt_tos[0] for m in received) == [
         f"hengio{i:05d}@example.vn" for i in range(3)
     ]
+
     with runtime.sessions() as s:
-        wait_until(
-            lambda: (
-                s.get_one(Campaign, campaign_id, populate_existing=True).status
-                is CampaignStatus.SENT
-            ),
-            timeout=30,
-            what="the campaign marked sent",
-        )
         actors = s.execute(
             select(AuditEvent.actor, AuditEvent.action).where(
                 AuditEvent.target == f"campaign {campaign_id}"
             )
         ).all()
     assert ("schedule", "bulletin.sent") in [tuple(row) for row in actors]
-    runtime.close()
