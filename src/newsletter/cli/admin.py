@@ -83,7 +83,7 @@ def create_user(
             target=user.username,
             detail=f"role {chosen.label}",
         )
-    console.print(f"created {chosen.label} {name}", highlight=False)
+    console.print(f"created admin user {name} (role {chosen.label})", highlight=False)
 
 
 @app.command("create-token")
