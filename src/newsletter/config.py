@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     send_rate: float = Field(default=50.0, gt=0)
     daily_cap: int = Field(default=0, ge=0)
     batch_size: int = Field(default=500, ge=1, le=5000)
+    # A bulletin to more residents than this needs a second official's approval
+    # (campaigns/approval.py); 0: every bulletin does.
+    approval_threshold: int = Field(default=1000, ge=0)
     visibility_timeout: int = Field(default=3600, ge=60)
     # Prefix of every Redis key the service writes (broker and send budget), so several
     # installations (or test runs) can share one Redis server.

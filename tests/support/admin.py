@@ -8,14 +8,15 @@ import httpx
 from sqlalchemy import Engine
 
 from newsletter.accounts.officials import create_admin_user
+from newsletter.accounts.roles import Role
 from newsletter.db import create_session_factory
 
 ADMIN_PASSWORD = "mật khẩu quản trị 2026"
 
 
-def create_admin(engine: Engine, username: str = "canbo") -> None:
+def create_admin(engine: Engine, username: str = "canbo", role: Role = Role.ADMIN) -> None:
     with create_session_factory(engine).begin() as session:
-        create_admin_user(session, username=username, password=ADMIN_PASSWORD)
+        create_admin_user(session, username=username, password=ADMIN_PASSWORD, role=role)
 
 
 def csrf_from(html: str) -> str:

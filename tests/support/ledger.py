@@ -150,6 +150,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "NEWSLETTER_SEND_RATE": str(settings.send_rate),
             "NEWSLETTER_BATCH_SIZE": str(settings.batch_size),
             "NEWSLETTER_DAILY_CAP": str(settings.daily_cap),
+            "NEWSLETTER_APPROVAL_THRESHOLD": str(settings.approval_threshold),
         }
     )
     return env

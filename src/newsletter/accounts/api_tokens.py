@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.accounts.roles import ALL_SCOPES, parse_scopes, stored_scopes
 from newsletter.models import ApiToken, utcnow
 
 TOKEN_BYTES = 32
@@ -18,13 +20,15 @@ def hash_api_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_api_token(session: Session, *, name: str) -> str:
-    """Create a token named `name` and return it; only its hash is kept, so show it once."""
+def create_api_token(session: Session, *, name: str, scopes: Iterable[str] = ALL_SCOPES) -> str:
+    """Create a token named `name` with `scopes` (accounts/roles.py) and return it; only
+    its hash is kept, so show it once."""
     name = name.strip()
     if not name:
         raise ValueError("an API token needs a non-empty name")
+    chosen = parse_scopes(scopes)
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(ApiToken(name=name, token_hash=hash_api_token(token)))
+    session.add(ApiToken(name=name, token_hash=hash_api_token(token), scopes=stored_scopes(chosen)))
     session.flush()
     return token
 

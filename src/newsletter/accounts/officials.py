@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from newsletter.accounts.login_throttle import LoginThrottle
+from newsletter.accounts.roles import DEFAULT_ROLE, Role
 from newsletter.db import SessionFactory
 from newsletter.models import AdminUser
 
@@ -34,11 +35,13 @@ def check_new_username(session: Session, *, username: str) -> None:
         raise AdminUserError(f"user {username!r} already exists")
 
 
-def create_admin_user(session: Session, *, username: str, password: str) -> AdminUser:
+def create_admin_user(
+    session: Session, *, username: str, password: str, role: Role = DEFAULT_ROLE
+) -> AdminUser:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AdminUserError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     check_new_username(session, username=username)
-    user = AdminUser(username=username, password_hash=_hasher.hash(password))
+    user = AdminUser(username=username, password_hash=_hasher.hash(password), role=role.label)
     session.add(user)
     session.flush()
     return user
@@ -80,8 +83,11 @@ def authenticate(
     if USERNAME_PATTERN.fullmatch(username):  # a name no account can have never reaches SQL
         with sessions.begin() as session:
             row = session.execute(
-                select(AdminUser.id, AdminUser.password_hash).where(AdminUser.username == username)
+                select(AdminUser.id, AdminUser.password_hash).where(
+                    AdminUser.username == username, AdminUser.disabled_at.is_(None)
+                )
             ).first()
+            # A disabled official is answered like an unknown name (same argon2 run).
             found = (row.id, row.password_hash) if row is not None else None
     matches = _verify(found[1] if found else _DUMMY_HASH, password)
     if found is None or not matches:

@@ -15,10 +15,21 @@ from newsletter.accounts.officials import (
     check_new_username,
     create_admin_user,
 )
+from newsletter.accounts.roles import (
+    ALL_SCOPES,
+    DEFAULT_ROLE,
+    ROLE_NAMES,
+    Role,
+    parse_scopes,
+    stored_scopes,
+)
 from newsletter.cli.common import cli_runtime, fail
 from newsletter.cli.output import console, err_console
 
 app = typer.Typer(help="Admin accounts and API tokens.", no_args_is_help=True)
+
+ROLE_HELP = f"One of {', '.join(ROLE_NAMES)}; each includes the ones before it."
+SCOPE_HELP = f"Repeat for several: {', '.join(ALL_SCOPES)} (none given: all of them)."
 
 
 def read_password() -> str:
@@ -40,8 +51,19 @@ def read_password() -> str:
 
 
 @app.command("create-user")
-def create_user(name: str = typer.Argument(..., help="Login name of the new admin.")) -> None:
-    """Create an admin user NAME (password from a prompt, or from stdin when piped)."""
+def create_user(
+    name: str = typer.Argument(..., help="Login name of the new official."),
+    role: str = typer.Option(
+        DEFAULT_ROLE.label,
+        "--role",
+        help=ROLE_HELP,
+    ),
+) -> None:
+    """Create an official NAME (password from a prompt, or from stdin when piped)."""
+    try:
+        chosen = Role.parse(role)
+    except ValueError as exc:
+        fail(str(exc))
     with cli_runtime() as rt, rt.sessions() as session:
         try:
             # Before the password is asked: a name that cannot be created is said at once.
@@ -51,23 +73,44 @@ def create_user(name: str = typer.Argument(..., help="Login name of the new admi
     password = read_password()
     with cli_runtime() as rt, rt.sessions.begin() as session:
         try:
-            user = create_admin_user(session, username=name, password=password)
+            user = create_admin_user(session, username=name, password=password, role=chosen)
         except AdminUserError as exc:
             fail(str(exc))
-        record_audit(session, actor="cli", action="admin_user_created", target=user.username)
-    console.print(f"created admin user {name}", highlight=False)
+        record_audit(
+            session,
+            actor="cli",
+            action="admin_user_created",
+            target=user.username,
+            detail=f"role {chosen.label}",
+        )
+    console.print(f"created admin user {name} (role {chosen.label})", highlight=False)
 
 
 @app.command("create-token")
 def create_token(
     name: str = typer.Argument(..., help="What the token is for, e.g. 'cms'."),
+    scope: list[str] | None = typer.Option(
+        None,
+        "--scope",
+        help=SCOPE_HELP,
+    ),
 ) -> None:
     """Create an API token NAME and print it once (only its hash is stored)."""
     if not name.strip() or len(name) > 200:
         fail("the token name must be 1-200 characters")
+    try:
+        scopes = parse_scopes(scope or [])
+    except ValueError as exc:
+        fail(str(exc))
     with cli_runtime() as rt, rt.sessions.begin() as session:
-        token = create_api_token(session, name=name.strip())
-        record_audit(session, actor="cli", action="api_token_created", target=name.strip())
+        token = create_api_token(session, name=name.strip(), scopes=scopes)
+        record_audit(
+            session,
+            actor="cli",
+            action="api_token_created",
+            target=name.strip(),
+            detail=f"scopes {stored_scopes(scopes)}",
+        )
     print(token)
     err_console.print("store it now: it is not shown again", highlight=False)
 
@@ -85,6 +128,7 @@ def list_tokens(
                 "created_at": row.created_at.isoformat(),
                 "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
                 "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+                "scopes": row.scopes,
             }
             for row in list_api_tokens(session)
         ]
@@ -94,7 +138,11 @@ def list_tokens(
     for row in rows:
         state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
         used = row["last_used_at"] or "never used"
-        console.print(f"#{row['id']}  {row['name']}  ({state}; last used: {used})", highlight=False)
+        scopes = row["scopes"]
+        console.print(
+            f"#{row['id']}  {row['name']}  [{scopes}]  ({state}; last used: {used})",
+            highlight=False,
+        )
 
 
 @app.command("revoke-token")

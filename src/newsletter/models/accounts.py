@@ -26,6 +26,10 @@ class AdminUser(Base):
     # Carried in the session cookie; logging out adds one, so every cookie issued before
     # is refused from then on (a stolen cookie does not outlive the logout).
     session_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # viewer | editor | approver | admin (accounts/roles.py); each includes the ones before.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    # A disabled official can no longer log in, and their open sessions stop working.
+    disabled_at: Mapped[dt.datetime | None]
 
     def __repr__(self) -> str:
         return f"AdminUser(id={self.id!r}, username={self.username!r})"
@@ -40,6 +44,12 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # Space-separated scopes (accounts/roles.py); tokens made before scopes had them all.
+    scopes: Mapped[str] = mapped_column(
+        String(200),
+        default="read articles:write bulletins:draft bulletins:send",
+        server_default="read articles:write bulletins:draft bulletins:send",
+    )
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id!r}, name={self.name!r})"

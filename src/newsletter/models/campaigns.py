@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,7 +26,16 @@ class Campaign(Base):
     """A digest or a bulletin and its counters. A digest is unique per period."""
 
     __tablename__ = "campaigns"
-    __table_args__ = (UniqueConstraint("kind", "period", name="uq_campaigns_kind_period"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "period", name="uq_campaigns_kind_period"),
+        # Beat asks every minute for due drafts: only scheduled rows are in this index.
+        Index(
+            "ix_campaigns_send_at",
+            "send_at",
+            postgresql_where=text("send_at IS NOT NULL"),
+            sqlite_where=text("send_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[CampaignKind] = mapped_column(_enum(CampaignKind))
@@ -52,6 +62,19 @@ class Campaign(Base):
     bounced_count: Mapped[int] = mapped_column(default=0)
     complaint_count: Mapped[int] = mapped_column(default=0)
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Two officials (campaigns/approval.py): who approved the current text, whether its
+    # author could not send it alone (an editor, a `bulletins:draft` token), and an
+    # approver's emergency send without a second official, with its reason.
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[dt.datetime | None]
+    needs_approval: Mapped[bool] = mapped_column(default=False, server_default=false())
+    emergency_reason: Mapped[str | None] = mapped_column(Text)
+    emergency_by: Mapped[str | None] = mapped_column(String(200))
+    # Sending at a set time (campaigns/schedule.py): beat starts the draft when due, or
+    # writes in schedule_note why it did not.
+    send_at: Mapped[dt.datetime | None]
+    scheduled_by: Mapped[str | None] = mapped_column(String(200))
+    schedule_note: Mapped[str | None] = mapped_column(Text)
 
     categories: Mapped[list[Category]] = relationship(secondary=campaign_categories)
     areas: Mapped[list[Area]] = relationship(secondary="campaign_areas", order_by="Area.code")

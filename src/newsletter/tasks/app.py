@@ -35,6 +35,7 @@ SEND_CONFIRMATIONS = "newsletter.send_confirmations"  # a web process's batch of
 SEND_MANAGE_LINK = "newsletter.send_manage_link"
 SEND_ADDRESS_CONFIRMATION = "newsletter.send_address_confirmation"
 RETENTION = "newsletter.retention"
+START_DUE_BULLETINS = "newsletter.start_due_bulletins"
 
 # Where each task goes when its sender names no queue (send_batch always names one).
 TASK_ROUTES = {
@@ -48,6 +49,8 @@ TASK_ROUTES = {
     SEND_MANAGE_LINK: {"queue": URGENT_QUEUE},
     SEND_ADDRESS_CONFIRMATION: {"queue": URGENT_QUEUE},
     RETENTION: {"queue": DEFAULT_QUEUE},
+    # Urgent: a slow feed poll on `default` must not delay a bulletin past its minute.
+    START_DUE_BULLETINS: {"queue": URGENT_QUEUE},
 }
 
 # In priority order: a worker consuming several takes urgent work first (on Redis).
@@ -59,6 +62,7 @@ SENDING_QUEUES = (URGENT_QUEUE, BULK_QUEUE)
 BOUNCE_POLL_EVERY = timedelta(minutes=5)
 # Nightly, in NEWSLETTER_TIMEZONE, when the city sleeps and no digest is due.
 RETENTION_SCHEDULE = crontab(minute="30", hour="3")
+DUE_BULLETINS_EVERY = timedelta(minutes=1)
 
 
 class ScheduleError(ValueError):
@@ -128,6 +132,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": BUILD_DAILY_DIGEST,
             "schedule": daily_crontab(settings),
             "options": {"queue": DEFAULT_QUEUE},
+        },
+        "start-due-bulletins": {
+            "task": START_DUE_BULLETINS,
+            "schedule": DUE_BULLETINS_EVERY,
+            "options": {"queue": URGENT_QUEUE, "expires": DUE_BULLETINS_EVERY.total_seconds()},
         },
         "poll-feeds": {
             "task": POLL_FEEDS,

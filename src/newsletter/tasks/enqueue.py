@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 
 from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.alerts import build_alert, unalerted_batches
+from newsletter.campaigns.approval import Actor, check_send
 from newsletter.campaigns.audience import start_campaign
 from newsletter.campaigns.build import NoDigest, digest_to_start, period_made
 from newsletter.campaigns.periods import cadence_for
@@ -83,6 +84,35 @@ def start_and_enqueue(app: Celery, runtime: Runtime, campaign_id: int) -> Work:
         )
     enqueue(app, [work])
     return work
+
+
+def start_due_bulletins(app: Celery, runtime: Runtime, *, now: dt.datetime | None = None) -> int:
+    """Start every scheduled bulletin whose time has come (beat, every minute); how many.
+
+    One transaction per bulletin, each enqueued after its commit; a bulletin the approval
+    rules hold back is left with a note (campaigns/schedule.py).
+    """
+    # Imported here: `bulletin send` imports this module and needs no schedule.
+    from newsletter.campaigns.schedule import due_bulletins, start_if_due
+
+    now = now or utcnow()
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        due = due_bulletins(session, now=now)
+    started = 0
+    for campaign_id in due:
+        with runtime.sessions.begin() as session:
+            work = start_if_due(
+                session,
+                campaign_id=campaign_id,
+                threshold=settings.approval_threshold,
+                batch_size=settings.batch_size,
+                now=now,
+            )
+        if work is not None and work.started:
+            enqueue(app, [work])
+            started += 1
+    return started
 
 
 def reconcile_and_enqueue(
@@ -212,6 +242,38 @@ def start_campaign_now(runtime: Runtime, *, campaign_id: int) -> Work:
         return start_and_enqueue(app, runtime, campaign_id)
     finally:
         app.close()
+
+
+def send_bulletin_now(
+    runtime: Runtime,
+    *,
+    campaign_id: int,
+    actor: Actor,
+    emergency_reason: str | None = None,
+) -> Work:
+    """Start a draft bulletin if the two-officials rules let `actor` send it now
+    (campaigns/approval.py; ApprovalError says why not), then enqueue its batches.
+
+    The check and the start are one transaction, so an edit that withdraws the approval
+    cannot slip between them.
+    """
+    with runtime.sessions.begin() as session:
+        check_send(
+            session,
+            campaign_id=campaign_id,
+            actor=actor,
+            threshold=runtime.settings.approval_threshold,
+            emergency_reason=emergency_reason,
+        )
+        work = start_campaign(
+            session, campaign_id=campaign_id, batch_size=runtime.settings.batch_size
+        )
+    app = create_producer(runtime.settings)
+    try:
+        enqueue(app, [work])
+    finally:
+        app.close()
+    return work
 
 
 def send_digest_now(runtime: Runtime, *, frequency: Frequency = Frequency.WEEKLY) -> int | NoDigest:

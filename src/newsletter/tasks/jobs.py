@@ -56,6 +56,7 @@ from newsletter.tasks.app import (
     SEND_CONFIRMATION,
     SEND_CONFIRMATIONS,
     SEND_MANAGE_LINK,
+    START_DUE_BULLETINS,
     URGENT_QUEUE,
 )
 from newsletter.tasks.enqueue import (
@@ -63,6 +64,7 @@ from newsletter.tasks.enqueue import (
     enqueue_confirmation,
     reconcile_and_enqueue,
     start_alerts,
+    start_due_bulletins,
 )
 
 log = logging.getLogger(__name__)
@@ -223,6 +225,10 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=RECONCILE, shared=False)
     def reconcile_task() -> int:
         return reconcile_and_enqueue(app, state.runtime)
+
+    @app.task(name=START_DUE_BULLETINS, shared=False)
+    def start_due_bulletins_task() -> int:
+        return start_due_bulletins(app, state.runtime)
 
     @app.task(name=BUILD_DIGEST, shared=False)
     def build_digest_task() -> int | None:

@@ -20,6 +20,7 @@ from newsletter.accounts.officials import LoginThrottledError, authenticate
 from newsletter.ops.dashboard import feeds_overview, recent_campaigns, subscriber_overview
 from newsletter.runtime import Runtime
 from newsletter.subscribers.ip_limit import client_key
+from newsletter.web.admin_approval import dashboard_context
 from newsletter.web.admin_auth import (
     AdminDep,
     check_csrf,
@@ -123,5 +124,6 @@ def dashboard(request: Request, admin: AdminDep, session: SessionDep) -> HTMLRes
             "campaigns": recent_campaigns(session),
             "feeds": feeds_overview(session),
             "audit": recent_audit(session, limit=30),
+            **dashboard_context(session, request.app.state.settings),
         },
     )

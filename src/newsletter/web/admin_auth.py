@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from newsletter.accounts.roles import Role, role_of
 from newsletter.config import Settings
 from newsletter.models import AdminUser
 from newsletter.web.deps import RuntimeDep
@@ -29,6 +31,11 @@ class AdminContext:
     user_id: int
     username: str
     csrf: str
+    role: Role = Role.VIEWER
+
+    def can(self, role: Role) -> bool:
+        """Whether this official's role includes `role` (templates show only what they may do)."""
+        return self.role >= role
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -96,13 +103,36 @@ def current_admin(request: Request, runtime: RuntimeDep) -> AdminContext:
         raise HTTPException(status_code=401, detail="login required")
     with runtime.sessions.begin() as session:
         user = session.get(AdminUser, found[0])
-        # A cookie issued before the user's last logout is dead, even within its 12 h.
-        if user is None or user.session_version != found[1]:
+        # A cookie issued before the user's last logout is dead, even within its 12 h;
+        # so is every cookie of a disabled official.
+        if user is None or user.session_version != found[1] or user.disabled_at is not None:
             raise HTTPException(status_code=401, detail="login required")
-        return AdminContext(user_id=user.id, username=user.username, csrf=found[2])
+        return AdminContext(
+            user_id=user.id, username=user.username, csrf=found[2], role=role_of(user.role)
+        )
 
 
-AdminDep = Annotated[AdminContext, Depends(current_admin)]
+def require_role(role: Role) -> Callable[[AdminContext], AdminContext]:
+    """A dependency: the logged-in official if their role includes `role`, else 403."""
+
+    def check(admin: Annotated[AdminContext, Depends(current_admin)]) -> AdminContext:
+        if not admin.can(role):
+            raise HTTPException(
+                status_code=403,
+                detail=f"this needs the {role.label} role; you are {admin.role.label}. "
+                "Ask an admin to change your role",
+            )
+        return admin
+
+    return check
+
+
+# Every admin route takes one of these; tests/test_roles_routes.py walks them all.
+AdminDep = Annotated[AdminContext, Depends(current_admin)]  # any role: viewer and up
+ViewerDep = AdminDep
+EditorDep = Annotated[AdminContext, Depends(require_role(Role.EDITOR))]
+ApproverDep = Annotated[AdminContext, Depends(require_role(Role.APPROVER))]
+AdminRoleDep = Annotated[AdminContext, Depends(require_role(Role.ADMIN))]
 
 
 def check_csrf(admin: AdminContext, submitted: str | None) -> None:

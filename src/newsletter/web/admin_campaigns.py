@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.accounts.audit import record_audit
 from newsletter.campaigns import control as campaign_control
+from newsletter.campaigns.approval import ApprovalError
 from newsletter.campaigns.build import CampaignError, create_bulletin
 from newsletter.campaigns.preview import TEST_SUBJECT_PREFIX, composer_for, send_test
 from newsletter.campaigns.targeting import campaign_targeting
@@ -26,8 +27,9 @@ from newsletter.mail.mime import HeaderInjectionError
 from newsletter.mail.outgoing import Recipient
 from newsletter.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Subscriber
 from newsletter.subscribers.areas import list_areas
-from newsletter.tasks.enqueue import control_campaign, start_campaign_now
-from newsletter.web.admin_auth import AdminDep, check_csrf
+from newsletter.tasks.enqueue import control_campaign, send_bulletin_now
+from newsletter.web.admin_approval import approval_context, campaign_history, official
+from newsletter.web.admin_auth import AdminDep, ApproverDep, EditorDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
 
@@ -45,7 +47,7 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
 
 
 @router.get("/bulletins/new")
-def new_bulletin(request: Request, admin: AdminDep, session: SessionDep) -> HTMLResponse:
+def new_bulletin(request: Request, admin: EditorDep, session: SessionDep) -> HTMLResponse:
     return page(
         request,
         "bulletin_new.html",
@@ -62,7 +64,7 @@ def new_bulletin(request: Request, admin: AdminDep, session: SessionDep) -> HTML
 @router.post("/bulletins")
 def create(
     request: Request,
-    admin: AdminDep,
+    admin: EditorDep,
     session: SessionDep,
     subject: Annotated[str, Form(max_length=500)],
     body: Annotated[str, Form(max_length=200_000)],
@@ -80,6 +82,8 @@ def create(
             area_codes=areas or [],
             created_by=admin.username,
         )
+        # An editor's bulletin waits for an approver (campaigns/approval.py).
+        campaign.needs_approval = not official(admin).can_send
     except (CampaignError, ValueError) as exc:
         context = {
             "admin": admin,
@@ -136,6 +140,7 @@ def preview(
             "recipients": targeting.recipients,
             "size": len(message.data),
             "notice": notice[:200],
+            **approval_context(session, runtime.settings, campaign, admin),
         },
     )
 
@@ -148,7 +153,7 @@ def _content(part: object) -> str:
 def send_test_copy(
     request: Request,
     campaign_id: int,
-    admin: AdminDep,
+    admin: EditorDep,
     runtime: RuntimeDep,
     address: Annotated[str, Form(max_length=320)],
     csrf: Annotated[str, Form()] = "",
@@ -176,7 +181,7 @@ def send_test_copy(
 def send(
     request: Request,
     campaign_id: int,
-    admin: AdminDep,
+    admin: ApproverDep,
     runtime: RuntimeDep,
     recipients: Annotated[int, Form()],
     csrf: Annotated[str, Form()] = "",
@@ -194,7 +199,12 @@ def send(
         return RedirectResponse(
             f"/admin/bulletins/{campaign_id}?notice={notice.replace(' ', '+')}", status_code=303
         )
-    start_campaign_now(runtime, campaign_id=campaign_id)
+    try:
+        send_bulletin_now(runtime, campaign_id=campaign_id, actor=official(admin))
+    except LookupError as exc:  # not a bulletin
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except ApprovalError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     with runtime.sessions.begin() as session:
         record_audit(
             session,
@@ -230,6 +240,7 @@ def campaign_page(
             "campaign": campaign,
             "progress": campaign_control.progress(session, campaign_id=campaign_id),
             "failures": failures,
+            "history": campaign_history(session, campaign_id),
         },
     )
 
@@ -245,7 +256,7 @@ def control(
     request: Request,
     campaign_id: int,
     action: str,
-    admin: AdminDep,
+    admin: ApproverDep,
     runtime: RuntimeDep,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

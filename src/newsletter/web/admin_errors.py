@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from newsletter.accounts.roles import role_of
 from newsletter.models import AdminUser
 from newsletter.web.admin_auth import AdminContext, read_session
 from newsletter.web.admin_pages import page
@@ -82,9 +83,11 @@ def _signed_in(request: Request) -> AdminContext | None:
         return None
     with runtime.sessions() as session:
         user = session.get(AdminUser, found[0])
-        if user is None or user.session_version != found[1]:
+        if user is None or user.session_version != found[1] or user.disabled_at is not None:
             return None  # a logged-out session shows no menu
-        return AdminContext(user_id=user.id, username=user.username, csrf=found[2])
+        return AdminContext(
+            user_id=user.id, username=user.username, csrf=found[2], role=role_of(user.role)
+        )
 
 
 def error_page(

@@ -36,7 +36,7 @@ from newsletter.subscribers.roster import (
 )
 from newsletter.subscribers.suppression import address_hashes
 from newsletter.tasks.enqueue import CeleryProducer, queue_confirmations
-from newsletter.web.admin_auth import AdminContext, AdminDep, check_csrf
+from newsletter.web.admin_auth import AdminContext, AdminRoleDep, check_csrf
 from newsletter.web.admin_pages import client_ip, page
 from newsletter.web.deps import RuntimeDep, SessionDep, valid_row_id
 from newsletter.web.limits import IMPORT_FILE_MAX_BYTES
@@ -86,7 +86,7 @@ def _listing(
 @router.get("")
 def subscribers(
     request: Request,
-    admin: AdminDep,
+    admin: AdminRoleDep,
     session: SessionDep,
     q: Annotated[str, Query(max_length=320)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
@@ -102,7 +102,7 @@ _IMPORT_LIMIT = {"import_max_mib": IMPORT_FILE_MAX_BYTES // 2**20}
 
 
 @router.get("/export.csv")
-def export(admin: AdminDep, runtime: RuntimeDep, request: Request) -> StreamingResponse:
+def export(admin: AdminRoleDep, runtime: RuntimeDep, request: Request) -> StreamingResponse:
     with runtime.sessions.begin() as session:
         record_audit(
             session, actor=admin.username, action="subscribers.export", ip=client_ip(request)
@@ -123,7 +123,7 @@ def export(admin: AdminDep, runtime: RuntimeDep, request: Request) -> StreamingR
 @router.post("/import")
 async def import_csv(
     request: Request,
-    admin: AdminDep,
+    admin: AdminRoleDep,
     runtime: RuntimeDep,
     background: BackgroundTasks,
     file: Annotated[UploadFile, File()],
@@ -173,7 +173,7 @@ def _queue_confirmations(producer: CeleryProducer, runtime: Runtime, ids: list[i
 
 @router.get("/{subscriber_id}")
 def subscriber(
-    request: Request, subscriber_id: int, admin: AdminDep, session: SessionDep
+    request: Request, subscriber_id: int, admin: AdminRoleDep, session: SessionDep
 ) -> HTMLResponse:
     found = session.get(Subscriber, subscriber_id) if valid_row_id(subscriber_id) else None
     if found is None:
@@ -186,7 +186,7 @@ def subscriber(
 def erase(
     request: Request,
     subscriber_id: int,
-    admin: AdminDep,
+    admin: AdminRoleDep,
     session: SessionDep,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

@@ -22,7 +22,7 @@ from newsletter.content.articles import (
 )
 from newsletter.models import Article
 from newsletter.web.api_alerts import alert_after_commit
-from newsletter.web.api_auth import require_api_token
+from newsletter.web.api_auth import ArticlesWriteScope, ReadScope, require_api_token
 from newsletter.web.deps import SessionDep, SettingsDep
 from newsletter.web.limits import API_MAX_BYTES
 
@@ -117,6 +117,7 @@ def api_router() -> APIRouter:
         dependencies=[Depends(require_api_token)],
         responses={
             401: {"model": Problem, "description": "Missing, unknown or revoked token"},
+            403: {"model": Problem, "description": "The token lacks this route's scope"},
             413: {
                 "model": Problem,
                 "description": f"Body over {API_MAX_BYTES // 2**20} MiB: send smaller requests",
@@ -152,6 +153,7 @@ ArticlesBody = Annotated[
     "/articles",
     tags=["articles"],
     response_model=IngestOut,
+    dependencies=[ArticlesWriteScope],
     responses={400: {"model": Problem, "description": "The body is not JSON"}, **UNPROCESSABLE},
 )
 def push_articles(
@@ -203,7 +205,11 @@ class ArticleView(BaseModel):
 
 
 @router.get(
-    "/articles", tags=["articles"], response_model=list[ArticleView], responses=UNPROCESSABLE
+    "/articles",
+    tags=["articles"],
+    response_model=list[ArticleView],
+    responses=UNPROCESSABLE,
+    dependencies=[ReadScope],
 )
 def list_articles(
     session: SessionDep,

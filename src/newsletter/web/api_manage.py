@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from newsletter.accounts.roles import Scope
 from newsletter.bounces.intake import MAX_BOUNCE_BYTES
 from newsletter.bounces.parse import parse_report
 from newsletter.bounces.rules import apply_report
@@ -16,6 +17,7 @@ from newsletter.ops.dashboard import subscriber_overview
 from newsletter.subscribers.frequency import count_by_frequency
 from newsletter.subscribers.roster import search_subscribers, subscriber_stats
 from newsletter.web.api import api_router
+from newsletter.web.api_auth import ReadScope, require_scope
 from newsletter.web.deps import SessionDep, SettingsDep
 
 router = api_router()
@@ -31,6 +33,8 @@ class BounceOut(BaseModel):
     "/bounces",
     tags=["bounces"],
     response_model=BounceOut,
+    # Delivery feedback belongs to the sending side (docs/security.md "Scopes").
+    dependencies=[Depends(require_scope(Scope.BULLETINS_SEND))],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -66,7 +70,7 @@ class StatsOut(BaseModel):
     complaints: int
 
 
-@router.get("/stats", tags=["stats"], response_model=StatsOut)
+@router.get("/stats", tags=["stats"], response_model=StatsOut, dependencies=[ReadScope])
 def stats(session: SessionDep) -> StatsOut:
     """Subscriber counts by status and category, suppressions, bounces and complaints."""
     numbers = subscriber_stats(session)
@@ -96,7 +100,12 @@ class SubscriberOut(BaseModel):
     confirmed_at: dt.datetime | None
 
 
-@router.get("/subscribers", tags=["subscribers"], response_model=list[SubscriberOut])
+@router.get(
+    "/subscribers",
+    tags=["subscribers"],
+    response_model=list[SubscriberOut],
+    dependencies=[ReadScope],
+)
 def subscribers(
     session: SessionDep,
     q: Annotated[str, Query(max_length=320, description="Exact address, or its beginning")] = "",

@@ -13,7 +13,7 @@ from newsletter.models import Frequency, Subscriber
 from newsletter.subscribers.consent import Consent
 from newsletter.subscribers.frequency import set_frequency
 from newsletter.web.api import Problem, api_router
-from newsletter.web.api_auth import ApiCallerDep
+from newsletter.web.api_auth import SendCallerDep
 from newsletter.web.api_manage import SubscriberOut
 from newsletter.web.deps import SessionDep, valid_row_id
 
@@ -41,7 +41,9 @@ def patch_subscriber(
     subscriber_id: int,
     body: SubscriberPatch,
     session: SessionDep,
-    caller: ApiCallerDep,
+    # Changing a resident's subscription is the sending side's: the widest scope, as for
+    # bounce reports (docs/security.md "Roles, scopes and two officials").
+    caller: SendCallerDep,
     request: Request,
 ) -> SubscriberOut:
     """Change a subscriber's frequency; a consent event and the audit trail record it."""
@@ -67,6 +69,7 @@ def patch_subscriber(
         status=found.status.value,
         categories=[c.slug for c in found.categories],
         frequency=found.frequency,
+        areas=[a.code for a in found.areas],
         created_at=found.created_at,
         confirmed_at=found.confirmed_at,
     )

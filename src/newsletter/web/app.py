@@ -18,9 +18,11 @@ from newsletter.tasks.confirmation_publisher import ConfirmationPublisher
 from newsletter.tasks.enqueue import CeleryProducer
 from newsletter.web import (
     admin,
+    admin_approval,
     admin_areas,
     admin_campaigns,
     admin_errors,
+    admin_officials,
     admin_subscribers,
     api,
     api_campaigns,
@@ -97,6 +99,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_subscribers.router)
     app.include_router(admin_campaigns.router)
     app.include_router(admin_areas.router)
+    app.include_router(admin_approval.router)
+    app.include_router(admin_officials.router)
     admin_errors.install(app)  # /admin errors as pages; every other path as before
     # Added last, so outermost: its headers reach every answer, the 413 page included.
     app.add_middleware(
