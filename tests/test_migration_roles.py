@@ -17,7 +17,7 @@ def test_existing_officials_become_admins_and_tokens_keep_every_scope(
     """Rows made before roles and scopes: admin, and all four scopes; downgrade undoes it."""
     url = database_factory.empty_url()
     config = migrate.alembic_config(url)
-    command.upgrade(config, "0009_frequencies")
+    command.upgrade(config, "0014_areas")
     engine = create_db_engine(url)
     try:
         with engine.begin() as conn:
@@ -40,7 +40,7 @@ def test_existing_officials_become_admins_and_tokens_keep_every_scope(
                 conn.execute(text("SELECT scopes FROM api_tokens")).scalar_one()
                 == "read articles:write bulletins:draft bulletins:send"
             )
-        command.downgrade(config, "0009_frequencies")
+        command.downgrade(config, "0014_areas")
         inspector = inspect(engine)
         assert "role" not in {c["name"] for c in inspector.get_columns("admin_users")}
         assert "scopes" not in {c["name"] for c in inspector.get_columns("api_tokens")}
