@@ -43,8 +43,7 @@ def make_token(settings: Settings, purpose: Purpose, subject_id: int) -> str:
     """A URL-safe token naming `subject_id` (a delivery, for VERP) for `purpose`.
 
     Confirm and change-address tokens carry a timestamp (they expire); unsubscribe,
-    preferences and VERP
-    tokens do not, so a link in a years-old mail still unsubscribes.
+    preferences and VERP tokens do not, so a link in a years-old mail still unsubscribes.
     """
     if purpose in TIMED:
         return str(
