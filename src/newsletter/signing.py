@@ -42,10 +42,10 @@ def _salt(purpose: Purpose) -> str:
 def make_token(settings: Settings, purpose: Purpose, subject_id: int) -> str:
     """A URL-safe token naming `subject_id` (a delivery, for VERP) for `purpose`.
 
-    Confirm tokens carry a timestamp (they expire); unsubscribe, preferences and VERP
-    tokens do not, so a link in a years-old mail still unsubscribes.
+    Confirm and change-address tokens carry a timestamp (they expire); unsubscribe,
+    preferences and VERP tokens do not, so a link in a years-old mail still unsubscribes.
     """
-    if purpose is Purpose.CONFIRM:
+    if purpose in TIMED:
         return str(
             URLSafeTimedSerializer(settings.secret_key, salt=_salt(purpose)).dumps(subject_id)
         )

@@ -48,7 +48,7 @@ from newsletter.web.public_tokens import Link, _bad_link, _not_found
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(tags=["public"], include_in_schema=False)
 
 
 def change_requested_message(new_email: str) -> str:

@@ -39,7 +39,7 @@ from newsletter.web.public_support import (
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(tags=["public"], include_in_schema=False)
 
 MANAGE_MESSAGE = (
     "Nếu địa chỉ bạn vừa nhập đang đăng ký nhận bản tin, chúng tôi vừa gửi đến đó một thư "
