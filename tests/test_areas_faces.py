@@ -179,6 +179,8 @@ def test_api_bulletin_and_subscribers_carry_areas(runtime: Runtime, settings: Se
             "recipients": 4,  # the ward's two, the district's one, the area-less one
             "categories": [],
             "areas": ["quan-1"],
+            "send_at": None,
+            "note": None,
         }
         found = client.get(
             "/api/v1/subscribers", params={"q": "phuong00000@example.vn"}, headers=auth

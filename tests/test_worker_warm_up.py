@@ -85,6 +85,7 @@ def test_worker_warms_up_before_it_forks_its_pool(
     monkeypatch.setenv("NEWSLETTER_BROKER_URL", f"sqla+sqlite:///{tmp_path / 'broker.db'}")
     calls: list[str] = []
     monkeypatch.setattr(processes, "require_dependencies", lambda _settings: None)
+    monkeypatch.setattr(processes, "require_same_address_key", lambda _settings: None)
     monkeypatch.setattr(processes, "configure_logging", lambda _settings: None)
     monkeypatch.setattr(tasks, "warm_up", lambda _settings: calls.append("warm_up"))
     monkeypatch.setattr("celery.Celery.worker_main", lambda _app, argv: calls.append("worker_main"))

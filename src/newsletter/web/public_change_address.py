@@ -34,6 +34,7 @@ from newsletter.subscribers.consent import Consent
 from newsletter.subscribers.preferences import subscriber_for_link
 from newsletter.tasks.enqueue import CeleryProducer, enqueue_address_confirmation
 from newsletter.web.deps import get_runtime
+from newsletter.web.preferences_form import Link
 from newsletter.web.public import RATE_LIMITED_MESSAGE
 from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
@@ -44,7 +45,7 @@ from newsletter.web.public_support import (
     public_state,
     read_fields,
 )
-from newsletter.web.public_tokens import Link, _bad_link, _not_found
+from newsletter.web.public_tokens import _bad_link, _not_found
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,11 @@ from newsletter.mail.links import preferences_url
 from newsletter.models import Frequency, SubscriberStatus
 from newsletter.runtime import Runtime
 from newsletter.signing import Purpose, TokenError, read_resident_token
-from newsletter.subscribers.addresses import InputError, check_text
-from newsletter.subscribers.areas import AreaError, codes_from_fields, list_areas
+from newsletter.subscribers.addresses import InputError
+from newsletter.subscribers.areas import AreaError, list_areas
 from newsletter.subscribers.frequency import (
     frequency_choices,
     frequency_label,
-    read_frequency,
 )
 from newsletter.subscribers.lifecycle import Consent, confirm_subscription
 from newsletter.subscribers.preferences import (
@@ -34,9 +33,9 @@ from newsletter.subscribers.preferences import (
     resubscribe,
     subscriber_for_link,
     unsubscribe,
-    update_preferences,
 )
 from newsletter.web.deps import get_runtime
+from newsletter.web.preferences_form import Link, read_preference_form, save_preferences
 from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,
@@ -79,10 +78,6 @@ def _bad_link(state: PublicState, error: TokenError | None = None) -> Response:
         "Liên kết không hợp lệ", message, status_code=400, is_error=True, offer_subscribe=True,
         headers=TOKEN_PAGE_HEADERS,
     )  # fmt: skip
-
-
-# A resident's link names (subscriber id, the row's key): `Link` is that pair.
-Link = tuple[int, str]
 
 
 def _preferences_url(state: PublicState, link: Link) -> str:
@@ -296,28 +291,9 @@ async def _save_preferences(
     fields: dict[str, list[str]],
 ) -> Response:
     try:
-        name = check_text(first(fields, "name").strip(), field="name", label="Họ và tên")
-        if len(name) > 200:
-            raise InputError("Họ và tên dài quá 200 ký tự. Vui lòng rút gọn.", field="name")
-        slugs = [
-            check_text(s.strip(), field="categories", label="Chuyên mục")
-            for s in fields.get("categories", [])
-            if s.strip()
-        ]
-        frequency = read_frequency(fields)
-        codes = [
-            check_text(code, field="areas", label="Khu vực")
-            for code in codes_from_fields(fields.get("areas", []))
-        ]
+        choices = read_preference_form(fields)
         found = await run_in_threadpool(
-            _save,
-            runtime,
-            link,
-            name,
-            slugs,
-            frequency,
-            _consent(request, "preferences"),
-            codes,
+            save_preferences, runtime, link, choices, _consent(request, "preferences")
         )
     except InputError as exc:
         return await _preferences_again(state, runtime, link, error=exc.message)
@@ -331,7 +307,7 @@ async def _save_preferences(
     if not found:
         return _not_found(state)
     notice = "Đã lưu lựa chọn của bạn."
-    if not slugs:
+    if not choices.category_slugs:
         notice = "Đã lưu lựa chọn của bạn: bạn sẽ nhận tin của tất cả các chuyên mục."
     return await _preferences_again(state, runtime, link, notice=notice, status_code=200)
 
@@ -352,36 +328,6 @@ async def _preferences_again(
     return state.page(
         "web/preferences.html", status_code=status_code, headers=TOKEN_PAGE_HEADERS, **context
     )
-
-
-def _save(
-    runtime: Runtime,
-    link: Link,
-    name: str,
-    slugs: list[str],
-    frequency: Frequency | None,
-    consent: Consent,
-    area_codes: list[str],
-) -> bool:
-    with runtime.sessions.begin() as session:
-        every = {c.slug for c in list_categories(session)}
-        # One rule, as in the subscribe box: no category ticked means every category, and
-        # so does every category ticked (categories added later included).
-        if set(slugs) == every:
-            slugs = []
-        subscriber_id = _owner(session, link)
-        if subscriber_id is None:
-            return False
-        subscriber = update_preferences(
-            session,
-            subscriber_id=subscriber_id,
-            name=name,
-            category_slugs=slugs,
-            consent=consent,
-            frequency=frequency,
-            area_codes=area_codes,
-        )
-        return subscriber is not None
 
 
 def _resubscribe(runtime: Runtime, link: Link, consent: Consent) -> bool:
