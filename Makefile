@@ -55,10 +55,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## bench: end-to-end benchmark (quick: 100,000 subscribers; `make bench ARGS=--full`: 1,000,000).
+## bench: end-to-end benchmark (quick: 100,000 subscribers; `make bench ARGS=--full`: 1,000,000),
+## then the starts by frequency and by area at TARGET_N readers (`make bench TARGET_N=1000000`).
 ## Needs the local PostgreSQL and Redis; installs Postfix's smtp-sink when missing (the
 ## postfix daemon is never started). Report on stdout; see docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.bench-stamp
+TARGET_N ?= 100000
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
@@ -73,6 +75,8 @@ bench: $(BENCH_STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq postfix; \
 		status=$$?; test -z "$$made" || rm -f /usr/sbin/policy-rc.d; exit $$status; }
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/bench_frequency.py --start-n $(TARGET_N) --send-n 2000 --rounds 1
+	$(BIN)/python bench/bench_area_start.py -n $(TARGET_N)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench
