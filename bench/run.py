@@ -406,6 +406,11 @@ def main() -> None:
             log(f"digest A: {n:,} sent in {time.time() - t_start:.1f}s")
 
             # Digest B in flight: the bulletin, then the subscribe load, arrive during it.
+            # B carries A's articles to readers who just got them, and an article reaches
+            # a resident once (docs/delivery.md "Frequencies"): forget what A mailed them,
+            # as a new week's articles would, or every row of B has nothing to send.
+            with runtime.sessions.begin() as session:
+                session.execute(text("UPDATE subscribers SET mailed_through = NULL"))
             t_loaded = time.time()
             start_and_enqueue(app, runtime, loaded_id)
             loaded_n = min(n, LOADED_N)
