@@ -12,7 +12,7 @@ from newsletter.accounts.roles import Scope
 from newsletter.bounces.intake import MAX_BOUNCE_BYTES
 from newsletter.bounces.parse import parse_report
 from newsletter.bounces.rules import apply_report
-from newsletter.models import Frequency
+from newsletter.models import Frequency, Subscriber
 from newsletter.ops.dashboard import subscriber_overview
 from newsletter.subscribers.frequency import count_by_frequency
 from newsletter.subscribers.roster import search_subscribers, subscriber_stats
@@ -99,6 +99,20 @@ class SubscriberOut(BaseModel):
     created_at: dt.datetime
     confirmed_at: dt.datetime | None
 
+    @classmethod
+    def of(cls, s: Subscriber) -> SubscriberOut:
+        """The one way a subscriber row becomes this answer (list and PATCH alike)."""
+        return cls(
+            id=s.id,
+            email=s.email,
+            status=s.status.value,
+            categories=[c.slug for c in s.categories],
+            frequency=s.frequency,
+            areas=[a.code for a in s.areas],
+            created_at=s.created_at,
+            confirmed_at=s.confirmed_at,
+        )
+
 
 @router.get(
     "/subscribers",
@@ -116,15 +130,6 @@ def subscribers(
 ) -> list[SubscriberOut]:
     """Find subscribers by address (and frequency)."""
     return [
-        SubscriberOut(
-            id=s.id,
-            email=s.email,
-            status=s.status.value,
-            categories=[c.slug for c in s.categories],
-            frequency=s.frequency,
-            areas=[a.code for a in s.areas],
-            created_at=s.created_at,
-            confirmed_at=s.confirmed_at,
-        )
+        SubscriberOut.of(s)
         for s in search_subscribers(session, query=q, limit=limit, frequency=frequency)
     ]

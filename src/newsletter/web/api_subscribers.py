@@ -63,13 +63,4 @@ def patch_subscriber(
             detail=json.dumps({"from": previous.value, "to": body.frequency.value}),
             ip=ip,
         )
-    return SubscriberOut(
-        id=found.id,
-        email=found.email,
-        status=found.status.value,
-        categories=[c.slug for c in found.categories],
-        frequency=found.frequency,
-        areas=[a.code for a in found.areas],
-        created_at=found.created_at,
-        confirmed_at=found.confirmed_at,
-    )
+    return SubscriberOut.of(found)
