@@ -3,13 +3,22 @@ refusals at each step."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from newsletter.delivery.transport import DeliveryError, SMTPTransport, open_transport, sendmail
+from newsletter.delivery.transport import (
+    DeliveryError,
+    SMTPTransport,
+    dot_stuffed,
+    open_transport,
+    sendmail,
+)
 from newsletter.mail.mime import build_message, make_message_id
 from tests.support.smtp import SMTPServer
 
@@ -101,6 +110,13 @@ def dotted_message() -> bytes:
         from_header="bantin@example.gov.vn", to="a@example.vn", subject="Chào bạn",
         text="Dòng một\n.dòng bắt đầu bằng dấu chấm\n.\n", message_id="<x@example.gov.vn>",
     )  # fmt: skip
+
+
+@given(st.lists(st.sampled_from([b".", b"..", b"\r\n", b"\n", b"\r", b"a", b" ", b"\xc3"])))
+def test_dot_stuffing_doubles_the_dot_that_starts_each_line(pieces: list[bytes]) -> None:
+    """The same bytes smtplib's own dot-stuffing gives, for any mix of dots and line ends."""
+    message = b"".join(pieces)
+    assert dot_stuffed(message) == re.sub(rb"(?m)^\.", b"..", message)
 
 
 @pytest.mark.parametrize("pipelining", [True, False])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import mailbox
-import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -292,7 +291,7 @@ def sendmail(
         raise smtplib.SMTPRecipientsRefused({recipient: (rcpt_code, rcpt_reply)})
     if data_code != 354:
         raise smtplib.SMTPDataError(data_code, data_reply)
-    data = _LEADING_DOT.sub(b"..", message)  # dot-stuffing, as smtplib.SMTP.data does
+    data = dot_stuffed(message)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     conn.send(data + b".\r\n")
@@ -304,7 +303,15 @@ def sendmail(
     return {}
 
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+def dot_stuffed(message: bytes) -> bytes:
+    """Every line that starts with a dot gets one more (RFC 5321 4.5.2), as smtplib does.
+
+    `bytes.replace` rather than smtplib's multi-line regex: over a 40 KB message the regex
+    took ~0.2 ms, a fifth of a sender's CPU per message (docs/benchmarks.md); a line
+    starts at the message's start or after a LF, the lines that regex sees too.
+    """
+    data = message.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 def _recipient_refused(code: int, reply: bytes) -> DeliveryError:
