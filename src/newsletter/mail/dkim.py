@@ -117,6 +117,7 @@ class DkimSigner:
     ) -> None:
         self.domain = domain
         self.header_names = tuple(header_names)
+        self._h_tags: dict[tuple[str, ...], str] = {}
         self.keys = [_Key("rsa-sha256", selector, rsa_key)]
         if ed25519_key is not None:
             self.keys.append(
@@ -137,19 +138,28 @@ class DkimSigner:
         `body_hash` the SHA-256 digest of the relaxed body.
         """
         bh = base64.b64encode(body_hash).decode("ascii")
-        # The present names, then every configured name once more (signing its absence).
-        h = ":".join(n.lower() for n in (*names, *self.header_names))
+        h = self._folded_names(tuple(names))
         out = []
         for key in self.keys:
             tags = (
                 f"v=1; a={key.algorithm}; c=relaxed/relaxed; d={self.domain};"
-                f" s={key.selector};\r\n t={timestamp}; h={_fold_names(h)};\r\n bh={bh};\r\n b="
+                f" s={key.selector};\r\n t={timestamp}; h={h};\r\n bh={bh};\r\n b="
             ).encode("ascii")
             signed = canonical_headers + relaxed_header(b"DKIM-Signature", tags)[:-2]
             b = base64.b64encode(key.sign(signed))
             folded = b"\r\n ".join(b[i : i + 72] for i in range(0, len(b), 72))
             out.append(b"DKIM-Signature: " + tags + folded + b"\r\n")
         return b"".join(out)
+
+    def _folded_names(self, names: tuple[str, ...]) -> str:
+        """The h= tag's value: the present names, then every configured name once more
+        (signing its absence), folded. The same for every message of a template, so it is
+        built once (it was ~5 % of a sender's CPU per message)."""
+        folded = self._h_tags.get(names)
+        if folded is None:
+            folded = _fold_names(":".join(n.lower() for n in (*names, *self.header_names)))
+            self._h_tags[names] = folded
+        return folded
 
     def sign_message(self, message: bytes, *, timestamp: int) -> bytes:
         """`message` with DKIM-Signature headers added on top (the simple, whole path)."""
