@@ -14,7 +14,7 @@ from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
 from newsletter.delivery import lease
 from newsletter.delivery import ledger as delivery
-from newsletter.delivery.batch import send_batch
+from newsletter.delivery.batch import YIELDED, send_batch
 from newsletter.delivery.budget import open_budget
 from newsletter.delivery.transport import RetryLaterError
 from newsletter.models import (
@@ -212,6 +212,41 @@ def test_temporary_refusal_is_retried_and_permanent_is_not(
         assert s.get(Campaign, campaign_id).status is CampaignStatus.SENT  # type: ignore[union-attr]
     delivered = sorted(m.rcpt_tos[0] for m in smtp_server.wait_for(3))
     assert delivered == ["dan00000@example.vn", "dan00001@example.vn", "dan00003@example.vn"]
+
+
+def test_a_batch_gives_way_mid_chunk_and_hands_the_untried_rows_back(
+    runtime: Runtime, smtp_server: SMTPServer
+) -> None:
+    """Urgent work waiting stops a batch before its next message, even inside a claimed
+    chunk: the rows not tried are `queued` again at once, and a later run sends them."""
+    with runtime.sessions.begin() as s:
+        add_subscribers(s, 30, prefix="nhuong")
+        campaign_id = add_campaign(s)
+    with runtime.sessions.begin() as s:
+        work = start_campaign(s, campaign_id=campaign_id)
+    [(first, last)] = work.ranges
+    asked = []
+
+    def urgent_after_ten() -> bool:
+        asked.append(1)
+        return len(asked) > 10
+
+    budget = open_budget(runtime.settings)
+    outcome = send_batch(
+        runtime, budget, composer_for=composer_for, campaign_id=campaign_id,
+        first_id=first, last_id=last, should_yield=urgent_after_ten,
+    )  # fmt: skip
+    assert outcome.stopped == YIELDED
+    assert 0 < outcome.sent < 30  # one chunk of 30 (send_rate 1000: chunks up to MAX_CHUNK)
+    with runtime.sessions.begin() as s:
+        assert ledger(s, campaign_id) == {
+            DeliveryStatus.SENT: outcome.sent, DeliveryStatus.QUEUED: 30 - outcome.sent,
+        }  # fmt: skip
+    send_batch(runtime, budget, composer_for=composer_for, campaign_id=campaign_id,
+               first_id=first, last_id=last)  # fmt: skip
+    got = [m.rcpt_tos[0] for m in smtp_server.wait_for(30)]
+    assert sorted(got) == sorted(set(got))
+    assert len(got) == 30
 
 
 def test_reconciler_requeues_expired_leases_and_stalled_campaigns(runtime: Runtime) -> None:

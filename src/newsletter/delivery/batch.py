@@ -48,16 +48,19 @@ log = logging.getLogger(__name__)
 # How a batch gets the composer of its campaign (campaigns.preview.composer_for, passed in
 # by the task): the send loop needs the campaign's messages, not how a campaign is stored.
 ComposerFor = Callable[[Session, Settings, int], Composer]
-# Asked between chunks: True when more urgent work waits for this process (a digest
-# batch gives way to a bulletin's; the task passes it, docs/delivery.md "Queues").
+# Asked before each message: True when more urgent work waits for this process (a digest
+# batch gives way to a bulletin's; the task passes it and answers from the broker at most
+# every 0.25 s, docs/delivery.md "Queues").
 ShouldYield = Callable[[], bool]
 YIELDED = "yielded to urgent work"
 
-# A claimed chunk is about this many seconds of sending at the configured rate: short
-# enough that pause/cancel and a bulletin's arrival are noticed quickly; a chunk slower
-# than lease.RENEW_EVERY renews its lease as it goes.
+# A claimed chunk is about this many seconds of sending at the configured rate, and at
+# most MAX_CHUNK rows: a claim, its categories and the progress update cost ~4 ms of
+# CPU, ~10 % of a message's when a chunk was 50 rows (docs/benchmarks.md). Pause and
+# cancel are noticed at the next claim (under a second at full speed), a bulletin before
+# any message; a chunk slower than lease.RENEW_EVERY renews its lease as it goes.
 CHUNK_SECONDS = 5.0
-MAX_CHUNK = 50
+MAX_CHUNK = 250
 
 
 @dataclass
@@ -124,8 +127,7 @@ class _Batch:
             return self.outcome
         try:
             while self.outcome.stopped is None:
-                if self.should_yield is not None and self.should_yield():
-                    self.outcome.stopped = YIELDED
+                if self._yields():
                     break
                 with self.runtime.sessions.begin() as session:
                     self.held_since, self.renewed = utcnow(), time.monotonic()
@@ -212,6 +214,10 @@ class _Batch:
         try:
             for index, row in enumerate(todo):
                 assert row.subscriber_id is not None
+                if self._yields():
+                    # The untried rest goes back at once: the range is enqueued again.
+                    self._release_quietly(_mine(todo[index:], held))
+                    break
                 if time.monotonic() - self.renewed >= renew_every:
                     held = self._still_held(todo[index:])
                 if held is not None and row.delivery_id not in held:
@@ -252,6 +258,13 @@ class _Batch:
         finally:
             self._give_back_quietly(tokens)
         return sent, failed
+
+    def _yields(self) -> bool:
+        """True (and the batch stopped) when more urgent work waits for this process."""
+        if self.should_yield is None or not self.should_yield():
+            return False
+        self.outcome.stopped = YIELDED
+        return True
 
     def _give_back_quietly(self, tokens: int) -> None:
         """Unused tokens go back, so a stopped batch does not eat into the daily cap."""
