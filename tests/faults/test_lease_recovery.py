@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.parametrize("db_backend", ["postgr
 # One batch, taken by the victim: the survivor has nothing else to do, so what is
 # measured is the recovery, not how fast this shared machine sends a backlog.
 RECIPIENTS = 2000
-KILL_AT = 425  # mid-chunk: chunks are 50 rows at this rate
+KILL_AT = 425  # mid-chunk: chunks are 250 rows at this rate (250–499: the second)
 # The promise: a dead worker's rows are sent by another within 60 s of its death. The
 # margin covers this shared machine's scheduling, not a slower design: the lease and
 # reconciler below are beat's own.

@@ -27,8 +27,11 @@ RENEW_EVERY = dt.timedelta(seconds=10)
 # 45 s after its last renewal (at most 45 s after its death).
 LEASE = dt.timedelta(seconds=45)
 # How often beat runs the reconciler: a dead worker's rows are sent again within
-# LEASE + RECONCILE_EVERY (+ one pick-up) of the death, under a minute.
-RECONCILE_EVERY = dt.timedelta(seconds=10)
+# LEASE + RECONCILE_EVERY (+ one pick-up and their sending) of the death, under a minute.
+# Every 10 s left 4–5 s of margin once chunks grew to 250 rows (a dead worker holds up to
+# ~1,000, re-sent in about a second): `make bench` measured 55–56 s. One look costs an
+# index scan of the rows in flight (docs/delivery.md).
+RECONCILE_EVERY = dt.timedelta(seconds=5)
 # A sending campaign with queued rows and no progress for this long lost its tasks.
 STALL = dt.timedelta(minutes=2)
 
