@@ -28,7 +28,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -155,16 +154,8 @@ def main() -> None:
     args = parser.parse_args()
     run_id = uuid.uuid4().hex[:10]
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-bulletin-")))
-        key_file = services.write_dkim_key(tmp / "dkim.pem")
-        db_url = args.db_url or stack.enter_context(services.database(f"bench_{run_id}"))
-        prefix = f"bench-{run_id}:"
-        redis_url = stack.enter_context(services.redis_keys(prefix))
-        port = stack.enter_context(services.smtp_sink())
-        env = services.sending_env(
-            var_dir=tmp / "var", db_url=db_url, redis_url=redis_url, prefix=prefix,
-            smtp_port=port, dkim_key=key_file,
-        )  # fmt: skip
+        rig = services.sending_rig(stack, f"bench_{run_id}", db_url=args.db_url)
+        tmp, db_url, env = rig.tmp, rig.db_url, rig.env
         os.environ.update(env)
         settings = Settings()
         if args.db_url is None:

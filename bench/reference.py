@@ -7,6 +7,11 @@ RSA-2048 through OpenSSL (newsletter.mail.dkim's signer) and send the message ov
 reused SMTP connection with PIPELINING (MAIL, RCPT and DATA in one write, as
 delivery/transport.py does). No per-message Python beyond that: the token is a counter,
 the date and recipient are fixed widths filled in place. "bare": pre-built bytes only.
+"marked": "signed" plus what the service's ledger promise costs at the least — after each
+message is accepted, one synchronous UPDATE of its row in PostgreSQL (prepared, autocommit,
+on a table indexed like `deliveries` so the update is not HOT), before the next message
+is sent. It is the yardstick for "how fast can a sender go that never loses a mail and
+duplicates at most one per crash" on this machine (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -120,13 +125,69 @@ def _lower_priority(niceness: int) -> None:
         Path("/proc/self/autogroup").write_text(str(niceness))
 
 
+MARKS_TABLE = "bench_reference_marks"
+
+
+class Ledger:
+    """ "marked": this process's rows of MARKS_TABLE, `sending` until their message is accepted."""
+
+    def __init__(self, db_url: str, rows: int) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"),
+                                    autocommit=True)  # fmt: skip
+        first = self.conn.execute(
+            f"INSERT INTO {MARKS_TABLE} (campaign_id, status, claimed_at)"
+            " SELECT 1, 'sending', now() FROM generate_series(1, %s) RETURNING id",
+            (rows,),
+        ).fetchall()
+        self.ids = [int(r[0]) for r in first]
+        self.cursor = self.conn.cursor()
+
+    def mark(self, index: int, message_id: bytes) -> None:
+        self.cursor.execute(
+            f"UPDATE {MARKS_TABLE} SET status = 'sent', message_id = %s, sent_at = now(),"
+            " updated_at = now(), attempts = attempts + 1 WHERE id = %s AND status = 'sending'",
+            (message_id.decode(), self.ids[index % len(self.ids)]),
+            prepare=True,
+        )
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def create_marks_table(db_url: str) -> None:
+    """MARKS_TABLE with the shape of `deliveries` that a mark touches (its indexes too)."""
+    import psycopg
+
+    with psycopg.connect(db_url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:  # fmt: skip
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {MARKS_TABLE} (id bigserial PRIMARY KEY,"
+            " campaign_id bigint NOT NULL, subscriber_id bigint, status varchar(32) NOT NULL,"
+            " attempts int NOT NULL DEFAULT 0, last_error text, message_id varchar(500),"
+            " claimed_at timestamptz, after_article bigint, sent_at timestamptz,"
+            " updated_at timestamptz)"
+        )
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_claim ON {MARKS_TABLE}"
+            " (campaign_id, status, id)"
+        )
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_sending ON {MARKS_TABLE} (claimed_at)"
+            " WHERE status = 'sending'"
+        )
+
+
 def _run(kind: str, port: int, key_file: str, seconds: float, size: int, niceness: int,
-         out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
+         db_url: str | None, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
     _lower_priority(niceness)
     key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
     signer = DkimSigner(domain="example.gov.vn", selector="bench", rsa_key=key)  # type: ignore[arg-type]
     message = Message(size, signer)
     bare = message.build(b"ban.doc@example.vn", b"x" * TOKEN)
+    # Rows for up to 4,000 messages a second (more than any run here sends).
+    ledger = Ledger(db_url, int(seconds * 4_000) + 1_000) if kind == "marked" else None
     smtp = Pipelined(port)
     count = 0
     start = time.perf_counter()
@@ -136,15 +197,17 @@ def _run(kind: str, port: int, key_file: str, seconds: float, size: int, nicenes
         while time.perf_counter() < deadline:
             for _ in range(50):
                 rcpt = b"dan%010d@example.vn" % count
-                if kind == "signed":
-                    data = message.build(rcpt, b"%010d%033d" % (pid, count))
-                else:
-                    data = bare
+                token = b"%010d%033d" % (pid, count)
+                data = bare if kind == "bare" else message.build(rcpt, token)
                 smtp.send(rcpt, data)
+                if ledger is not None:
+                    ledger.mark(count, token)
                 count += 1
         elapsed = time.perf_counter() - start
     finally:
         smtp.close()
+        if ledger is not None:
+            ledger.close()
     out.put((count, elapsed))
 
 
@@ -164,6 +227,7 @@ def measure(
     seconds: float = 10,
     size: int = DEFAULT_SIZE,
     niceness: int = 10,
+    db_url: str | None = None,
 ) -> float:
     """Messages per second of `processes` (default: one per core) senders of `kind`.
 
@@ -171,10 +235,16 @@ def measure(
     niced worker and an un-niced reference would not be compared on the same terms.
     """
     processes = processes or os.cpu_count() or 1
+    if kind == "marked":
+        if db_url is None:
+            raise ValueError("the marked reference needs a PostgreSQL database")
+        create_marks_table(db_url)
     ctx = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
     procs = [
-        ctx.Process(target=_run, args=(kind, port, str(key_file), seconds, size, niceness, out))
+        ctx.Process(
+            target=_run, args=(kind, port, str(key_file), seconds, size, niceness, db_url, out)
+        )
         for _ in range(processes)
     ]
     for proc in procs:

@@ -12,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -68,6 +70,35 @@ def sending_env(
         # one `bulletin send --yes`, as one official may send under the threshold.
         "NEWSLETTER_APPROVAL_THRESHOLD": "1000000000",
     }
+
+
+@dataclass(frozen=True)
+class SendingRig:
+    """What a sending bench run starts before its workers (see `sending_rig`)."""
+
+    tmp: Path
+    key_file: Path
+    db_url: str
+    redis_url: str
+    prefix: str
+    port: int  # the sink's
+    env: dict[str, str]  # NEWSLETTER_* for the run's processes (sending_env)
+
+
+def sending_rig(stack: ExitStack, name: str, *, db_url: str | None = None) -> SendingRig:
+    """A temporary folder, a DKIM key, a fresh database named `name` (unless `db_url` is
+    given), Redis keys of the run's own and a sink; torn down when `stack` closes."""
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{name}-")))
+    key_file = write_dkim_key(tmp / "dkim.pem")
+    db_url = db_url or stack.enter_context(database(name))
+    prefix = f"{name.replace('_', '-')}:"
+    redis_url = stack.enter_context(redis_keys(prefix))
+    port = stack.enter_context(smtp_sink())
+    env = sending_env(
+        var_dir=tmp / "var", db_url=db_url, redis_url=redis_url, prefix=prefix,
+        smtp_port=port, dkim_key=key_file,
+    )  # fmt: skip
+    return SendingRig(tmp, key_file, db_url, redis_url, prefix, port, env)
 
 
 @contextmanager
