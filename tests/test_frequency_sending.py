@@ -24,7 +24,7 @@ from newsletter.delivery import lease
 from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
 from newsletter.delivery.ledger import claim, queued_ranges, release
-from newsletter.delivery.watermarks import campaign_upto, reserve
+from newsletter.delivery.watermarks import NO_WATERMARK, campaign_upto, reserve
 from newsletter.models import (
     Article,
     ArticleBatch,
@@ -327,6 +327,10 @@ def test_crash_mid_send_changes_no_article_set(
         reserve(
             s, upto=upto, rows=[(r.delivery_id, r.subscriber_id) for r in rows if r.subscriber_id]
         )
+        # Nobody had a watermark yet: each row records that (the campaign's own list),
+        # which `restore` reads if the row ends without its mail.
+        recorded = s.scalars(select(Delivery.after_article).where(Delivery.campaign_id == weekly))
+        assert set(recorded) == {NO_WATERMARK}
     # The worker is gone. Its weekly readers switch to immediate; article 3 arrives.
     with runtime.sessions() as s:
         weekly_ids = list(

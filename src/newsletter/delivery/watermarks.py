@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.models import Campaign, CampaignKind, Delivery, Frequency, Subscriber
@@ -58,35 +58,31 @@ def reserve(
     if not rows:
         return {}
     subscriber_ids = sorted({sid for _, sid in rows})
-    marks: dict[int, int | None] = dict(
-        session.execute(
-            select(Subscriber.id, Subscriber.mailed_through)
-            .where(Subscriber.id.in_(subscriber_ids))
-            .order_by(Subscriber.id)
-            .with_for_update()
-        ).all()
+    delivery_ids = [did for did, _ in rows]
+    session.execute(
+        select(Subscriber.id)
+        .where(Subscriber.id.in_(subscriber_ids))
+        .order_by(Subscriber.id)
+        .with_for_update()
+    )
+    # A row's first claim records its subscriber's watermark; a row claimed again (sent
+    # again after a crash) keeps what it recorded. One statement for the chunk (it was
+    # an executemany: one UPDATE per row, for the database and for the client).
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.after_article.is_(None))
+        .values(
+            after_article=select(func.coalesce(Subscriber.mailed_through, NO_WATERMARK))
+            .where(Subscriber.id == Delivery.subscriber_id)
+            .scalar_subquery()
+        )
+        .execution_options(synchronize_session=False)
     )
     recorded: dict[int, int | None] = dict(
         session.execute(
-            select(Delivery.id, Delivery.after_article).where(
-                Delivery.id.in_([did for did, _ in rows])
-            )
+            select(Delivery.id, Delivery.after_article).where(Delivery.id.in_(delivery_ids))
         ).all()
     )
-    fresh = [
-        {"row_id": did, "after": NO_WATERMARK if marks.get(sid) is None else marks[sid]}
-        for did, sid in rows
-        if recorded.get(did) is None
-    ]
-    if fresh:
-        table: Table = Delivery.__table__  # type: ignore[assignment]
-        session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values(after_article=bindparam("after")),
-            fresh,
-        )
-        recorded.update({int(f["row_id"] or 0): f["after"] for f in fresh})
     session.execute(
         update(Subscriber)
         .where(
