@@ -26,11 +26,10 @@ from newsletter.delivery.ledger import (
     mark_skipped,
     record_progress,
     release,
-    requeue_unattempted,
     subscriber_categories_of,
     suspend,
 )
-from newsletter.delivery.marks import ChunkMarks, apply_rejection
+from newsletter.delivery.marks import ChunkMarks, record_refusal
 from newsletter.delivery.transport import (
     DeliveryError,
     MaildirTransport,
@@ -324,25 +323,8 @@ class _Batch:
                 sender=message.envelope_from, recipient=message.recipient, message=message.data
             )
         except DeliveryError as exc:
-            now = utcnow()
             with sessions.begin() as session:
-                if exc.unavailable:
-                    requeue_unattempted(
-                        session, delivery_id=row.delivery_id, error=str(exc), now=now
-                    )
-                    status = DeliveryStatus.QUEUED
-                else:
-                    status = mark_failed(
-                        session,
-                        delivery_id=row.delivery_id,
-                        error=str(exc),
-                        permanent=exc.permanent,
-                        now=now,
-                    )
-                if exc.permanent:
-                    apply_rejection(
-                        session, row=row, exc=exc, settings=self.runtime.settings, now=now
-                    )
+                status = record_refusal(session, row=row, exc=exc, settings=self.runtime.settings)
             log.info(
                 "delivery %s not accepted: %s",
                 row.delivery_id,

@@ -1,5 +1,5 @@
 """A chunk's marks: one held connection for its per-row UPDATEs, lease renewal, and what an
-SMTP refusal at send time does to the address.
+SMTP refusal at send time does to the row and to the address.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ from newsletter.bounces.classify import BounceKind, classify_smtp_rejection
 from newsletter.bounces.rules import record_smtp_rejection
 from newsletter.config import Settings
 from newsletter.delivery.lease import renew
-from newsletter.delivery.ledger import MARK_SENT_PG, ClaimedRow, add_bounce_score, mark_sent
+from newsletter.delivery.ledger import (
+    MARK_SENT_PG,
+    ClaimedRow,
+    add_bounce_score,
+    mark_failed,
+    mark_sent,
+    requeue_unattempted,
+)
 from newsletter.delivery.transport import DeliveryError
-from newsletter.models import Delivery
+from newsletter.models import Delivery, DeliveryStatus, utcnow
 from newsletter.runtime import Runtime
 
 
@@ -89,6 +96,29 @@ class ChunkMarks:
             return renew(self.connection, delivery_ids=delivery_ids, held_since=held_since, now=now)
         with self.runtime.sessions.begin() as session:
             return renew(session, delivery_ids=delivery_ids, held_since=held_since, now=now)
+
+
+def record_refusal(
+    session: Session, *, row: ClaimedRow, exc: DeliveryError, settings: Settings
+) -> DeliveryStatus:
+    """A message the transport did not get accepted: the row's new status.
+
+    Nothing taken (the relay unreachable, the outbox unwritable): back to `queued` without
+    using an attempt. Refused: an attempt (failed for good when permanent or the last),
+    and a permanent refusal of the recipient counts against the address.
+    """
+    now = utcnow()
+    if exc.unavailable:
+        requeue_unattempted(session, delivery_id=row.delivery_id, error=str(exc), now=now)
+        status = DeliveryStatus.QUEUED
+    else:
+        status = mark_failed(
+            session, delivery_id=row.delivery_id, error=str(exc), permanent=exc.permanent,
+            now=now,
+        )  # fmt: skip
+    if exc.permanent:
+        apply_rejection(session, row=row, exc=exc, settings=settings, now=now)
+    return status
 
 
 def apply_rejection(
