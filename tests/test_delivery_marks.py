@@ -3,7 +3,6 @@ statement, and a held connection that died mid-chunk is replaced, not fatal."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from newsletter.campaigns.audience import start_campaign
 from newsletter.config import Settings
 from newsletter.delivery import ledger
 from newsletter.delivery.marks import ChunkMarks
-from newsletter.models import Delivery, DeliveryStatus
+from newsletter.models import Delivery, DeliveryStatus, utcnow
 from newsletter.runtime import Runtime, build_runtime
 from tests.support.ledger import add_campaign, add_subscribers
 
@@ -58,7 +57,7 @@ def test_a_held_mark_writes_what_the_ledgers_statement_writes(runtime: Runtime) 
     """The chunk's mark (on PostgreSQL a prepared statement of its own) and
     ledger.mark_sent leave the same columns; neither touches a row no longer `sending`."""
     first, second, released = claimed(runtime, 3)
-    now = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+    now = utcnow()
     with runtime.sessions.begin() as s:
         ledger.release(s, delivery_ids=[released])
         ledger.mark_sent(s, delivery_id=first, message_id="<a@example.gov.vn>", now=now)
@@ -83,7 +82,7 @@ def test_a_mark_after_the_held_connection_died_lands_on_a_new_one(runtime: Runti
     """The database ended the chunk's connection (a restart, an administrator): the
     next mark reconnects and the rest of the chunk is marked."""
     rows = claimed(runtime, 3)
-    now = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+    now = utcnow()
     marks = ChunkMarks(runtime)
     marks.hold()
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ class ChunkMarks:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.connection: Connection | None = None
-        self.cursor: Any = None  # a psycopg cursor of `connection`, for the marks
+        self.cursor: psycopg.Cursor[Any] | None = None  # of `connection`, for the marks
 
     def hold(self) -> None:
         """On PostgreSQL, one connection for the chunk's marks (docs/benchmarks.md).
@@ -66,7 +67,7 @@ class ChunkMarks:
             return
         if broken:
             connection.invalidate()  # the pool opens a new one instead
-        else:
+        elif cursor is not None:
             cursor.close()
         connection.close()  # the pool restores the isolation level
 
@@ -81,7 +82,7 @@ class ChunkMarks:
             try:
                 self.cursor.execute(MARK_SENT_PG, (message_id, now, now, delivery_id), prepare=True)
                 return
-            except Exception:
+            except psycopg.Error:
                 if not self.cursor.connection.broken:
                     raise
                 self.drop(broken=True)

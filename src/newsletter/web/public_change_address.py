@@ -40,12 +40,13 @@ from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,
     PublicState,
+    bad_link_page,
     client_ip,
     first,
+    not_found_page,
     public_state,
     read_fields,
 )
-from newsletter.web.public_tokens import _bad_link, _not_found
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ EXPIRED_MESSAGE = (
 
 def _bad_change_link(state: PublicState, error: TokenError) -> Response:
     if not error.expired:
-        return _bad_link(state, error)
+        return bad_link_page(state, error)
     return state.message_page(
         "Liên kết đã hết hạn", EXPIRED_MESSAGE, status_code=400, is_error=True,
         headers=TOKEN_PAGE_HEADERS,
@@ -120,7 +121,7 @@ async def change_address(request: Request, token: str) -> Response:
     try:
         link = read_resident_token(state.settings, Purpose.PREFERENCES, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     try:
         fields = await read_fields(request)
     except BadBodyError:
@@ -135,7 +136,7 @@ async def change_address(request: Request, token: str) -> Response:
         )  # fmt: skip
     current = await run_in_threadpool(_current_email, runtime, link)
     if current is None:
-        return _not_found(state)
+        return not_found_page(state)
     settings = state.settings
     try:
         address = await run_in_threadpool(

@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 
 from newsletter.config import Settings
 from newsletter.mail.environment import create_environment
+from newsletter.signing import TokenError
 from newsletter.subscribers.ip_limit import SubscribeLimiter, create_subscribe_limiter
 
 # Pages that carry a token in their URL: never cached, never leaked through Referer.
@@ -163,3 +164,27 @@ def json_answer(
     payload: dict[str, Any], *, status_code: int, headers: dict[str, str] | None = None
 ) -> Response:
     return JSONResponse(payload, status_code=status_code, headers=headers)
+
+
+def bad_link_page(state: PublicState, error: TokenError | None = None) -> Response:
+    """The answer to a resident's link that is broken, forged or expired (400)."""
+    if error is not None and error.expired:
+        message = "Liên kết xác nhận đã hết hạn. Vui lòng đăng ký lại để nhận liên kết mới."
+    else:
+        message = (
+            "Liên kết không hợp lệ hoặc không còn hiệu lực. Hãy kiểm tra rằng bạn đã mở đúng "
+            "và đủ liên kết trong thư, hoặc đăng ký lại."
+        )
+    return state.message_page(
+        "Liên kết không hợp lệ", message, status_code=400, is_error=True, offer_subscribe=True,
+        headers=TOKEN_PAGE_HEADERS,
+    )  # fmt: skip
+
+
+def not_found_page(state: PublicState) -> Response:
+    """The answer to a valid link whose subscriber is gone (erased): 404."""
+    return state.message_page(
+        "Không tìm thấy đăng ký",
+        "Không còn đăng ký nào gắn với liên kết này (có thể dữ liệu đã được xóa).",
+        status_code=404, is_error=True, offer_subscribe=True, headers=TOKEN_PAGE_HEADERS,
+    )  # fmt: skip

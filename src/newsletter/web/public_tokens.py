@@ -40,8 +40,10 @@ from newsletter.web.public_support import (
     TOKEN_PAGE_HEADERS,
     BadBodyError,
     PublicState,
+    bad_link_page,
     client_ip,
     first,
+    not_found_page,
     public_state,
     read_fields,
 )
@@ -66,20 +68,6 @@ def _consent(request: Request, via: str) -> Consent:
     return Consent(ip=client_ip(request), user_agent=request.headers.get("user-agent"), via=via)
 
 
-def _bad_link(state: PublicState, error: TokenError | None = None) -> Response:
-    if error is not None and error.expired:
-        message = "Liên kết xác nhận đã hết hạn. Vui lòng đăng ký lại để nhận liên kết mới."
-    else:
-        message = (
-            "Liên kết không hợp lệ hoặc không còn hiệu lực. Hãy kiểm tra rằng bạn đã mở đúng "
-            "và đủ liên kết trong thư, hoặc đăng ký lại."
-        )
-    return state.message_page(
-        "Liên kết không hợp lệ", message, status_code=400, is_error=True, offer_subscribe=True,
-        headers=TOKEN_PAGE_HEADERS,
-    )  # fmt: skip
-
-
 def _preferences_url(state: PublicState, link: Link) -> str:
     return preferences_url(state.settings, *link)
 
@@ -93,7 +81,7 @@ def confirm_page(request: Request, token: str) -> Response:
     try:
         read_resident_token(state.settings, Purpose.CONFIRM, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     return state.page("web/confirm.html", headers=TOKEN_PAGE_HEADERS)
 
 
@@ -103,13 +91,13 @@ async def confirm(request: Request, token: str) -> Response:
     try:
         subscriber_id, confirm_key = read_resident_token(state.settings, Purpose.CONFIRM, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     consent = _consent(request, "page")
     confirmed = await run_in_threadpool(
         _confirm, get_runtime(request), subscriber_id, confirm_key, consent
     )
     if confirmed is None:
-        return _bad_link(state)
+        return bad_link_page(state)
     link_key, frequency = confirmed
     how_often = frequency_label(frequency, state.settings)
     return state.message_page(
@@ -142,7 +130,7 @@ def unsubscribe_page(request: Request, token: str) -> Response:
     try:
         link = read_resident_token(state.settings, Purpose.UNSUBSCRIBE, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     return state.page(
         "web/unsubscribe.html",
         headers=TOKEN_PAGE_HEADERS,
@@ -157,7 +145,7 @@ async def unsubscribe_post(request: Request, token: str) -> Response:
     try:
         link = read_resident_token(state.settings, Purpose.UNSUBSCRIBE, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     try:
         fields = await read_fields(request)
     except BadBodyError:
@@ -182,14 +170,6 @@ def _unsubscribe(runtime: Runtime, link: Link, consent: Consent) -> None:
 
 
 # --- preferences -----------------------------------------------------------------------
-
-
-def _not_found(state: PublicState) -> Response:
-    return state.message_page(
-        "Không tìm thấy đăng ký",
-        "Không còn đăng ký nào gắn với liên kết này (có thể dữ liệu đã được xóa).",
-        status_code=404, is_error=True, offer_subscribe=True, headers=TOKEN_PAGE_HEADERS,
-    )  # fmt: skip
 
 
 def _preferences_context(runtime: Runtime, link: Link) -> dict[str, Any] | None:
@@ -224,10 +204,10 @@ async def preferences_page(request: Request, token: str) -> Response:
     try:
         link = read_resident_token(state.settings, Purpose.PREFERENCES, token)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     context = await run_in_threadpool(_preferences_context, get_runtime(request), link)
     if context is None:
-        return _not_found(state)
+        return not_found_page(state)
     return state.page("web/preferences.html", headers=TOKEN_PAGE_HEADERS, **context)
 
 
@@ -239,14 +219,14 @@ async def preferences_post(request: Request, token: str) -> Response:
         link = read_resident_token(state.settings, Purpose.PREFERENCES, token)
         fields = await read_fields(request)
     except TokenError as exc:
-        return _bad_link(state, exc)
+        return bad_link_page(state, exc)
     except BadBodyError:
         fields = {}
     action = first(fields, "action")
     if action == "export":
         data = await run_in_threadpool(_export, runtime, link)
         if data is None:
-            return _not_found(state)
+            return not_found_page(state)
         return Response(
             json.dumps(data, ensure_ascii=False, indent=2),
             media_type="application/json; charset=utf-8",
@@ -262,7 +242,7 @@ async def preferences_post(request: Request, token: str) -> Response:
                 error="Vui lòng đánh dấu ô «Tôi hiểu rằng việc xóa không thể hoàn tác» để xóa.",
             )  # fmt: skip
         if not await run_in_threadpool(_erase, runtime, link):
-            return _not_found(state)
+            return not_found_page(state)
         return state.message_page(
             "Đã xóa dữ liệu",
             "Mọi dữ liệu của bạn đã được xóa. Chúng tôi chỉ giữ một mã băm một chiều của địa chỉ "
@@ -305,7 +285,7 @@ async def _save_preferences(
     except AreaError as exc:
         return await _preferences_again(state, runtime, link, error=unknown_areas_message(exc))
     if not found:
-        return _not_found(state)
+        return not_found_page(state)
     notice = "Đã lưu lựa chọn của bạn."
     if not choices.category_slugs:
         notice = "Đã lưu lựa chọn của bạn: bạn sẽ nhận tin của tất cả các chuyên mục."
@@ -323,7 +303,7 @@ async def _preferences_again(
 ) -> Response:
     context = await run_in_threadpool(_preferences_context, runtime, link)
     if context is None:
-        return _not_found(state)
+        return not_found_page(state)
     context.update(error=error, notice=notice)
     return state.page(
         "web/preferences.html", status_code=status_code, headers=TOKEN_PAGE_HEADERS, **context
