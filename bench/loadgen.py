@@ -11,7 +11,7 @@ import asyncio
 import statistics
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -27,14 +27,38 @@ class LoadResult:
     max_ms: float
     statuses: dict[int, int]
     errors: int
+    # Requests slower than SLOW_MS by the wall-clock second (UTC) of their slot, worst
+    # first: to line a tail up with the database's log and the kernel's writeback.
+    slow: dict[str, int] = field(default_factory=dict)
+    # The generator's own event loop late by this much at worst (its CPU or its garbage
+    # collector): a request slot inside such a stall starts late and counts it as latency.
+    client_stall_ms: float = 0.0
+    client_gc_ms: float = 0.0  # its longest garbage collection while the load ran
 
     def row(self) -> str:
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
+        slow = ", ".join(f"{k}: {v}" for k, v in self.slow.items())
         return (
             f"{self.achieved:,.0f} req/s achieved of {self.rate:,.0f} asked; "
             f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, max {self.max_ms:.0f} ms; "
             f"statuses {{{codes}}}; transport errors {self.errors}"
+            + (f"; over {SLOW_MS} ms by second {{{slow}}}" if slow else "")
+            + f"; client stalls ≤ {self.client_stall_ms:.0f} ms (gc ≤ {self.client_gc_ms:.0f} ms)"
         )
+
+
+SLOW_MS = 100
+
+
+def slow_by_second(samples: list[tuple[float, float]], top: int = 5) -> dict[str, int]:
+    """(slot as epoch seconds, latency s) → the `top` seconds with most requests over SLOW_MS."""
+    counts: dict[str, int] = {}
+    for slot, latency in samples:
+        if latency * 1000 > SLOW_MS:
+            second = time.strftime("%H:%M:%S", time.gmtime(slot))
+            counts[second] = counts.get(second, 0) + 1
+    worst = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return dict(worst)
 
 
 async def _load(url: str, rate: float, seconds: float, concurrency: int) -> LoadResult:

@@ -11,13 +11,14 @@ instantly (docs/benchmarks.md "Subscribe endpoint"); this one costs a few tenths
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import time
 import uuid
 from urllib.parse import urlsplit
 
-from loadgen import LoadResult
+from loadgen import LoadResult, slow_by_second
 
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -54,6 +55,33 @@ class _Pool:
     def close(self) -> None:
         for _, writer in self.idle:
             writer.close()
+
+
+class _StallWatch:
+    """How late this process's event loop runs, and how long its garbage collections take."""
+
+    TICK = 0.005
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.worst_gc = 0.0
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.worst_gc = max(self.worst_gc, time.perf_counter() - self._gc_started)
+
+    async def watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            self.worst = max(self.worst, time.perf_counter() - before - self.TICK)
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
 
 
 async def _exchange(conn: Connection, request: bytes) -> tuple[int, bool]:
@@ -121,8 +149,17 @@ async def _load(url: str, rate: float, seconds: float, concurrency: int) -> Load
         pool.put(conn, reuse=keep)
         statuses[status] = statuses.get(status, 0) + 1
         latencies.append(time.perf_counter() - slot)
+        samples.append((epoch + slot - start, latencies[-1]))
 
-    start = time.perf_counter()
+    samples: list[tuple[float, float]] = []
+    # The caller's heap (bench/run.py holds a runtime, seeded rows, results) made one full
+    # collection of this process take 73 ms mid-load: 25 requests late by the client's
+    # fault. Frozen objects are not scanned again; the load's own garbage still is.
+    gc.collect()
+    gc.freeze()
+    stall = _StallWatch()
+    watcher = asyncio.create_task(stall.watch())
+    epoch, start = time.time(), time.perf_counter()
     tasks = []
     for i in range(int(rate * seconds)):
         slot = start + i / rate
@@ -132,6 +169,9 @@ async def _load(url: str, rate: float, seconds: float, concurrency: int) -> Load
         tasks.append(asyncio.create_task(one(i, slot)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
+    watcher.cancel()
+    stall.close()
+    gc.unfreeze()
     pool.close()
     latencies.sort()
     ms = [x * 1000 for x in latencies] or [0.0]
@@ -145,6 +185,9 @@ async def _load(url: str, rate: float, seconds: float, concurrency: int) -> Load
         max_ms=ms[-1],
         statuses=statuses,
         errors=errors,
+        slow=slow_by_second(samples),
+        client_stall_ms=stall.worst * 1000,
+        client_gc_ms=stall.worst_gc * 1000,
     )
 
 
