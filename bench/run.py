@@ -226,6 +226,26 @@ def urgent_waiting(redis_url: str, prefix: str) -> int:
         client.close()
 
 
+GC_PROBE = Path(__file__).resolve().parent / "gc_pauses"
+
+
+def gc_pauses(directory: Path, loads: list[tuple[float, float]]) -> dict[str, dict[str, float]]:
+    """Full collections over 5 ms per kind of process: how many, the longest, and those
+    that began during a subscribe load (bench/gc_pauses/sitecustomize.py wrote them)."""
+    found: dict[str, dict[str, float]] = {}
+    for log_file in directory.glob("*.log"):
+        for line in log_file.read_text().splitlines():
+            at, took, what = line.split(" ", 2)
+            row = found.setdefault(what, {"count": 0, "longest_ms": 0.0,
+                                          "in_loads": 0, "longest_in_loads_ms": 0.0})  # fmt: skip
+            row["count"] += 1
+            row["longest_ms"] = max(row["longest_ms"], float(took))
+            if any(start <= float(at) <= end for start, end in loads):
+                row["in_loads"] += 1
+                row["longest_in_loads_ms"] = max(row["longest_in_loads_ms"], float(took))
+    return found
+
+
 def machine() -> dict[str, str]:
     model = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -277,6 +297,8 @@ def main() -> None:
     parser.add_argument("--start-n", type=int, default=None,
                         help="also time campaign start alone at this many subscribers "
                         "(default: 1,000,000 in quick mode, none with --full)")  # fmt: skip
+    parser.add_argument("--gc-pauses", action="store_true",
+                        help="log every newsletter process's full garbage collections")  # fmt: skip
     parser.add_argument("--plot", type=Path, default=None, help="PNG of throughput over time")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
@@ -300,6 +322,13 @@ def main() -> None:
             }
         )
         os.environ.update(env)  # Settings() below and `newsletter` children read the same
+        gc_dir = tmp / "gc"
+        if args.gc_pauses:
+            gc_dir.mkdir()
+            os.environ["BENCH_GC_LOG_DIR"] = str(gc_dir)
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(GC_PROBE), os.environ.get("PYTHONPATH")]))  # fmt: skip
+        loads: list[tuple[float, float]] = []  # wall-clock windows of the subscribe loads
         settings = Settings()
         migrate.upgrade(db_url)
         digest_id, loaded_id, seeded = seed(db_url, settings, n)
@@ -318,7 +347,9 @@ def main() -> None:
         services.wait_for_port(web_port)
         base = f"http://127.0.0.1:{web_port}"
         loadgen.load(base, rate=50, seconds=2)  # warm up the web process
+        loads.append((time.time(), 0.0))
         idle = loadgen.load(base, rate=args.load_rate, seconds=args.load_seconds)
+        loads[-1] = (loads[-1][0], time.time())
         results["subscribe_idle"] = idle.__dict__
         log(f"subscribe, no digest in flight: {idle.row()}")
 
@@ -422,7 +453,9 @@ def main() -> None:
             if campaign_state(runtime.sessions, loaded_id)[0] is CampaignStatus.SENT:
                 log("warning: digest B ended before the subscribe load; raise LOADED_N")
             results["load_window"] = [time.time() - t_start]
+            loads.append((time.time(), 0.0))
             busy = loadgen.load(base, rate=args.load_rate, seconds=args.load_seconds)
+            loads[-1] = (loads[-1][0], time.time())
             results["load_window"].append(time.time() - t_start)  # type: ignore[attr-defined]
             results["subscribe_busy"] = busy.__dict__
             log(f"subscribe, digest in flight: {busy.row()}")
@@ -447,6 +480,8 @@ def main() -> None:
             runtime.engine.dispose()
         sampler.halt.set()
         sampler.join()
+        if args.gc_pauses:
+            results["gc_pauses"] = gc_pauses(gc_dir, loads)
         # The references again, now the workers are idle: on a shared machine the load
         # can change during a run, so the ratios use the mean of before and after.
         for name, size in sizes.items():
@@ -613,6 +648,10 @@ def report(r: dict[str, object]) -> None:
         print(f"| subscribe, {name} | {s['achieved']:,.0f} req/s of {s['rate']:,.0f}; "  # type: ignore[index]
               f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms; {{{codes}}} | "  # type: ignore[index]
               "p99 ≤ 100 ms at 300 req/s |")  # fmt: skip
+    for what, g in sorted(r.get("gc_pauses", {}).items()):  # type: ignore[attr-defined]
+        print(f"| full collections over 5 ms, {what} | {g['count']:.0f}, longest "
+              f"{g['longest_ms']:.0f} ms; during the subscribe loads {g['in_loads']:.0f}, "
+              f"longest {g['longest_in_loads_ms']:.0f} ms | |")  # fmt: skip
 
 
 if __name__ == "__main__":
