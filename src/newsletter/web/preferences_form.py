@@ -57,15 +57,15 @@ def save_preferences(
     CategoryError / AreaError name a choice that no longer exists; nothing changes then.
     """
     with runtime.sessions.begin() as session:
+        found = subscriber_for_link(session, subscriber_id=link[0], link_key=link[1])
+        if found is None:
+            return False
         slugs = choices.category_slugs
         every = {c.slug for c in list_categories(session)}
         # One rule, as in the subscribe box: no category ticked means every category, and
         # so does every category ticked (categories added later included).
         if set(slugs) == every:
             slugs = []
-        found = subscriber_for_link(session, subscriber_id=link[0], link_key=link[1])
-        if found is None:
-            return False
         subscriber = update_preferences(
             session,
             subscriber_id=found.id,
