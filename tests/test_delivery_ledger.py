@@ -12,7 +12,7 @@ from newsletter.campaigns import control as campaign_control
 from newsletter.campaigns.audience import count_eligible, start_campaign
 from newsletter.campaigns.preview import composer_for
 from newsletter.config import Settings
-from newsletter.delivery import lease
+from newsletter.delivery import claims, lease
 from newsletter.delivery import ledger as delivery
 from newsletter.delivery.batch import YIELDED, send_batch
 from newsletter.delivery.budget import open_budget
@@ -257,7 +257,7 @@ def test_reconciler_requeues_expired_leases_and_stalled_campaigns(runtime: Runti
     start = utcnow() - dt.timedelta(hours=1)
     with runtime.sessions.begin() as s:
         start_campaign(s, campaign_id=campaign_id, now=start)
-        claimed = delivery.claim(
+        claimed = claims.claim(
             s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
         )
     assert len(claimed) == 2
@@ -283,10 +283,10 @@ def test_a_renewed_lease_holds_and_an_expired_one_is_handed_back_at_once(
     start = utcnow()
     with runtime.sessions.begin() as s:
         start_campaign(s, campaign_id=campaign_id, now=start)
-        live = delivery.claim(
+        live = claims.claim(
             s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
         )
-        dead = delivery.claim(
+        dead = claims.claim(
             s, campaign_id=campaign_id, first_id=0, last_id=10**9, limit=2, now=start
         )
     later = start + lease.LEASE - dt.timedelta(seconds=5)

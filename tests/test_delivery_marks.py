@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 
 from newsletter.campaigns.audience import start_campaign
 from newsletter.config import Settings
-from newsletter.delivery import ledger
+from newsletter.delivery import claims, ledger
 from newsletter.delivery.marks import ChunkMarks
 from newsletter.models import Delivery, DeliveryStatus, utcnow
 from newsletter.runtime import Runtime, build_runtime
@@ -33,7 +33,7 @@ def claimed(runtime: Runtime, count: int) -> list[int]:
         campaign_id = add_campaign(s)
     with runtime.sessions.begin() as s:
         work = start_campaign(s, campaign_id=campaign_id)
-        rows = ledger.claim(
+        rows = claims.claim(
             s, campaign_id=campaign_id, first_id=work.ranges[0][0], last_id=work.ranges[-1][1],
             limit=count,
         )  # fmt: skip

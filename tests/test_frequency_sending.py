@@ -23,7 +23,8 @@ from newsletter.content.articles import ArticleInput, CategoryIndex, upsert_arti
 from newsletter.delivery import lease
 from newsletter.delivery.batch import send_batch
 from newsletter.delivery.budget import open_budget
-from newsletter.delivery.ledger import claim, queued_ranges, release
+from newsletter.delivery.claims import claim
+from newsletter.delivery.ledger import queued_ranges, release
 from newsletter.delivery.watermarks import NO_WATERMARK, campaign_upto, reserve
 from newsletter.models import (
     Article,

@@ -17,16 +17,14 @@ from sqlalchemy.orm import Session
 
 from newsletter.config import Settings
 from newsletter.delivery.budget import DailyCapError, SendBudget
+from newsletter.delivery.claims import ClaimedRow, claim, subscriber_categories_of
 from newsletter.delivery.lease import RENEW_EVERY
 from newsletter.delivery.ledger import (
-    ClaimedRow,
-    claim,
     finish_if_done,
     mark_failed,
     mark_skipped,
     record_progress,
     release,
-    subscriber_categories_of,
     suspend,
 )
 from newsletter.delivery.marks import ChunkMarks, record_refusal

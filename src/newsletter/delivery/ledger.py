@@ -10,7 +10,7 @@ See docs/delivery.md for the guarantees.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -23,7 +23,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from newsletter.address_key import address_key_of
 from newsletter.delivery.watermarks import restore
 from newsletter.models import (
     Campaign,
@@ -32,9 +31,6 @@ from newsletter.models import (
     Delivery,
     DeliveryStatus,
     Subscriber,
-    SubscriberStatus,
-    Suppression,
-    subscriber_categories,
     utcnow,
 )
 
@@ -52,15 +48,6 @@ class Work:
     kind: CampaignKind
     ranges: list[BatchRange]
     started: bool = False  # this call moved the campaign from draft to sending
-
-
-@dataclass(frozen=True)
-class ClaimedRow:
-    delivery_id: int
-    subscriber_id: int | None
-    email: str | None
-    deliverable: bool  # active and not suppressed at claim time
-    link_key: str | None = None  # signed into the recipient's links (mail.links)
 
 
 def suspend(session: Session, *, campaign_id: int, reason: str) -> None:
@@ -92,110 +79,6 @@ def queued_ranges(session: Session, *, campaign_id: int, size: int = 500) -> lis
         .order_by(numbered.c.batch)
     )
     return [(int(first), int(last)) for first, last in rows]
-
-
-def claim(
-    session: Session,
-    *,
-    campaign_id: int,
-    first_id: int,
-    last_id: int,
-    limit: int,
-    exclude: Collection[int] = (),
-    now: dt.datetime | None = None,
-) -> list[ClaimedRow]:
-    """Move up to `limit` queued rows of the range to `sending` and return them.
-
-    On PostgreSQL `FOR UPDATE SKIP LOCKED` lets two tasks over the same range share it
-    without waiting; on SQLite `BEGIN IMMEDIATE` (db.py) already serialises writers.
-    Nothing is claimed unless the campaign is sending (paused and cancelled stop here).
-    `exclude` holds rows this batch already tried: a temporary failure waits for a retry.
-    """
-    now = now or utcnow()
-    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
-    if status is not CampaignStatus.SENDING:
-        return []
-    ids = list(
-        session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.campaign_id == campaign_id,
-                Delivery.id.between(first_id, last_id),
-                Delivery.status == DeliveryStatus.QUEUED,
-                Delivery.id.not_in(exclude),
-            )
-            .order_by(Delivery.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not ids:
-        return []
-    # Imported here: only workers claim. `bulletin send` imports this module to start the
-    # campaign, and email-validator (~60 ms to import) would delay its first batch.
-    from newsletter.subscribers.addresses import stored_suppression_text
-    from newsletter.subscribers.suppression import hashes_of_text
-
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(ids))
-        .values(status=DeliveryStatus.SENDING, claimed_at=now, updated_at=now)
-    )
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.subscriber_id,
-            Subscriber.email,
-            Subscriber.status,
-            Subscriber.link_key,
-        )
-        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(ids))
-        .order_by(Delivery.id)
-    ).all()
-    # Both forms of each hash (keyed, and unkeyed for rows not re-keyed yet), looked up
-    # in one indexed query for the whole batch.
-    key = address_key_of(session)
-    emails = {email for _, _, email, _, _ in rows if email}
-    hashes = {email: hashes_of_text(key, stored_suppression_text(email)) for email in emails}
-    found = (
-        set(
-            session.scalars(
-                select(Suppression.email_hash).where(
-                    Suppression.email_hash.in_([h for pair in hashes.values() for h in pair])
-                )
-            )
-        )
-        if hashes
-        else set()
-    )
-    suppressed = {email for email, pair in hashes.items() if not found.isdisjoint(pair)}
-    return [
-        ClaimedRow(
-            delivery_id=delivery_id,
-            subscriber_id=subscriber_id,
-            email=email,
-            deliverable=(
-                email is not None and status is SubscriberStatus.ACTIVE and email not in suppressed
-            ),
-            link_key=link_key,
-        )
-        for delivery_id, subscriber_id, email, status, link_key in rows
-    ]
-
-
-def subscriber_categories_of(
-    session: Session, subscriber_ids: Sequence[int]
-) -> dict[int, frozenset[int]]:
-    rows = session.execute(
-        select(subscriber_categories.c.subscriber_id, subscriber_categories.c.category_id).where(
-            subscriber_categories.c.subscriber_id.in_(subscriber_ids)
-        )
-    )
-    found: dict[int, set[int]] = {}
-    for subscriber_id, category_id in rows:
-        found.setdefault(subscriber_id, set()).add(category_id)
-    return {sid: frozenset(found.get(sid, ())) for sid in subscriber_ids}
 
 
 _DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from newsletter.bounces.classify import BounceKind, classify_smtp_rejection
 from newsletter.bounces.rules import record_smtp_rejection
 from newsletter.config import Settings
+from newsletter.delivery.claims import ClaimedRow
 from newsletter.delivery.lease import renew
 from newsletter.delivery.ledger import (
     MARK_SENT_PG,
-    ClaimedRow,
     add_bounce_score,
     mark_failed,
     mark_sent,

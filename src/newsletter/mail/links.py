@@ -9,7 +9,7 @@ once and produces the same tokens (a test holds it to the signing module), so
 itsdangerous zlib-compresses a payload when that saves two bytes; for a resident's
 payload (`[id,"key"]`, a random key) it almost never does, so the minter does not try
 (5 µs a token) and writes the uncompressed form, which itsdangerous reads as well. The subscriber's
-`link_key` comes with the claimed row (delivery.ledger.claim), so no recipient costs a
+`link_key` comes with the claimed row (delivery.claims.claim), so no recipient costs a
 query of its own.
 """
 
