@@ -145,10 +145,10 @@ _CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
 _DELIVERY: Table = Delivery.__table__  # type: ignore[assignment]
 _SUBSCRIBERS: Table = Subscriber.__table__  # type: ignore[assignment]
 # PostgreSQL's claim in one statement, built once: the campaign's state, the rows picked
-# (no parameter is named after a column of `deliveries`: Core would SET that column too)
 # under SKIP LOCKED, their move to `sending` and the join with their subscribers. The
 # portable path above takes four round trips and two IN-lists of up to 250 ids, which
-# SQLAlchemy renders anew for every chunk (docs/benchmarks.md, "Why").
+# SQLAlchemy renders anew for every chunk (docs/benchmarks.md, "Why"). No parameter is
+# named after a column of `deliveries`: Core's UPDATE would SET that column from it too.
 _PICKED = (
     select(_DELIVERY.c.id)
     .where(
