@@ -1,9 +1,10 @@
-"""The ledger: claim rows, mark them; the id ranges a campaign's batches cover.
+"""The ledger: mark claimed rows; the id ranges a campaign's batches cover.
 
 Every function takes a session and leaves the transaction to the caller; the functions
 that make work return the id ranges to enqueue, which the caller enqueues only after
 its commit returned (a task must never look for rows that are not committed yet).
-Leases (how long a claim holds, renewing it, the reconciler) are in delivery/lease.py.
+Claiming rows is in delivery/claims.py; leases (how long a claim holds, renewing it, the
+reconciler) are in delivery/lease.py.
 See docs/delivery.md for the guarantees.
 """
 
